@@ -1,0 +1,268 @@
+"""Water kernels: per-batch meter state update and the three absence sweeps.
+
+State is columnar, one float64/int32 array per field, indexed by a meter's slot
+(or a gateway's slot). Times are epoch seconds (float64, UTC); indices are m3.
+``NaN`` in a time array means "never" (never seen / no open episode).
+
+Order of a sweep at watermark ``w``: gateways first (``sweep_gateway_outage``),
+then meters (``sweep_meter_silent``, ``sweep_no_use``) with the gateways'
+outage state as suppression, so a gateway outage is one feed alert and not a
+flood of per-meter alerts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from kernels.config import (
+    APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CLEARED, MIN_USE_M3, NJIT, NO_CHANGE, RAISED,
+    SKIPPED_INVALID, SKIPPED_STALE,
+)
+
+__all__ = ["apply_meter_readings", "sweep_gateway_outage", "sweep_meter_silent", "sweep_no_use", "warm_up"]
+
+
+def _check(name: str, array: np.ndarray, dtype, length: int | None = None) -> None:
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
+    if length is not None and array.shape[0] != length:
+        raise ValueError(f"{name} must have length {length}, got {array.shape[0]}")
+    if not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+
+
+def _check_writable(name: str, array: np.ndarray) -> None:
+    if not array.flags.writeable:
+        raise ValueError(f"{name} is state and must be writable")
+
+
+# --- readings ------------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _apply_meter_readings(slot, ts, index, gateway_slot,
+                          last_seen, last_index, last_use, meter_gateway, gateway_last_seen, out):
+    n_meters = last_seen.shape[0]
+    n_gateways = gateway_last_seen.shape[0]
+    for i in range(slot.shape[0]):
+        s = slot[i]
+        t = ts[i]
+        x = index[i]
+        if s < 0 or s >= n_meters or not np.isfinite(t) or not np.isfinite(x):
+            out[i] = SKIPPED_INVALID
+            continue
+        g = gateway_slot[i]
+        if g >= 0 and g < n_gateways:
+            meter_gateway[s] = g
+            if not (gateway_last_seen[g] >= t):  # NaN-aware "t is newer"
+                gateway_last_seen[g] = t
+        if np.isnan(last_seen[s]):
+            last_seen[s] = t
+            last_index[s] = x
+            last_use[s] = t
+            out[i] = APPLIED_NEW
+        elif t <= last_seen[s]:
+            out[i] = SKIPPED_STALE
+        else:
+            last_seen[s] = t
+            if x >= last_index[s] + MIN_USE_M3:
+                last_use[s] = t
+                last_index[s] = x
+                out[i] = APPLIED_USE
+            elif x <= last_index[s] - MIN_USE_M3:
+                last_index[s] = x
+                out[i] = APPLIED_BACKWARDS
+            else:
+                out[i] = APPLIED_FLAT
+
+
+def apply_meter_readings(slot, ts, index, gateway_slot,
+                         last_seen, last_index, last_use, meter_gateway, gateway_last_seen, out=None):
+    """Fold a batch of readings, in the order given, into the meters' state.
+
+    Parameters (one element per reading): ``slot`` int32 meter slot; ``ts`` float64
+    event time (s); ``index`` float64 cumulative index (m3); ``gateway_slot`` int32
+    (-1 = no gateway). State (one element per meter / gateway, updated in place):
+    ``last_seen`` (s), ``last_index`` (m3), ``last_use`` (s, time of the last reading
+    whose index rose), ``meter_gateway`` (int32 slot), ``gateway_last_seen`` (s).
+
+    Returns ``out`` (int8 per reading): a code from :mod:`kernels.config`
+    (APPLIED_USE, APPLIED_FLAT, APPLIED_NEW, APPLIED_BACKWARDS, SKIPPED_STALE,
+    SKIPPED_INVALID). Callers sort a batch by ``ts`` first so that event time, not
+    arrival order, decides.
+    """
+    _check("slot", slot, np.int32)
+    n = slot.shape[0]
+    _check("ts", ts, np.float64, n)
+    _check("index", index, np.float64, n)
+    _check("gateway_slot", gateway_slot, np.int32, n)
+    _check("last_seen", last_seen, np.float64)
+    m = last_seen.shape[0]
+    _check("last_index", last_index, np.float64, m)
+    _check("last_use", last_use, np.float64, m)
+    _check("meter_gateway", meter_gateway, np.int32, m)
+    _check("gateway_last_seen", gateway_last_seen, np.float64)
+    for name, arr in (("last_seen", last_seen), ("last_index", last_index), ("last_use", last_use),
+                      ("meter_gateway", meter_gateway), ("gateway_last_seen", gateway_last_seen)):
+        _check_writable(name, arr)
+    if out is None:
+        out = np.empty(n, dtype=np.int8)
+    else:
+        _check("out", out, np.int8, n)
+    _apply_meter_readings(slot, ts, index, gateway_slot,
+                          last_seen, last_index, last_use, meter_gateway, gateway_last_seen, out)
+    return out
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since, out):
+    for g in range(gateway_last_seen.shape[0]):
+        out[g] = NO_CHANGE
+        seen = gateway_last_seen[g]
+        if np.isnan(seen):
+            continue
+        if np.isnan(outage_since[g]):
+            if watermark - seen >= silent_after:
+                outage_since[g] = seen
+                out[g] = RAISED
+        elif seen > outage_since[g]:
+            outage_since[g] = np.nan
+            out[g] = CLEARED
+
+
+def sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since, out=None):
+    """Open or close gateway-outage episodes at event time ``watermark`` (s).
+
+    A gateway whose newest reading is at least ``silent_after`` seconds older than
+    the watermark opens an episode (``outage_since`` = that newest reading time);
+    any newer reading closes it. Returns ``out`` (int8 per gateway: NO_CHANGE,
+    RAISED, CLEARED).
+    """
+    watermark, silent_after = _scalar_times(watermark, silent_after)
+    _check("gateway_last_seen", gateway_last_seen, np.float64)
+    g = gateway_last_seen.shape[0]
+    _check("outage_since", outage_since, np.float64, g)
+    _check_writable("outage_since", outage_since)
+    out = _out(out, g)
+    _sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since, out)
+    return out
+
+
+@njit(**NJIT)
+def _suppressed(meter_gateway, gateway_outage_since, m):
+    g = meter_gateway[m]
+    return g >= 0 and g < gateway_outage_since.shape[0] and not np.isnan(gateway_outage_since[g])
+
+
+@njit(**NJIT)
+def _sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
+                        silent_since, out):
+    for m in range(last_seen.shape[0]):
+        out[m] = NO_CHANGE
+        seen = last_seen[m]
+        if np.isnan(seen):
+            continue
+        if np.isnan(silent_since[m]):
+            if watermark - seen >= silent_after and not _suppressed(meter_gateway, gateway_outage_since, m):
+                silent_since[m] = seen
+                out[m] = RAISED
+        elif seen > silent_since[m]:
+            silent_since[m] = np.nan
+            out[m] = CLEARED
+
+
+def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
+                       silent_since, out=None):
+    """Open or close meter-silent episodes at event time ``watermark`` (s).
+
+    A meter with no reading for ``silent_after`` seconds opens an episode
+    (``silent_since`` = its last reading time) unless its gateway has an open
+    outage; its next reading closes it. Returns int8 per meter.
+    """
+    watermark, silent_after = _scalar_times(watermark, silent_after)
+    _check("last_seen", last_seen, np.float64)
+    m = last_seen.shape[0]
+    _check("meter_gateway", meter_gateway, np.int32, m)
+    _check("gateway_outage_since", gateway_outage_since, np.float64)
+    _check("silent_since", silent_since, np.float64, m)
+    _check_writable("silent_since", silent_since)
+    out = _out(out, m)
+    _sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since, silent_since, out)
+    return out
+
+
+@njit(**NJIT)
+def _sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
+                  gateway_outage_since, no_use_since, out):
+    for m in range(last_seen.shape[0]):
+        out[m] = NO_CHANGE
+        seen = last_seen[m]
+        used = last_use[m]
+        if np.isnan(seen) or np.isnan(used):
+            continue
+        if np.isnan(no_use_since[m]):
+            still_reporting = watermark - seen < silent_after
+            if (still_reporting and watermark - used >= no_use_after
+                    and not _suppressed(meter_gateway, gateway_outage_since, m)):
+                no_use_since[m] = used
+                out[m] = RAISED
+        elif used > no_use_since[m]:
+            no_use_since[m] = np.nan
+            out[m] = CLEARED
+
+
+def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
+                 gateway_outage_since, no_use_since, out=None):
+    """Open or close no-use (welfare) episodes at event time ``watermark`` (s).
+
+    A meter that still reports (last reading less than ``silent_after`` s old) but
+    whose index has not risen for ``no_use_after`` seconds opens an episode
+    (``no_use_since`` = time of its last use), unless its gateway has an open
+    outage; the next rise of its index closes it. Returns int8 per meter.
+    """
+    watermark, no_use_after = _scalar_times(watermark, no_use_after)
+    silent_after = _scalar_times(silent_after)[0]
+    _check("last_seen", last_seen, np.float64)
+    m = last_seen.shape[0]
+    _check("last_use", last_use, np.float64, m)
+    _check("meter_gateway", meter_gateway, np.int32, m)
+    _check("gateway_outage_since", gateway_outage_since, np.float64)
+    _check("no_use_since", no_use_since, np.float64, m)
+    _check_writable("no_use_since", no_use_since)
+    out = _out(out, m)
+    _sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
+                  gateway_outage_since, no_use_since, out)
+    return out
+
+
+def _scalar_times(*values) -> tuple[float, ...]:
+    result = []
+    for v in values:
+        v = float(v)
+        if not np.isfinite(v):
+            raise ValueError(f"times and durations must be finite seconds, got {v}")
+        result.append(v)
+    return tuple(result)
+
+
+def _out(out, n: int) -> np.ndarray:
+    if out is None:
+        return np.empty(n, dtype=np.int8)
+    _check("out", out, np.int8, n)
+    return out
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel on tiny inputs, before data waits."""
+    f = np.full(1, np.nan)
+    i = np.zeros(1, dtype=np.int32)
+    apply_meter_readings(i, np.zeros(1), np.zeros(1), i.copy(), f.copy(), f.copy(), f.copy(), i.copy(), f.copy())
+    sweep_gateway_outage(0.0, 1.0, f.copy(), f.copy())
+    sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy())
+    sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy())

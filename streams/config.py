@@ -1,0 +1,176 @@
+"""One validated settings object for every glasscity command.
+
+Each setting has exactly one definition here: its type, default, unit, the
+``GLASSCITY_*`` environment variable behind it and the help text. The CLI builds
+its flags from these definitions, so ``--help`` always names the variable and
+the default, and a flag given on the command line wins over the environment.
+
+Secrets (``secret=True``) are never echoed: not in ``--help`` defaults, not in
+``repr``, not in logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Settings", "SettingsError", "add_arguments", "settings_from", "SETTING_FIELDS"]
+
+ENV_PREFIX = "GLASSCITY_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message says which and why."""
+
+
+def _setting(default: Any, help: str, *, group: str, unit: str = "", secret: bool = False,
+             check: Callable[[Any], str | None] | None = None, flag: str | None = None):
+    return field(default=default, metadata={"help": help, "group": group, "unit": unit, "secret": secret,
+                                             "check": check, "flag": flag})
+
+
+def _positive(value) -> str | None:
+    return None if value > 0 else "must be > 0"
+
+
+def _port(value) -> str | None:
+    return None if 0 <= value <= 65535 else "must be a TCP port (0-65535; 0 = any free port)"
+
+
+def _non_negative(value) -> str | None:
+    return None if value >= 0 else "must be >= 0"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated configuration. Build it with :func:`settings_from`; units are in the names."""
+
+    # -- Kafka / broker -----------------------------------------------------------------
+    bootstrap: str = _setting("127.0.0.1:9092", "Kafka bootstrap server(s), host:port[,host:port].",
+                              group="kafka")
+    topic_prefix: str = _setting("glasscity", "Prefix of every topic name (<prefix>.water.readings.v1 ...).",
+                                 group="kafka")
+    partitions: int = _setting(4, "Partitions per topic when topics are created.", group="kafka", check=_positive)
+    app_id: str = _setting("glasscity", "Consumer group / Faust application id.", group="kafka")
+    rebalance_timeout_s: float = _setting(60.0, "Consumer group rebalance timeout. A worker's first join "
+                                          "waits about half of it on the embedded broker.", group="kafka",
+                                          unit="s", check=_positive)
+    # -- worker ---------------------------------------------------------------------------
+    pseudonym_key: str = _setting("", "Secret key for the HMAC-SHA-256 pseudonyms of meter ids "
+                                  "(at least 16 bytes). Required by the worker.", group="worker", secret=True)
+    metrics_host: str = _setting("0.0.0.0", "Address the worker's /metrics endpoint binds to.", group="worker")
+    metrics_port: int = _setting(9464, "Port of the worker's /metrics endpoint (0 = any free port).",
+                                 group="worker", check=_port)
+    batch_size: int = _setting(2000, "Most Kafka messages taken into one batch.", group="worker",
+                               check=_positive)
+    batch_within_s: float = _setting(0.2, "Longest wait to fill a batch before processing what arrived.",
+                                     group="worker", unit="s", check=_positive)
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.", group="worker",
+                              check=lambda v: None if v.lower() in {"debug", "info", "warning", "error"}
+                              else "must be one of debug, info, warning, error")
+    # -- water detector thresholds (event time) --------------------------------------------
+    no_use_after_s: float = _setting(86400.0, "water.no_use_24h: a meter that still reports but whose index "
+                                     "has not risen for this long raises a welfare alert.", group="thresholds",
+                                     unit="s", check=_positive)
+    meter_silent_after_s: float = _setting(10800.0, "water.meter_silent: a meter with no reading for this long "
+                                           "(3 missed hourly reports) is silent.", group="thresholds",
+                                           unit="s", check=_positive)
+    gateway_silent_after_s: float = _setting(7200.0, "feed.gateway_outage: a gateway that delivers nothing for "
+                                             "this long is out; its meters' welfare and silent alerts are held "
+                                             "back. Keep it below the meter threshold so the outage is seen first.",
+                                             group="thresholds", unit="s", check=_positive)
+    sweep_interval_s: float = _setting(300.0, "Event-time step between two sweeps of the absence detectors "
+                                       "(the resolution of alert times).", group="thresholds", unit="s",
+                                       check=_positive)
+    allowed_lateness_s: float = _setting(600.0, "How far the event-time watermark trails the newest reading "
+                                         "of a partition, so slightly late readings still count before a sweep.",
+                                         group="thresholds", unit="s", check=_non_negative)
+    max_future_skew_s: float = _setting(86400.0, "Readings dated further than this past the wall clock are "
+                                        "rejected (timestamp_out_of_range).", group="thresholds", unit="s",
+                                        check=_positive)
+
+    def __post_init__(self):
+        problems = []
+        for f in dataclasses.fields(self):
+            check = f.metadata.get("check")
+            if check is not None:
+                problem = check(getattr(self, f.name))
+                if problem:
+                    problems.append(f"{flag_name(f)} / {env_name(f)}: {problem}")
+        if self.gateway_silent_after_s >= self.meter_silent_after_s:
+            problems.append("gateway_silent_after_s must be below meter_silent_after_s, or a gateway outage "
+                            "would first look like many silent meters")
+        if problems:
+            raise SettingsError("invalid settings: " + "; ".join(problems))
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            shown.append(f"{f.name}={'<secret>' if f.metadata['secret'] and value else value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a short name such as ``water.readings.v1``."""
+        return f"{self.topic_prefix}.{name}"
+
+    def require_pseudonym_key(self) -> bytes:
+        key = self.pseudonym_key.encode("utf-8")
+        if len(key) < 16:
+            raise SettingsError(f"{ENV_PREFIX}PSEUDONYM_KEY (--pseudonym-key) must hold at least 16 bytes "
+                                f"(128 bits) of secret; got {len(key)} bytes")
+        return key
+
+
+SETTING_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def env_name(f: dataclasses.Field) -> str:
+    return ENV_PREFIX + f.name.upper().removesuffix("_S")
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.removesuffix("_s").replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    """Add one flag per named setting; help names unit, default and environment variable."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name in names:
+        f = SETTING_FIELDS[name]
+        group_name = f.metadata["group"]
+        group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
+        unit = f" Unit: {f.metadata['unit']}." if f.metadata["unit"] else ""
+        default = "not shown (secret)" if f.metadata["secret"] else f"{f.default!r}"
+        group.add_argument(flag_name(f), dest=name, default=None, type=f.type if callable(f.type) else _TYPES[f.type],
+                           metavar=name.upper().removesuffix("_S"),
+                           help=f"{f.metadata['help']}{unit} Env: {env_name(f)}. Default: {default}.")
+
+
+_TYPES = {"str": str, "int": int, "float": float}
+
+
+def settings_from(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None,
+                  **overrides) -> Settings:
+    """Flag value, else ``GLASSCITY_*`` variable, else the default; then validate."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, f in SETTING_FIELDS.items():
+        convert = _TYPES[f.type] if isinstance(f.type, str) else f.type
+        if name in overrides:
+            values[name] = overrides[name]
+            continue
+        flag_value = getattr(args, name, None) if args is not None else None
+        if flag_value is not None:
+            values[name] = flag_value
+        elif env_name(f) in environ:
+            raw = environ[env_name(f)]
+            try:
+                values[name] = convert(raw)
+            except ValueError:
+                shown = "<secret>" if f.metadata["secret"] else repr(raw)
+                raise SettingsError(f"{env_name(f)}={shown} is not a valid {convert.__name__}") from None
+    return Settings(**values)
