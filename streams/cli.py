@@ -1,0 +1,205 @@
+"""The ``glasscity`` command line: broker, topics, simulate, worker, demo.
+
+Every flag falls back to a ``GLASSCITY_*`` environment variable, named in
+``--help`` with the default. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+
+from streams.config import SETTING_FIELDS, SettingsError, add_arguments, settings_from
+
+__all__ = ["main", "build_parser"]
+
+KAFKA = ["bootstrap", "topic_prefix", "partitions"]
+WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "metrics_host", "metrics_port", "batch_size",
+                  "batch_within_s", "log_level", "no_use_after_s", "meter_silent_after_s", "gateway_silent_after_s",
+                  "sweep_interval_s", "allowed_lateness_s", "max_future_skew_s"]
+assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
+
+
+def env_option(parser, flag: str, env: str, type, default, help: str, **kwargs):
+    """A command-specific flag whose default comes from ``env`` when set."""
+    raw = os.environ.get(env)
+    value = default
+    if raw is not None:
+        try:
+            value = type(raw)
+        except ValueError:
+            raise SettingsError(f"{env}={raw!r} is not a valid {type.__name__}") from None
+    parser.add_argument(flag, type=type, default=value, help=f"{help} Env: {env}. Default: {default!r}.", **kwargs)
+
+
+def add_simulation_options(parser, households: int, days: float, hour_seconds: float):
+    group = parser.add_argument_group("simulated city")
+    env_option(group, "--households", "GLASSCITY_SIM_HOUSEHOLDS", int, households, "Households (water meters).")
+    env_option(group, "--days", "GLASSCITY_SIM_DAYS", float, days, "City-days to simulate.")
+    env_option(group, "--households-per-gateway", "GLASSCITY_SIM_HOUSEHOLDS_PER_GATEWAY", int, 50,
+               "Meters behind each gateway.")
+    env_option(group, "--seed", "GLASSCITY_SIM_SEED", int, 42, "Random seed; the same seed gives the same city.")
+    env_option(group, "--no-use", "GLASSCITY_SIM_NO_USE", int, 5, "Injected no-use (welfare) incidents.")
+    env_option(group, "--meter-silent", "GLASSCITY_SIM_METER_SILENT", int, 3, "Injected silent meters.")
+    env_option(group, "--gateway-outage", "GLASSCITY_SIM_GATEWAY_OUTAGE", int, 1, "Injected gateway outages.")
+    env_option(group, "--malformed", "GLASSCITY_SIM_MALFORMED", int, 20, "Malformed items mixed into the feed.")
+    env_option(group, "--hour-seconds", "GLASSCITY_SIM_HOUR_SECONDS", float, hour_seconds,
+               "Wall-clock seconds per city-hour (0 = as fast as possible). Unit: s.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glasscity",
+        description="Real-time urban data pipeline: sensors -> Kafka -> Faust agents with Numba kernels -> alerts. "
+                    "Every option can also be set with the GLASSCITY_* environment variable named in its help.",
+        epilog="Start with `glasscity demo`. Each command has its own --help.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("broker", help="Run the embedded Kafka-protocol broker (Tansu, in memory) until Ctrl-C.",
+                       description="Run the embedded Kafka-protocol broker (Tansu, memory storage: a restart "
+                                   "loses all topics) on a loopback port until Ctrl-C.")
+    env_option(p, "--port", "GLASSCITY_BROKER_PORT", int, 9092, "Port to listen on (127.0.0.1).")
+    env_option(p, "--host", "GLASSCITY_BROKER_HOST", str, "127.0.0.1", "Address to listen on.")
+
+    p = sub.add_parser("topics", help="Manage topics (create).",
+                       description="Create the water, dead-letter and alert topics that are missing.")
+    p.add_argument("action", choices=["create", "list"], help="create: create missing topics; list: show names.")
+    add_arguments(p, KAFKA)
+
+    p = sub.add_parser("simulate", help="Produce a synthetic city's water feed, with ground truth.",
+                       description="Produce a synthetic city's hourly water readings (rhythms from real DAIAD "
+                                   "households) with injected incidents and malformed input; writes the ground "
+                                   "truth as JSON.")
+    add_simulation_options(p, households=1000, days=3.0, hour_seconds=0.5)
+    env_option(p, "--ground-truth", "GLASSCITY_SIM_GROUND_TRUTH", str, "ground-truth.json",
+               "Where to write the injected incidents (JSON).")
+    add_arguments(p, KAFKA)
+
+    p = sub.add_parser("worker", help="Run a stream worker (Faust): readings in, alerts and dead letters out.",
+                       description="Run a stream worker: consumes the readings topic in batches, validates, "
+                                   "routes invalid items to the dead-letter topic, runs the detectors and "
+                                   "publishes alerts; serves Prometheus metrics on /metrics. Stop with Ctrl-C "
+                                   "or SIGTERM.")
+    add_arguments(p, WORKER)
+
+    p = sub.add_parser("demo", help="Run the embedded demo city end to end and print a summary.",
+                       description="Start the embedded broker, create topics, run the simulator and a worker, "
+                                   "print alerts live, and end with a summary of incidents injected vs alerted. "
+                                   "Exits 1 if an injected welfare incident was missed.")
+    add_simulation_options(p, households=1000, days=3.0, hour_seconds=0.5)
+    env_option(p, "--output", "GLASSCITY_DEMO_OUTPUT", str, "demo-output",
+               "Directory for the ground truth, alerts, worker and broker logs.")
+    env_option(p, "--timeout", "GLASSCITY_DEMO_TIMEOUT", float, 240.0,
+               "Give up (and stop everything) after this long. Unit: s.")
+    env_option(p, "--quiet-alerts", "GLASSCITY_DEMO_QUIET_ALERTS", int, 0, "1 = do not print alerts live.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return COMMANDS[args.command](args)
+    except SettingsError as error:
+        print(f"glasscity: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_broker(args) -> int:
+    from streams.broker import BrokerError, EmbeddedBroker
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        broker = EmbeddedBroker(port=args.port, host=args.host).start()
+    except BrokerError as error:
+        print(f"glasscity broker: {error}", file=sys.stderr)
+        return 1
+    print(f"broker ready on {broker.bootstrap} (memory storage; Ctrl-C to stop)", flush=True)
+    try:
+        while not stop and broker.process.poll() is None:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        code = broker.process.poll()
+        broker.stop()
+    if code is not None and not stop:
+        print(f"glasscity broker: the broker exited on its own with code {code}", file=sys.stderr)
+        return 1
+    print("broker stopped", flush=True)
+    return 0
+
+
+def cmd_topics(args) -> int:
+    from streams.topics import create_topics, topic_names
+
+    settings = settings_from(args)
+    if args.action == "list":
+        print("\n".join(topic_names(settings)))
+        return 0
+    try:
+        outcome = create_topics(settings)
+    except Exception as error:
+        print(f"glasscity topics: {error}", file=sys.stderr)
+        return 1
+    for name, what in outcome.items():
+        print(f"{what:8} {name} ({settings.partitions} partitions)" if what == "created" else f"{what:8} {name}")
+    return 0
+
+
+def scenario_from(args):
+    from streams.simulate import WaterScenario
+
+    return WaterScenario(households=args.households, days=args.days, households_per_gateway=args.households_per_gateway,
+                         seed=args.seed, no_use=args.no_use, meter_silent=args.meter_silent,
+                         gateway_outage=args.gateway_outage, malformed=args.malformed)
+
+
+def cmd_simulate(args) -> int:
+    import orjson
+
+    from streams.simulate import simulate_water
+    from streams.simulate.produce import produce
+
+    settings = settings_from(args)
+    try:
+        simulation = simulate_water(scenario_from(args))
+    except ValueError as error:
+        print(f"glasscity simulate: {error}", file=sys.stderr)
+        return 2
+    with open(args.ground_truth, "wb") as out:
+        out.write(orjson.dumps(simulation.ground_truth(), option=orjson.OPT_INDENT_2))
+    print(f"ground truth: {args.ground_truth} ({len(simulation.incidents)} incidents, "
+          f"{len(simulation.malformed)} malformed items)", flush=True)
+    sent = produce(simulation, settings, hour_seconds=args.hour_seconds,
+                   progress=lambda h, n: print(f"city-hour {h}: {n} messages", flush=True) if h % 12 == 0 else None)
+    print(f"produced {sent} messages ({simulation.valid_readings} valid readings) to "
+          f"{settings.topic('water.readings.v1')}", flush=True)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from streams.worker import run_worker
+
+    return run_worker(settings_from(args))
+
+
+def cmd_demo(args) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(args, scenario_from(args))
+
+
+COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
+            "demo": cmd_demo}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

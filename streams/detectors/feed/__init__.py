@@ -1,0 +1,1 @@
+"""Feed-level detectors: whole gateways or head-ends going quiet."""

@@ -1,0 +1,1 @@
+"""Water detectors: one per file, each wrapping a kernel of :mod:`kernels.water`."""

@@ -1,0 +1,42 @@
+"""Run one worker process: warm kernels, serve /metrics, run the Faust app."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from streams.config import Settings, SettingsError
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger("glasscity.worker")
+
+
+def run_worker(settings: Settings) -> int:
+    import kernels
+    from faust.worker import Worker
+
+    from streams import metrics
+    from streams.app import create_app
+    from streams.pipeline import WaterPipeline
+    from streams.pseudonym import Pseudonymizer
+
+    try:
+        key = settings.require_pseudonym_key()
+    except SettingsError as error:
+        print(f"glasscity worker: {error}", file=sys.stderr)
+        return 2
+    kernels.warm_up()
+    pipeline = WaterPipeline(settings, Pseudonymizer(key))
+    app = create_app(settings, pipeline)
+    try:
+        _server, port = metrics.serve(settings.metrics_host, settings.metrics_port)
+    except OSError as error:
+        print(f"glasscity worker: cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
+              f"{error}", file=sys.stderr)
+        return 1
+    print(f"glasscity worker: metrics on http://{settings.metrics_host}:{port}/metrics; consuming "
+          f"{settings.topic('water.readings.v1')} from {settings.bootstrap}", flush=True)
+    worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,326 @@
+"""Tests of the synthetic water city (streams.simulate)."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+
+from streams.simulate import profiles as profiles_mod
+from streams.simulate.water import (
+    MALFORMED_KINDS,
+    WaterScenario,
+    simulate_water,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+SCHEMA = orjson.loads((ROOT / "schemas" / "water-reading.schema.json").read_bytes())
+MESSAGE_VALIDATOR = jsonschema.Draft7Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+READING_VALIDATOR = jsonschema.Draft7Validator(
+    {"$ref": "#/definitions/reading", "definitions": SCHEMA["definitions"]},
+    format_checker=jsonschema.FormatChecker(),
+)
+ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+METER_RE = re.compile(r"^urn:ngsi-ld:WaterMeter:GC-\d{6}$")
+BAD_RE = re.compile(r"^urn:ngsi-ld:WaterMeter:BAD-\d+$")
+
+START = 1_767_225_600  # 2026-01-01T00:00:00Z
+SMALL = WaterScenario(households=60, days=2.0, households_per_gateway=10, seed=7, start=START,
+                      no_use=2, meter_silent=2, gateway_outage=1, malformed=16,
+                      single_reading_share=0.05)
+
+
+def _epoch(s: str) -> float:
+    return datetime.fromisoformat(s).timestamp()
+
+
+def _reading_ok(r: dict, sim) -> bool:
+    """Structure (schema) and value checks of one reading, as ingest performs them."""
+    if not READING_VALIDATOR.is_valid(r):
+        return False
+    try:
+        t = _epoch(r["dateObserved"])
+    except ValueError:
+        return False
+    v = r["waterConsumption"]
+    return math.isfinite(v) and sim.start - 86400 <= t <= sim.end + 86400
+
+
+def _collect(sim):
+    """Decode a whole run: valid readings, bad items, messages per hour."""
+    valid = []  # (meter, t, litres, gateway, hour, form)
+    bad = []  # (hour, key, reason, id or None)
+    per_hour = []
+    for h, (hour_start, items) in enumerate(sim.hours()):
+        per_hour.append((hour_start, items))
+        for key, value in items:
+            gw = key.decode()
+            try:
+                msg = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                m = re.search(rb"urn:ngsi-ld:WaterMeter:BAD-\d+", value)
+                bad.append((h, gw, "json", m.group().decode() if m else None))
+                continue
+            if not MESSAGE_VALIDATOR.is_valid(msg):
+                bad.append((h, gw, "schema", msg.get("id")))
+                continue
+            if msg["type"] == "ReadingBatch":
+                assert msg["gatewayId"] == gw
+                assert ISO_Z.match(msg["dateSent"])
+                readings, form = msg["readings"], "envelope"
+            else:
+                assert msg["gatewayId"] == gw
+                readings, form = [msg], "single"
+            for r in readings:
+                if not _reading_ok(r, sim):
+                    bad.append((h, gw, "reading", r.get("id")))
+                    continue
+                valid.append((r["id"], _epoch(r["dateObserved"]),
+                              round(r["waterConsumption"] * 1000), gw, h, form, r))
+    return valid, bad, per_hour
+
+
+@pytest.fixture(scope="module")
+def run():
+    sim = simulate_water(SMALL)
+    valid, bad, per_hour = _collect(sim)
+    by_meter = defaultdict(list)
+    for v in valid:
+        by_meter[v[0]].append(v)
+    for lst in by_meter.values():
+        lst.sort(key=lambda x: x[1])
+    return sim, valid, bad, per_hour, by_meter
+
+
+def _raw(sim):
+    return [(h, list(items)) for h, items in sim.hours()]
+
+
+def test_deterministic_bytes():
+    a = _raw(simulate_water(SMALL))
+    b = _raw(simulate_water(SMALL))
+    assert a == b
+    sim = simulate_water(SMALL)
+    assert _raw(sim) == _raw(sim)  # hours() may be iterated again
+    other = WaterScenario(**{**SMALL.__dict__, "seed": 8})
+    c = _raw(simulate_water(other))
+    assert [x[1] for x in c] != [x[1] for x in a]
+
+
+def test_valid_messages_follow_schema_and_ids(run):
+    sim, valid, bad, per_hour, _ = run
+    assert valid
+    for meter, t, litres, gw, h, form, r in valid:
+        assert METER_RE.match(meter), meter
+        assert sim.meter_gateway[meter] == gw
+        assert ISO_Z.match(r["dateObserved"])
+        assert r["type"] == "WaterConsumptionObserved"
+        assert abs(r["waterConsumption"] * 1000 - litres) < 1e-6  # rounded to 0.001 m3
+        assert sim.start + h * 3600 <= t < sim.start + h * 3600 + 60
+    forms = {v[5] for v in valid}
+    assert forms == {"envelope", "single"}
+    n_single = sum(v[5] == "single" for v in valid)
+    assert 0 < n_single < 0.15 * len(valid)
+    assert sim.meter_ids[0] == "urn:ngsi-ld:WaterMeter:GC-000000"
+    assert sim.gateway_ids[0] == "gw-0000"
+    assert len(sim.gateway_ids) == 6
+    assert sim.meter_gateway[sim.meter_ids[19]] == "gw-0001"
+
+
+def test_hours_in_order_and_readings_counted(run):
+    sim, valid, bad, per_hour, by_meter = run
+    assert len(per_hour) == 48
+    assert [h for h, _ in per_hour] == [float(START + 3600 * i) for i in range(48)]
+    assert len(valid) == sim.valid_readings
+    # one reading per meter and hour at most, at a fixed per-meter offset
+    for meter, lst in by_meter.items():
+        hours = [v[4] for v in lst]
+        assert len(hours) == len(set(hours))
+        assert len({int(v[1]) % 3600 for v in lst}) == 1
+        first = lst[0][2]
+        assert lst[0][4] == 0 and 10_000 <= first <= 500_000
+        assert all(b[2] >= a[2] for a, b in zip(lst, lst[1:]))  # cumulative index
+
+
+def test_ground_truth_known_up_front():
+    sim = simulate_water(SMALL)
+    gt = orjson.loads(orjson.dumps(sim.ground_truth()))
+    assert gt["valid_readings"] == sim.valid_readings
+    assert gt["meters"] == 60 and gt["gateways"] == 6
+    assert [i["kind"] for i in gt["incidents"]].count("no_use") == 2
+    assert [i["kind"] for i in gt["incidents"]].count("meter_silent") == 2
+    assert [i["kind"] for i in gt["incidents"]].count("gateway_outage") == 1
+    assert len(gt["malformed"]) == 16
+    subjects = [i.subject for i in sim.incidents]
+    assert len(subjects) == len(set(subjects))
+    outage_gws = {i.subject for i in sim.incidents if i.kind == "gateway_outage"}
+    for i in sim.incidents:
+        assert i.start >= sim.start + 4 * 3600
+        if i.kind != "gateway_outage":
+            assert i.gateway not in outage_gws
+        if i.end is not None:
+            assert i.end <= sim.end - 3 * 3600
+
+
+def test_no_use_meters_frozen_but_reporting(run):
+    sim, valid, bad, per_hour, by_meter = run
+    incs = [i for i in sim.incidents if i.kind == "no_use"]
+    assert len(incs) == 2 and any(i.end is None for i in incs) and any(i.end for i in incs)
+    for inc in incs:
+        lst = by_meter[inc.subject]
+        assert len(lst) == sim.n_hours  # keeps reporting every hour
+        k = next(j for j, v in enumerate(lst) if v[1] == inc.start)
+        assert lst[k][2] > lst[k - 1][2]  # the last increase before the freeze
+        assert inc.start + 30 * 3600 <= sim.end
+        end = inc.end if inc.end is not None else math.inf
+        frozen = [v for v in lst if inc.start <= v[1] < end]
+        assert frozen[-1][1] - inc.start >= 24 * 3600
+        assert {v[2] for v in frozen} == {lst[k][2]}
+        if inc.end is not None:
+            assert inc.end >= inc.start + 27 * 3600
+            after = next(v for v in lst if v[1] == inc.end)
+            assert after[2] > lst[k][2]
+
+
+def test_meter_silent_absent_in_gap(run):
+    sim, valid, bad, per_hour, by_meter = run
+    incs = [i for i in sim.incidents if i.kind == "meter_silent"]
+    assert len(incs) == 2
+    for inc in incs:
+        lst = by_meter[inc.subject]
+        times = [v[1] for v in lst]
+        assert inc.start in times
+        end = inc.end if inc.end is not None else math.inf
+        assert not [t for t in times if inc.start < t < end]
+        if inc.end is not None:
+            assert inc.end in times
+            assert inc.end - inc.start >= 7 * 3600  # >= 6 missing hours
+            i0, i1 = times.index(inc.start), times.index(inc.end)
+            assert i1 == i0 + 1 and lst[i1][2] > lst[i0][2]  # use went on silently
+        else:
+            assert sim.end - inc.start >= 7 * 3600
+            assert times[-1] == inc.start
+
+
+def test_gateway_outage_sends_nothing(run):
+    sim, valid, bad, per_hour, by_meter = run
+    (inc,) = [i for i in sim.incidents if i.kind == "gateway_outage"]
+    gw = inc.subject.encode()
+    sent_hours = [h for h, (_, items) in enumerate(per_hour) if any(k == gw for k, _ in items)]
+    missing = sorted(set(range(sim.n_hours)) - set(sent_hours))
+    assert 4 <= len(missing) <= 8
+    assert missing == list(range(missing[0], missing[-1] + 1))
+    before = [v[1] for v in valid if v[3] == inc.subject and v[4] == missing[0] - 1]
+    after = [v[1] for v in valid if v[3] == inc.subject and v[4] == missing[-1] + 1]
+    assert max(before) == inc.start and min(after) == inc.end
+    assert not [v for v in valid if v[3] == inc.subject and inc.start < v[1] < inc.end]
+
+
+def _max_idle_hours(lst):
+    worst, run_start = 0.0, None
+    for a, b in zip(lst, lst[1:]):
+        if b[2] == a[2]:
+            run_start = a[1] if run_start is None else run_start
+            worst = max(worst, b[1] - run_start)
+        else:
+            run_start = None
+    return worst / 3600
+
+
+def test_normal_households_never_idle_12h(run):
+    sim, valid, bad, per_hour, by_meter = run
+    no_use = {i.subject for i in sim.incidents if i.kind == "no_use"}
+    for meter, lst in by_meter.items():
+        if meter not in no_use:
+            assert _max_idle_hours(lst) < 12, meter
+    # and on a larger incident-free city over three days
+    big = simulate_water(WaterScenario(households=400, days=3, seed=3, start=START, no_use=0,
+                                       meter_silent=0, gateway_outage=0, malformed=0,
+                                       single_reading_share=0.0))
+    series = defaultdict(list)
+    for _, items in big.hours():
+        for _, value in items:
+            for r in orjson.loads(value)["readings"]:
+                series[r["id"]].append((None, _epoch(r["dateObserved"]),
+                                        round(r["waterConsumption"] * 1000)))
+    assert len(series) == 400
+    worst = max(_max_idle_hours(lst) for lst in series.values())
+    assert 5 <= worst < 12  # real nights are idle, never half a day
+
+
+def test_malformed_items_each_fail_once(run):
+    sim, valid, bad, per_hour, by_meter = run
+    assert len(sim.malformed) == 16 == len(bad)
+    assert [m["kind"] for m in sim.malformed] == [MALFORMED_KINDS[i % 8] for i in range(16)]
+    assert sorted((b[0], b[1], b[3]) for b in bad) == sorted(
+        (m["hour"], m["key"], m["id"]) for m in sim.malformed)
+    for b in bad:
+        assert b[3] is not None and BAD_RE.match(b[3])
+    assert len({m["hour"] for m in sim.malformed}) >= 12  # spread across the run
+    assert not [v for v in valid if "BAD" in v[0]]
+    # the envelope holding a bad reading also holds real, valid siblings
+    for m in sim.malformed:
+        if m["kind"] == "bad_reading_in_envelope":
+            envs = [orjson.loads(v) for k, v in per_hour[m["hour"]][1]
+                    if k == m["key"].encode() and b'"ReadingBatch"' in v]
+            (env,) = [e for e in envs if any(r["id"] == m["id"] for r in e["readings"])]
+            siblings = [r for r in env["readings"] if r["id"] != m["id"]]
+            assert siblings and all(_reading_ok(r, sim) for r in siblings)
+
+
+def test_scenario_too_short_raises():
+    with pytest.raises(ValueError, match="too short"):
+        simulate_water(WaterScenario(households=10, days=1.4, start=START, no_use=1))
+    simulate_water(WaterScenario(households=10, days=1.5, start=START, no_use=1,
+                                 households_per_gateway=5))  # 36 h is enough
+
+
+def test_profiles_file_and_rebuild(tmp_path, monkeypatch):
+    path = profiles_mod.DEFAULT_PROFILES_PATH
+    assert path.stat().st_size < 400_000
+    doc = orjson.loads(path.read_bytes())
+    assert doc["attribution"] == "DAIAD project, swm_trialA, CC-BY-SA 4.0"
+    prof = profiles_mod.load_profiles()
+    assert len(prof) >= 50 and prof.mean.shape[1:] == (7, 24)
+    assert (prof.p >= 0).all() and (prof.p <= 1).all() and (prof.mean >= 0).all()
+
+    # rebuild from a tiny archive: bad intervals are dropped
+    rows = ["user key;datetime;meter reading;diff"]
+    idx = 1000
+    for d in range(1, 15):  # two weeks, 01-14/03/2016 (a Tuesday first)
+        for hh in range(24):
+            if (d, hh) == (3, 5):
+                idx -= 50  # negative diff: dropped
+            elif (d, hh) == (4, 5):
+                idx += 5000  # > 2000 L/h: dropped
+            elif (d, hh) in ((5, 6), (5, 7), (5, 8)):
+                continue  # a 4 h gap: the interval after it is dropped
+            else:
+                idx += 10 if hh == 8 else 0
+            rows.append(f"k1;{d:02d}/03/2016 {hh:02d}:00:00;{idx};0")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("swm_trialA.csv", "\n".join(rows) + "\n")
+    zpath = tmp_path / "tiny.zip"
+    zpath.write_bytes(buf.getvalue())
+    monkeypatch.setattr(profiles_mod, "MIN_HOURS", 100)
+    monkeypatch.setattr(profiles_mod, "MIN_CELL", 1)
+    out = tmp_path / "p.json"
+    assert profiles_mod.main(["--input", str(zpath), "--output", str(out)]) == 0
+    built = orjson.loads(out.read_bytes())
+    (p,) = built["profiles"]
+    assert built["attribution"] == profiles_mod.ATTRIBUTION
+    # reading at 08:00 closes the 07:00-08:00 interval (midpoint 07:30)
+    for wd in range(7):
+        assert p["mean"][wd][7] == 10.0 and p["p"][wd][7] == 1.0
+        assert sum(p["mean"][wd]) == 10.0
+    with pytest.raises(SystemExit):
+        profiles_mod.main([])
