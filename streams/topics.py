@@ -19,7 +19,7 @@ def topic_names(settings: Settings) -> list[str]:
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
     """Create the topics that are missing; returns {topic: "created" | "exists"}."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import NoBrokersAvailable, TopicAlreadyExistsError
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     deadline = time.monotonic() + timeout_s
     while True:
@@ -27,7 +27,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
             admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","), client_id="glasscity-topics",
                                      request_timeout_ms=10000)
             break
-        except NoBrokersAvailable:
+        except KafkaError:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no Kafka broker reachable at {settings.bootstrap}") from None
             time.sleep(0.25)

@@ -1,0 +1,211 @@
+"""The embedded demo city: broker, topics, simulator, worker, live alerts, summary.
+
+Everything runs for real: the Tansu broker in a subprocess, a ``glasscity worker``
+subprocess consuming through a consumer group, the simulator producing over the
+Kafka protocol, and alerts read back from the alert topics. Every process this
+starts is stopped after a bounded wait, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.config import settings_from
+from streams.evaluation import format_table, summarise
+from streams.pseudonym import Pseudonymizer
+from streams.simulate import simulate_water
+from streams.simulate.produce import produce
+from streams.topics import create_topics
+
+__all__ = ["run_demo", "read_metrics", "AlertReader", "start_worker"]
+
+
+def read_metrics(port: int, host: str = "127.0.0.1") -> dict[tuple[str, tuple], float]:
+    """Scrape a worker's /metrics: {(sample name, sorted labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def metric_sum(samples: dict, name: str, **labels) -> float:
+    return sum(v for (n, ls), v in samples.items() if n == name and all((k, w) in ls for k, w in labels.items()))
+
+
+class AlertReader(threading.Thread):
+    """Reads the alert topics from the beginning (no consumer group) into ``alerts``."""
+
+    def __init__(self, settings, on_alert=None):
+        super().__init__(daemon=True, name="alert-reader")
+        self.settings = settings
+        self.on_alert = on_alert
+        self.alerts: list[dict] = []
+        self.topics_of: dict[str, str] = {}
+        self._stop_event = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self):
+        from kafka import KafkaConsumer, TopicPartition
+
+        try:
+            consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap.split(","), group_id=None,
+                                     enable_auto_commit=False, auto_offset_reset="earliest",
+                                     client_id="glasscity-alert-reader")
+            partitions = [TopicPartition(self.settings.topic(short), p)
+                          for short in ("alerts.v1", "alerts.welfare.v1") for p in range(self.settings.partitions)]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning(*partitions)
+            while not self._stop_event.is_set():
+                for tp, records in consumer.poll(timeout_ms=200).items():
+                    for record in records:
+                        event = orjson.loads(record.value)
+                        self.alerts.append(event)
+                        self.topics_of[event["id"]] = tp.topic
+                        if self.on_alert:
+                            self.on_alert(event, tp.topic)
+            consumer.close()
+        except BaseException as error:  # reported by the caller, never swallowed
+            self.error = error
+
+    def stop(self, timeout_s: float = 5.0):
+        self._stop_event.set()
+        self.join(timeout_s)
+
+
+def start_worker(settings, log_path: Path, extra_env: dict | None = None) -> subprocess.Popen:
+    """A ``glasscity worker`` subprocess configured through GLASSCITY_* variables (the key never in argv)."""
+    env = dict(os.environ)
+    env.update({
+        "GLASSCITY_BOOTSTRAP": settings.bootstrap, "GLASSCITY_TOPIC_PREFIX": settings.topic_prefix,
+        "GLASSCITY_PARTITIONS": str(settings.partitions), "GLASSCITY_APP_ID": settings.app_id,
+        "GLASSCITY_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
+        "GLASSCITY_PSEUDONYM_KEY": settings.pseudonym_key, "GLASSCITY_METRICS_HOST": settings.metrics_host,
+        "GLASSCITY_METRICS_PORT": str(settings.metrics_port), "GLASSCITY_LOG_LEVEL": settings.log_level,
+    })
+    env.update(extra_env or {})
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    finally:
+        log.close()
+
+
+def wait_for_worker_metrics(process: subprocess.Popen, port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {process.returncode} during start-up")
+        try:
+            read_metrics(port)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the worker's /metrics did not answer within {timeout_s:.0f} s")
+
+
+def wait_until_consumed(process, port: int, readings: int, invalid: int, timeout_s: float) -> dict:
+    """Poll /metrics until the worker has counted every reading and invalid item sent."""
+    deadline = time.monotonic() + timeout_s
+    samples: dict = {}
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {process.returncode}")
+        try:
+            samples = read_metrics(port)
+        except OSError:
+            samples = {}
+        got = metric_sum(samples, "glasscity_readings_consumed_total")
+        bad = metric_sum(samples, "glasscity_invalid_total")
+        if got >= readings and bad >= invalid:
+            return samples
+        time.sleep(0.25)
+    raise TimeoutError(f"the worker had not consumed everything after {timeout_s:.0f} s "
+                       f"(readings {metric_sum(samples, 'glasscity_readings_consumed_total'):.0f}/{readings}, "
+                       f"invalid {metric_sum(samples, 'glasscity_invalid_total'):.0f}/{invalid})")
+
+
+def _print_alert(event: dict, topic: str) -> None:
+    data = event["data"]
+    mark = "WELFARE " if topic.endswith("alerts.welfare.v1") else ""
+    print(f"  [{event['time'].replace('T', ' ').rstrip('Z')} city] {mark}{data['state'].upper():7} "
+          f"{data['detector']:20} {event['subject']}", flush=True)
+
+
+def run_demo(args, scenario) -> int:
+    started = time.monotonic()
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(16)   # a fresh secret per demo run; never printed
+    processes: list[subprocess.Popen] = []
+    broker = EmbeddedBroker(port=free_port(), log_path=out / "broker.log")
+    reader = None
+    try:
+        print(f"glasscity demo: {scenario.households} households, {scenario.days:g} city-days, "
+              f"{args.hour_seconds:g} s per city-hour; logs in {out}/", flush=True)
+        broker.start()
+        settings = settings_from(environ={}, bootstrap=broker.bootstrap, pseudonym_key=key,
+                                 metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
+                                 log_level="warning", app_id="glasscity-demo")
+        print(f"  broker: Tansu on {broker.bootstrap}", flush=True)
+        create_topics(settings)
+        worker = start_worker(settings, out / "worker.log")
+        processes.append(worker)
+        simulation = simulate_water(scenario)
+        (out / "ground-truth.json").write_bytes(orjson.dumps(simulation.ground_truth(), option=orjson.OPT_INDENT_2))
+        wait_for_worker_metrics(worker, settings.metrics_port, timeout_s=60)
+        print(f"  worker: pid {worker.pid}, metrics on http://127.0.0.1:{settings.metrics_port}/metrics", flush=True)
+        reader = AlertReader(settings, on_alert=None if args.quiet_alerts else _print_alert)
+        reader.start()
+        print("  simulating; alerts as they arrive:", flush=True)
+        produce(simulation, settings, hour_seconds=args.hour_seconds)
+        remaining = max(10.0, args.timeout - (time.monotonic() - started))
+        samples = wait_until_consumed(worker, settings.metrics_port, simulation.valid_readings,
+                                      len(simulation.malformed), timeout_s=remaining)
+        time.sleep(2.0)   # let the last alerts travel from the worker's producer to the reader
+        reader.stop()
+        if reader.error:
+            raise RuntimeError(f"reading alerts failed: {reader.error}")
+        alerts = list(reader.alerts)
+        (out / "alerts.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in alerts))
+    except (RuntimeError, TimeoutError, OSError) as error:
+        print(f"glasscity demo: {error} (see {out}/worker.log and {out}/broker.log)", file=sys.stderr)
+        return 1
+    finally:
+        if reader is not None and reader.is_alive():
+            reader.stop()
+        for process in processes:
+            stop_process(process, grace_s=10.0)
+        broker.stop()
+
+    summaries = summarise(alerts, simulation.incidents, settings, Pseudonymizer(key.encode()))
+    readings = metric_sum(samples, "glasscity_readings_consumed_total")
+    invalid = metric_sum(samples, "glasscity_invalid_total")
+    print()
+    print(format_table(summaries))
+    print()
+    print(f"readings counted by the worker: {readings:.0f} of {simulation.valid_readings} sent; "
+          f"dead letters: {invalid:.0f} of {len(simulation.malformed)} malformed items; "
+          f"alert events: {len(alerts)}; wall time {time.monotonic() - started:.0f} s")
+    print("Delay: city time from the moment an incident became detectable by definition (start + threshold) "
+          "to the alert's event time.")
+    welfare = next(s for s in summaries if s.kind == "no_use")
+    if welfare.missed:
+        print(f"FAILED: {welfare.missed} injected welfare incident(s) missed", file=sys.stderr)
+        return 1
+    return 0
