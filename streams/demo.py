@@ -159,7 +159,8 @@ def run_demo(args, scenario) -> int:
         print(f"glasscity demo: {scenario.households} households, {scenario.days:g} city-days, "
               f"{args.hour_seconds:g} s per city-hour; logs in {out}/", flush=True)
         broker.start()
-        settings = settings_from(environ={}, bootstrap=broker.bootstrap, pseudonym_key=key,
+        # Thresholds and batching follow GLASSCITY_* like everywhere; the demo fixes its own plumbing.
+        settings = settings_from(bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
                                  metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
                                  log_level="warning", app_id="glasscity-demo")
         print(f"  broker: Tansu on {broker.bootstrap}", flush=True)
