@@ -1,7 +1,8 @@
 """Decode and validate water messages: one reading or a gateway batch envelope.
 
-Structure is checked against ``schemas/water-reading.schema.json`` (compiled once
-with fastjsonschema); values are then checked vectorised over the whole batch
+Structure is checked against ``schemas/water-reading.schema.json`` (a fast check
+derived from it for the common shape, else the full schema compiled once with
+fastjsonschema); values are then checked vectorised over the whole batch
 (finite index, timestamp within bounds).
 """
 
@@ -17,6 +18,7 @@ import orjson
 
 import schemas
 from streams.ingest.dead_letter import DeadLetter
+from streams.ingest.fastpath import fast_check
 from streams.ingest.messages import RawMessage
 
 __all__ = ["WaterBatch", "decode_water", "EARLIEST_VALID_TS"]
@@ -35,6 +37,7 @@ def _compile(definition: str):
 
 _validate_reading = _compile("reading")
 _validate_envelope = _compile("envelope")
+_certainly_valid_reading = fast_check(schemas.load("water-reading")["definitions"]["reading"])
 
 
 @dataclass
@@ -81,12 +84,13 @@ def decode_water(messages: list[RawMessage], now: float | None = None,
     dead: list[DeadLetter] = []
 
     def accept(reading: dict, gateway: str | None, message: RawMessage, position: int) -> None:
-        try:
-            _validate_reading(reading)
-        except fastjsonschema.JsonSchemaValueException as error:
-            dead.append(DeadLetter(_reading_bytes(reading, message, position), _schema_reason(error),
-                                   error.message, message, position))
-            return
+        if not _certainly_valid_reading(reading):
+            try:
+                _validate_reading(reading)
+            except fastjsonschema.JsonSchemaValueException as error:
+                dead.append(DeadLetter(_reading_bytes(reading, message, position), _schema_reason(error),
+                                       error.message, message, position))
+                return
         moment = _parse_time(reading["dateObserved"])
         if moment is None:
             dead.append(DeadLetter(_reading_bytes(reading, message, position), "timestamp_invalid",
