@@ -43,17 +43,23 @@ def create_app(settings: Settings, pipeline: WaterPipeline) -> faust.App:
     dead_letters = app.topic(settings.topic("water.dlq.v1"), **raw)
     alert_topics = {short: app.topic(settings.topic(short), **raw) for short in ("alerts.v1", "alerts.welfare.v1")}
 
+    async def publish(result) -> None:
+        for dead in result.dead_letters:
+            log.warning("dead letter: %s at %s[%d]@%d (reading %d): %s", dead.reason, dead.source.topic,
+                        dead.source.partition, dead.source.offset, dead.reading_index, dead.detail)
+            await dead_letters.send(key=dead.source.key, value=dead.value, headers=dead.headers())
+        for alert in result.alerts:
+            await alert_topics[alert.topic].send(key=alert.key, value=orjson.dumps(alert.event))
+
     @app.agent(readings, name="water")
     async def water(stream):
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
                                    e.message.key) for e in events]
-            result = pipeline.process(messages)
-            for dead in result.dead_letters:
-                log.warning("dead letter: %s at %s[%d]@%d (reading %d): %s", dead.reason, dead.source.topic,
-                            dead.source.partition, dead.source.offset, dead.reading_index, dead.detail)
-                await dead_letters.send(key=dead.source.key, value=dead.value, headers=dead.headers())
-            for alert in result.alerts:
-                await alert_topics[alert.topic].send(key=alert.key, value=orjson.dumps(alert.event))
+            await publish(pipeline.process(messages))
+
+    @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
+    async def idle_partitions():
+        await publish(pipeline.advance_idle())
 
     return app

@@ -20,7 +20,7 @@ __all__ = ["main", "build_parser"]
 KAFKA = ["bootstrap", "topic_prefix", "partitions"]
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "metrics_host", "metrics_port", "batch_size",
                   "batch_within_s", "log_level", "no_use_after_s", "meter_silent_after_s", "gateway_silent_after_s",
-                  "sweep_interval_s", "allowed_lateness_s", "max_future_skew_s"]
+                  "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
 

@@ -88,6 +88,10 @@ class Settings:
     allowed_lateness_s: float = _setting(600.0, "How far the event-time watermark trails the newest reading "
                                          "of a partition, so slightly late readings still count before a sweep.",
                                          group="thresholds", unit="s", check=_non_negative)
+    idle_partition_after_s: float = _setting(30.0, "A partition that receives nothing for this long (wall clock) "
+                                             "follows the slowest active partition's watermark, so a gateway "
+                                             "alone on its partition is still seen going quiet.",
+                                             group="thresholds", unit="s", check=_positive)
     max_future_skew_s: float = _setting(86400.0, "Readings dated further than this past the wall clock are "
                                         "rejected (timestamp_out_of_range).", group="thresholds", unit="s",
                                         check=_positive)

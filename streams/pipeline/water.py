@@ -53,6 +53,7 @@ class WaterPipeline:
         self.detectors = water_detectors(settings)
         self.declarations = {d.declaration.name: d.declaration for d in self.detectors}
         self.states: dict[int, WaterPartitionState] = {}
+        self._arrivals: dict[int, float] = {}   # partition -> wall time of its last batch (s)
         self.clock = clock
 
     # -- partition ownership (rebalance) ------------------------------------------------------
@@ -65,6 +66,7 @@ class WaterPipeline:
     def revoke(self, partition: int) -> bytes | None:
         """Drop a partition's state, returning its snapshot for whoever takes it over."""
         state = self.states.pop(partition, None)
+        self._arrivals.pop(partition, None)
         return None if state is None else state.snapshot()
 
     def adopt(self, partition: int, snapshot: bytes) -> None:
@@ -93,31 +95,62 @@ class WaterPipeline:
         meter_slots = state.meters.slots_for(self.pseudonymizer.meters(batch.meter_ids))[order]
         gateway_slots = state.gateway_slots_for(batch.gateway_ids)[order]
 
-        s = self.settings
-        lateness, step = s.allowed_lateness_s, s.sweep_interval_s
-        watermark = float(ts[-1]) - lateness
+        watermark = float(ts[-1]) - self.settings.allowed_lateness_s
+        if math.isnan(state.next_sweep):
+            step = self.settings.sweep_interval_s
+            state.next_sweep = (math.floor(float(ts[0]) / step) + 1) * step
+        self._advance(state, watermark, result, (meter_slots, ts, index, gateway_slots))
+        self._arrivals[state.partition] = self.clock()
+
+    def _advance(self, state: WaterPartitionState, watermark: float, result: BatchResult, readings=None):
+        """Move a partition's watermark forward, sweeping at every step it passes.
+
+        ``readings`` (slots, ts sorted, index, gateway slots) are folded in between the
+        sweeps: before the sweep at tick T, everything dated before T + lateness.
+        """
         if not math.isnan(state.watermark):
             watermark = max(watermark, state.watermark)
-        if math.isnan(state.next_sweep):
-            state.next_sweep = (math.floor(float(ts[0]) / step) + 1) * step
-        due = math.floor((watermark - state.next_sweep) / step) + 1
-        if due > MAX_SWEEPS_PER_BATCH:
-            state.next_sweep += (due - 1) * step
-
+        step, lateness = self.settings.sweep_interval_s, self.settings.allowed_lateness_s
+        if not math.isnan(state.next_sweep):
+            due = math.floor((watermark - state.next_sweep) / step) + 1
+            if due > MAX_SWEEPS_PER_BATCH:
+                state.next_sweep += (due - 1) * step
         applied = 0
+        total = 0 if readings is None else len(readings[1])
         while state.next_sweep <= watermark:
             tick = state.next_sweep
-            # Everything dated before tick + lateness is in: fold it in, then sweep at the tick.
-            cut = int(np.searchsorted(ts, tick + lateness, side="left"))
-            if cut > applied:
-                self._apply(state, meter_slots[applied:cut], ts[applied:cut], index[applied:cut],
-                            gateway_slots[applied:cut], result)
-                applied = cut
+            if readings is not None:
+                cut = int(np.searchsorted(readings[1], tick + lateness, side="left"))
+                if cut > applied:
+                    self._apply(state, *(column[applied:cut] for column in readings), result)
+                    applied = cut
             self._sweep(state, tick, result)
             state.next_sweep = tick + step
-        if applied < len(ts):
-            self._apply(state, meter_slots[applied:], ts[applied:], index[applied:], gateway_slots[applied:], result)
+        if applied < total:
+            self._apply(state, *(column[applied:] for column in readings), result)
         state.watermark = watermark
+
+    def advance_idle(self) -> BatchResult:
+        """Let partitions that received nothing for ``idle_partition_after_s`` (wall clock) follow the others.
+
+        A partition whose only gateway went quiet would otherwise never see time pass,
+        and its outage would be reported only when data resumes. An idle partition's
+        watermark moves to the slowest *active* partition's watermark; when every
+        partition is idle (the whole feed is quiet) nothing moves.
+        """
+        result = BatchResult()
+        now = self.clock()
+        idle_after = self.settings.idle_partition_after_s
+        active = [self.states[p].watermark for p, seen in self._arrivals.items()
+                  if now - seen < idle_after and p in self.states and not math.isnan(self.states[p].watermark)]
+        if active:
+            target = min(active)
+            for partition, state in self.states.items():
+                idle = now - self._arrivals.get(partition, now) >= idle_after
+                if idle and not math.isnan(state.watermark) and state.watermark < target:
+                    self._advance(state, target, result)
+        self._record(result)
+        return result
 
     def _apply(self, state, slots, ts, index, gateway_slots, result: BatchResult):
         started = time.perf_counter()

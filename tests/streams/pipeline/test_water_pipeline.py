@@ -1,5 +1,6 @@
 """The water pipeline in-process (no broker): exact alerts, batching invariance, replay, state round-trip."""
 
+import math
 import random
 
 import orjson
@@ -145,3 +146,43 @@ def test_empty_and_all_invalid_batches(settings):
     assert pipeline.process([]).alerts == []
     result = pipeline.process([RawMessage(b"nope", "t", 0, 0)])
     assert result.readings == 0 and [d.reason for d in result.dead_letters] == ["invalid_json"]
+
+
+def envelope(gateway, meters, hour, index):
+    when = f"2026-11-{1 + hour // 24:02d}T{hour % 24:02d}:00:00Z"
+    return orjson.dumps({"type": "ReadingBatch", "gatewayId": gateway, "readings": [
+        {"id": m, "type": "WaterConsumptionObserved", "dateObserved": when, "waterConsumption": index + hour}
+        for m in meters]})
+
+
+def test_idle_partition_follows_the_others_so_a_lone_gateway_outage_is_seen(settings):
+    wall = [1_800_000_000.0]   # the wall clock also bounds timestamps: keep it after the readings
+    pipeline = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
+    # gateway A alone on partition 1 stops after hour 3; gateway B on partition 0 goes on to hour 9
+    for hour in range(10):
+        batch = [RawMessage(envelope("gw-B", ["b1", "b2"], hour, 5.0), "r", 0, hour)]
+        if hour <= 3:
+            batch.append(RawMessage(envelope("gw-A", ["a1"], hour, 1.0), "r", 1, hour))
+        wall[0] += 1.0
+        result = pipeline.process(batch)
+        assert result.alerts == [] and result.readings == (3 if hour <= 3 else 2)  # partition 1 sees no time pass
+    assert pipeline.advance_idle().alerts == []      # not idle long enough yet (wall clock)
+    wall[0] += settings.idle_partition_after_s
+    pipeline._arrivals[0] = wall[0]                  # partition 0 still active
+    alerts = pipeline.advance_idle().alerts
+    assert [(a.event["subject"], a.event["data"]["detector"]) for a in alerts] == [("gw-A", "feed.gateway_outage")]
+    assert alerts[0].event["time"] == "2026-11-01T05:00:00Z"   # hour 3 + 2 h threshold, in event time
+    assert pipeline.states[1].watermark == pipeline.states[0].watermark
+    assert pipeline.advance_idle().alerts == []      # raised once
+
+
+def test_when_every_partition_is_idle_nothing_moves(settings):
+    wall = [1_800_000_000.0]
+    pipeline = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
+    pipeline.process([RawMessage(envelope("gw-A", ["a1"], 0, 1.0), "r", 1, 0),
+                      RawMessage(envelope("gw-B", ["b1"], 1, 1.0), "r", 0, 0)])
+    before = {p: s.watermark for p, s in pipeline.states.items()}
+    assert len(before) == 2 and not any(math.isnan(w) for w in before.values())
+    wall[0] += 10 * settings.idle_partition_after_s
+    assert pipeline.advance_idle().alerts == []
+    assert {p: s.watermark for p, s in pipeline.states.items()} == before
