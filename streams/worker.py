@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 from streams.config import Settings, SettingsError
 
 __all__ = ["run_worker"]
 
 log = logging.getLogger("glasscity.worker")
+
+
+def _unreachable(bootstrap: str, timeout_s: float) -> str | None:
+    """The bootstrap list if none of its servers accepts a TCP connection, else None."""
+    from streams.broker import BrokerError, wait_for_port
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for server in bootstrap.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                wait_for_port(host or "127.0.0.1", int(port), timeout_s=0.5)
+                return None
+            except (BrokerError, ValueError):
+                pass
+        if time.monotonic() > deadline:
+            return bootstrap
 
 
 def run_worker(settings: Settings) -> int:
@@ -26,6 +44,11 @@ def run_worker(settings: Settings) -> int:
     except SettingsError as error:
         print(f"glasscity worker: {error}", file=sys.stderr)
         return 2
+    unreachable = _unreachable(settings.bootstrap, timeout_s=10.0)
+    if unreachable:
+        print(f"glasscity worker: no Kafka broker answers at {unreachable} (tried for 10 s); start one with "
+              f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
+        return 1
     kernels.warm_up()
     pipeline = WaterPipeline(settings, Pseudonymizer(key))
     app = create_app(settings, pipeline)
