@@ -52,6 +52,7 @@ class KindSummary:
     expected_cleared: int = 0
     false_alerts: int = 0
     delays_s: list[float] = field(default_factory=list)
+    seen_delays_s: list[float] = field(default_factory=list)
 
     @property
     def missed(self) -> int:
@@ -61,13 +62,22 @@ class KindSummary:
     def median_delay_s(self) -> float | None:
         return statistics.median(self.delays_s) if self.delays_s else None
 
+    @property
+    def median_seen_delay_s(self) -> float | None:
+        return statistics.median(self.seen_delays_s) if self.seen_delays_s else None
+
 
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def summarise(alerts: list[dict], incidents, settings: Settings, pseudonymizer: Pseudonymizer) -> list[KindSummary]:
-    """One :class:`KindSummary` per incident kind, from CloudEvent alerts."""
+def summarise(alerts: list[dict], incidents, settings: Settings, pseudonymizer: Pseudonymizer,
+              seen_at: dict[str, float] | None = None) -> list[KindSummary]:
+    """One :class:`KindSummary` per incident kind, from CloudEvent alerts.
+
+    ``seen_at`` (optional) maps an alert id to the city time (s) at which a reader
+    received it, for the delay as an analyst experiences it.
+    """
     summaries = {kind: KindSummary(kind, detector) for kind, (detector, _) in KIND_DETECTORS.items()}
     wanted: dict[tuple[str, str], object] = {}
     for incident in incidents:
@@ -92,18 +102,23 @@ def summarise(alerts: list[dict], incidents, settings: Settings, pseudonymizer: 
             summary.detected += 1
             threshold = getattr(settings, KIND_DETECTORS[incident.kind][1])
             summary.delays_s.append(_epoch(alert["time"]) - (incident.start + threshold))
+            if seen_at and alert["id"] in seen_at:
+                summary.seen_delays_s.append(seen_at[alert["id"]] - (incident.start + threshold))
         elif incident is not None and incident.end is not None:
             summary.cleared += 1
     return list(summaries.values())
 
 
 def format_table(summaries: list[KindSummary]) -> str:
+    def minutes(value):
+        return "-" if value is None else f"{value / 60:.0f} min"
+
     rows = [("incident kind", "detector", "injected", "alerted", "missed", "cleared", "false alerts",
-             "median delay (city time)")]
+             "median delay: event time", "received (city time)")]
     for s in summaries:
-        delay = "-" if s.median_delay_s is None else f"{s.median_delay_s / 60:.0f} min"
         rows.append((s.kind, s.detector, str(s.injected), str(s.detected), str(s.missed),
-                     f"{s.cleared}/{s.expected_cleared}", str(s.false_alerts), delay))
+                     f"{s.cleared}/{s.expected_cleared}", str(s.false_alerts), minutes(s.median_delay_s),
+                     minutes(s.median_seen_delay_s)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
