@@ -1,6 +1,6 @@
 """The Faust application: topics and one agent per domain. Kept thin on purpose.
 
-Everything an agent does to a batch is :class:`streams.pipeline.WaterPipeline`;
+Everything an agent does to a batch is :class:`streams.pipeline.DomainPipeline`;
 this module only moves bytes between Kafka and that pipeline.
 """
 
@@ -13,7 +13,7 @@ import orjson
 
 from streams.config import Settings
 from streams.ingest import RawMessage
-from streams.pipeline import WaterPipeline
+from streams.pipeline import DomainPipeline
 
 __all__ = ["create_app"]
 
@@ -36,30 +36,41 @@ def faust_settings(settings: Settings) -> dict:
     )
 
 
-def create_app(settings: Settings, pipeline: WaterPipeline) -> faust.App:
+def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App:
+    """A Faust app with one agent per domain pipeline, and the idle-partition timer."""
     app = faust.App(settings.app_id, **faust_settings(settings))
     raw = dict(key_serializer="raw", value_serializer="raw")
-    readings = app.topic(settings.topic("water.readings.v1"), **raw)
-    dead_letters = app.topic(settings.topic("water.dlq.v1"), **raw)
     alert_topics = {short: app.topic(settings.topic(short), **raw) for short in ("alerts.v1", "alerts.welfare.v1")}
+    dead_letter_topics = {}
 
-    async def publish(result) -> None:
+    async def publish(domain: str, result) -> None:
         for dead in result.dead_letters:
             log.warning("dead letter: %s at %s[%d]@%d (reading %d): %s", dead.reason, dead.source.topic,
                         dead.source.partition, dead.source.offset, dead.reading_index, dead.detail)
-            await dead_letters.send(key=dead.source.key, value=dead.value, headers=dead.headers())
+            await dead_letter_topics[domain].send(key=dead.source.key, value=dead.value, headers=dead.headers())
         for alert in result.alerts:
             await alert_topics[alert.topic].send(key=alert.key, value=orjson.dumps(alert.event))
 
-    @app.agent(readings, name="water")
-    async def water(stream):
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
-                                   e.message.key) for e in events]
-            await publish(pipeline.process(messages))
+    def add_agent(pipeline: DomainPipeline) -> None:
+        domain = pipeline.domain
+        readings = app.topic(settings.topic(domain.topic("readings")), **raw)
+        dead_letter_topics[domain.name] = app.topic(settings.topic(domain.topic("dlq")), **raw)
+
+        async def consume(stream):
+            async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+                messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
+                                       e.message.key) for e in events]
+                await publish(domain.name, pipeline.process(messages))
+
+        consume.__name__ = consume.__qualname__ = domain.name
+        app.agent(readings, name=domain.name)(consume)
+
+    for pipeline in pipelines:
+        add_agent(pipeline)
 
     @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
     async def idle_partitions():
-        await publish(pipeline.advance_idle())
+        for pipeline in pipelines:
+            await publish(pipeline.domain.name, pipeline.advance_idle())
 
     return app

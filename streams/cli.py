@@ -17,10 +17,9 @@ from streams.config import SETTING_FIELDS, SettingsError, add_arguments, setting
 
 __all__ = ["main", "build_parser"]
 
-KAFKA = ["bootstrap", "topic_prefix", "partitions"]
+KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains"]
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "metrics_host", "metrics_port", "batch_size",
-                  "batch_within_s", "log_level", "no_use_after_s", "meter_silent_after_s", "gateway_silent_after_s",
-                  "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
+                  "batch_within_s", "log_level", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
 
@@ -87,11 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
                                    "or SIGTERM.")
     add_arguments(p, WORKER)
 
+    p = sub.add_parser("thresholds", help="Print every detector threshold: default, unit and why (Markdown).",
+                       description="Print every detector threshold with its default, unit and the reason for it, "
+                                   "as a Markdown table generated from the code. Override any of them with a JSON "
+                                   "file given to the worker as --thresholds / GLASSCITY_THRESHOLDS.")
+    add_arguments(p, ["thresholds_file"])
+
     p = sub.add_parser("demo", help="Run the embedded demo city end to end and print a summary.",
                        description="Start the embedded broker, create topics, run the simulator and a worker, "
                                    "print alerts live, and end with a summary of incidents injected vs alerted. "
                                    "Exits 1 if an injected welfare incident was missed.")
     add_simulation_options(p, households=1000, days=3.0, hour_seconds=0.5)
+    add_arguments(p, ["domains", "thresholds_file"])
     env_option(p, "--output", "GLASSCITY_DEMO_OUTPUT", str, "demo-output",
                "Directory for the ground truth, alerts, worker and broker logs.")
     env_option(p, "--timeout", "GLASSCITY_DEMO_TIMEOUT", float, 240.0,
@@ -155,34 +161,46 @@ def cmd_topics(args) -> int:
     return 0
 
 
-def scenario_from(args):
-    from streams.simulate import WaterScenario
-
-    return WaterScenario(households=args.households, days=args.days, households_per_gateway=args.households_per_gateway,
-                         seed=args.seed, no_use=args.no_use, meter_silent=args.meter_silent,
-                         gateway_outage=args.gateway_outage, malformed=args.malformed)
-
-
 def cmd_simulate(args) -> int:
     import orjson
 
-    from streams.simulate import simulate_water
+    from streams.demo import city_simulations
+    from streams.domains import select_domains
     from streams.simulate.produce import produce
 
     settings = settings_from(args)
+    domains = select_domains(settings.domains)
+    start = (time.time() // 3600) * 3600 - round(args.days * 24) * 3600
     try:
-        simulation = simulate_water(scenario_from(args))
+        simulations = city_simulations(domains, args, start)
     except ValueError as error:
         print(f"glasscity simulate: {error}", file=sys.stderr)
         return 2
     with open(args.ground_truth, "wb") as out:
-        out.write(orjson.dumps(simulation.ground_truth(), option=orjson.OPT_INDENT_2))
-    print(f"ground truth: {args.ground_truth} ({len(simulation.incidents)} incidents, "
-          f"{len(simulation.malformed)} malformed items)", flush=True)
-    sent = produce(simulation, settings, hour_seconds=args.hour_seconds,
-                   progress=lambda h, n: print(f"city-hour {h}: {n} messages", flush=True) if h % 12 == 0 else None)
-    print(f"produced {sent} messages ({simulation.valid_readings} valid readings) to "
-          f"{settings.topic('water.readings.v1')}", flush=True)
+        out.write(orjson.dumps({s.domain: s.ground_truth() for s in simulations}, option=orjson.OPT_INDENT_2))
+    incidents = sum(len(s.incidents) for s in simulations)
+    malformed = sum(len(s.malformed) for s in simulations)
+    print(f"ground truth: {args.ground_truth} ({incidents} incidents, {malformed} malformed items)", flush=True)
+    sent = produce(simulations, settings, hour_seconds=args.hour_seconds)
+    valid = sum(s.valid_readings for s in simulations)
+    print(f"produced {sent} messages ({valid} valid readings) to "
+          f"{', '.join(settings.topic(d.topic('readings')) for d in domains)}", flush=True)
+    return 0
+
+
+def cmd_thresholds(args) -> int:
+    import dataclasses
+
+    from streams.detectors import REGISTRY
+    from streams.detectors.thresholds import load_thresholds, thresholds_table
+
+    settings = settings_from(args)
+    print(thresholds_table(REGISTRY))
+    if settings.thresholds_file:
+        configured = load_thresholds(settings.thresholds_file, REGISTRY)
+        changed = [f"{name}.{f.name} = {getattr(t, f.name):g}" for name, t in sorted(configured.items())
+                   for f in dataclasses.fields(t) if getattr(t, f.name) != f.default]
+        print(f"\nOverridden by {settings.thresholds_file}: " + ("; ".join(changed) or "nothing"))
     return 0
 
 
@@ -195,11 +213,11 @@ def cmd_worker(args) -> int:
 def cmd_demo(args) -> int:
     from streams.demo import run_demo
 
-    return run_demo(args, scenario_from(args))
+    return run_demo(args)
 
 
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
-            "demo": cmd_demo}
+            "thresholds": cmd_thresholds, "demo": cmd_demo}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -54,6 +54,8 @@ class Settings:
     topic_prefix: str = _setting("glasscity", "Prefix of every topic name (<prefix>.water.readings.v1 ...).",
                                  group="kafka")
     partitions: int = _setting(4, "Partitions per topic when topics are created.", group="kafka", check=_positive)
+    domains: str = _setting("", "Comma-separated domains this worker runs (water, traffic, waste, lighting); "
+                            "empty = all.", group="kafka")
     app_id: str = _setting("glasscity", "Consumer group / Faust application id.", group="kafka")
     rebalance_timeout_s: float = _setting(60.0, "Consumer group rebalance timeout. A worker's first join "
                                           "waits about half of it on the embedded broker.", group="kafka",
@@ -71,17 +73,11 @@ class Settings:
     log_level: str = _setting("info", "Log level: debug, info, warning, error.", group="worker",
                               check=lambda v: None if v.lower() in {"debug", "info", "warning", "error"}
                               else "must be one of debug, info, warning, error")
-    # -- water detector thresholds (event time) --------------------------------------------
-    no_use_after_s: float = _setting(86400.0, "water.no_use_24h: a meter that still reports but whose index "
-                                     "has not risen for this long raises a welfare alert.", group="thresholds",
-                                     unit="s", check=_positive)
-    meter_silent_after_s: float = _setting(10800.0, "water.meter_silent: a meter with no reading for this long "
-                                           "(3 missed hourly reports) is silent.", group="thresholds",
-                                           unit="s", check=_positive)
-    gateway_silent_after_s: float = _setting(7200.0, "feed.gateway_outage: a gateway that delivers nothing for "
-                                             "this long is out; its meters' welfare and silent alerts are held "
-                                             "back. Keep it below the meter threshold so the outage is seen first.",
-                                             group="thresholds", unit="s", check=_positive)
+    # -- event time and detector thresholds ---------------------------------------------------
+    thresholds_file: str = _setting("", "JSON file overriding detector thresholds, e.g. "
+                                    '{"water.no_use_24h": {"no_use_after_s": 43200}}; '
+                                    "`glasscity thresholds` lists every threshold with unit, default and why.",
+                                    group="thresholds", flag="--thresholds")
     sweep_interval_s: float = _setting(300.0, "Event-time step between two sweeps of the absence detectors "
                                        "(the resolution of alert times).", group="thresholds", unit="s",
                                        check=_positive)
@@ -104,9 +100,6 @@ class Settings:
                 problem = check(getattr(self, f.name))
                 if problem:
                     problems.append(f"{flag_name(f)} / {env_name(f)}: {problem}")
-        if self.gateway_silent_after_s >= self.meter_silent_after_s:
-            problems.append("gateway_silent_after_s must be below meter_silent_after_s, or a gateway outage "
-                            "would first look like many silent meters")
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
 
@@ -133,7 +126,7 @@ SETTING_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
 def env_name(f: dataclasses.Field) -> str:
-    return ENV_PREFIX + f.name.upper().removesuffix("_S")
+    return ENV_PREFIX + f.name.upper().removesuffix("_S").removesuffix("_FILE")
 
 
 def flag_name(f: dataclasses.Field) -> str:

@@ -23,7 +23,6 @@ from streams.broker import EmbeddedBroker, free_port, stop_process
 from streams.config import settings_from
 from streams.evaluation import format_table, summarise
 from streams.pseudonym import Pseudonymizer
-from streams.simulate import simulate_water
 from streams.simulate.produce import produce
 from streams.topics import create_topics
 
@@ -149,7 +148,32 @@ def _print_alert(event: dict, topic: str) -> None:
           f"{data['detector']:20} {event['subject']}", flush=True)
 
 
-def run_demo(args, scenario) -> int:
+def city_simulations(domains, args, start: float) -> list:
+    """One simulation per domain, on one city clock starting at ``start`` (epoch s)."""
+    simulations = []
+    for domain in domains:
+        options = {"days": args.days, "seed": args.seed, "start": start}
+        if domain.name == "water":
+            options.update(households=args.households, households_per_gateway=args.households_per_gateway,
+                           no_use=args.no_use, meter_silent=args.meter_silent, gateway_outage=args.gateway_outage,
+                           malformed=args.malformed)
+        simulations.append(domain.simulate(**options))
+    return simulations
+
+
+def configured_detectors(settings) -> dict:
+    """name -> detector with the configured thresholds (for definitional delays)."""
+    from streams.detectors import REGISTRY
+    from streams.detectors.thresholds import load_thresholds
+
+    thresholds = load_thresholds(settings.thresholds_file, REGISTRY)
+    return {name: cls(thresholds[name]) for name, cls in REGISTRY.items()}
+
+
+def run_demo(args) -> int:
+    from streams.detectors import REGISTRY
+    from streams.domains import select_domains
+
     started = time.monotonic()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,29 +182,34 @@ def run_demo(args, scenario) -> int:
     broker = EmbeddedBroker(port=free_port(), log_path=out / "broker.log")
     reader = None
     try:
-        print(f"glasscity demo: {scenario.households} households, {scenario.days:g} city-days, "
-              f"{args.hour_seconds:g} s per city-hour; logs in {out}/", flush=True)
         broker.start()
-        # Thresholds and batching follow GLASSCITY_* like everywhere; the demo fixes its own plumbing.
+        # Thresholds, domains and batching follow GLASSCITY_* like everywhere; the demo fixes its own plumbing.
         settings = settings_from(bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
                                  metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
                                  log_level="warning", app_id="glasscity-demo")
+        domains = select_domains(settings.domains)
+        detectors = configured_detectors(settings)
+        city_start = (time.time() // 3600) * 3600 - round(args.days * 24) * 3600
+        simulations = city_simulations(domains, args, city_start)
+        print(f"glasscity demo: {', '.join(d.name for d in domains)}; {args.days:g} city-days, "
+              f"{args.hour_seconds:g} s per city-hour; logs in {out}/", flush=True)
         print(f"  broker: Tansu on {broker.bootstrap}", flush=True)
         create_topics(settings)
         worker = start_worker(settings, out / "worker.log")
         processes.append(worker)
-        simulation = simulate_water(scenario)
-        (out / "ground-truth.json").write_bytes(orjson.dumps(simulation.ground_truth(), option=orjson.OPT_INDENT_2))
+        truth = {s.domain: s.ground_truth() for s in simulations}
+        (out / "ground-truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
         wait_for_worker_metrics(worker, settings.metrics_port, timeout_s=60)
         print(f"  worker: pid {worker.pid}, metrics on http://127.0.0.1:{settings.metrics_port}/metrics", flush=True)
         reader = AlertReader(settings, on_alert=None if args.quiet_alerts else _print_alert)
         reader.start()
         print("  simulating; alerts as they arrive:", flush=True)
         city_clock_started = time.monotonic()
-        produce(simulation, settings, hour_seconds=args.hour_seconds)
+        produce(simulations, settings, hour_seconds=args.hour_seconds)
         remaining = max(10.0, args.timeout - (time.monotonic() - started))
-        samples = wait_until_consumed(worker, settings.metrics_port, simulation.valid_readings,
-                                      len(simulation.malformed), timeout_s=remaining)
+        valid = sum(s.valid_readings for s in simulations)
+        malformed = sum(len(s.malformed) for s in simulations)
+        samples = wait_until_consumed(worker, settings.metrics_port, valid, malformed, timeout_s=remaining)
         time.sleep(2.0)   # let the last alerts travel from the worker's producer to the reader
         reader.stop()
         if reader.error:
@@ -199,22 +228,23 @@ def run_demo(args, scenario) -> int:
 
     seen_at = None
     if args.hour_seconds > 0:   # wall clock -> city clock, as the simulator paced it
-        seen_at = {alert_id: simulation.start + (at - city_clock_started) / args.hour_seconds * 3600
+        seen_at = {alert_id: city_start + (at - city_clock_started) / args.hour_seconds * 3600
                    for alert_id, at in reader.received_at.items()}
-    summaries = summarise(alerts, simulation.incidents, settings, Pseudonymizer(key.encode()), seen_at)
+    runs = [(domain, simulation.incidents) for domain, simulation in zip(domains, simulations)]
+    summaries = summarise(alerts, runs, detectors, REGISTRY, Pseudonymizer(key.encode()), seen_at)
     readings = metric_sum(samples, "glasscity_readings_consumed_total")
     invalid = metric_sum(samples, "glasscity_invalid_total")
     print()
     print(format_table(summaries))
     print()
-    print(f"readings counted by the worker: {readings:.0f} of {simulation.valid_readings} sent; "
-          f"dead letters: {invalid:.0f} of {len(simulation.malformed)} malformed items; "
+    print(f"readings counted by the worker: {readings:.0f} of {valid} sent; "
+          f"dead letters: {invalid:.0f} of {malformed} malformed items; "
           f"alert events: {len(alerts)}; wall time {time.monotonic() - started:.0f} s")
     print("Delay from the moment an incident became detectable by definition (its start + the detector's "
-          "threshold): to the alert's event time (sweep step), and to when the alert reached a reader, in city "
-          "time. Hourly meters: the reading that proves a condition arrives up to an hour later.")
-    welfare = next(s for s in summaries if s.kind == "no_use")
-    if welfare.missed:
-        print(f"FAILED: {welfare.missed} injected welfare incident(s) missed", file=sys.stderr)
+          "definitional delay, e.g. 24 h for no-use): to the alert's event time, and to when the alert reached a "
+          "reader, in city time (hourly meters: the reading that proves a condition comes up to an hour later).")
+    missed = sum(s.missed for s in summaries if REGISTRY[s.detector].declaration.alert_topic == "alerts.welfare.v1")
+    if missed:
+        print(f"FAILED: {missed} injected welfare incident(s) missed", file=sys.stderr)
         return 1
     return 0

@@ -1,10 +1,10 @@
-"""Compare emitted alerts with a simulation's ground truth.
+"""Compare emitted alerts with simulations' ground truth.
 
-Used by the demo's summary and by the tests. An incident is *detected* when an
-alert ``raised`` by its detector names its subject; a raised alert that names no
-incident is a *false alert*. Detection delay is measured in city (event) time
-from the moment the incident became detectable by definition (its start plus the
-detector's threshold) to the alert's ``time``.
+Used by the demo's summary, the quality harness and the tests. An incident is
+*detected* when its detector raises an alert naming its subject; a raised alert
+that names no incident of its detector is a *false alert*. Delays are measured in
+city (event) time from the moment an incident became detectable by definition
+(its start plus the detector's definitional delay, e.g. 24 h for no-use).
 """
 
 from __future__ import annotations
@@ -13,39 +13,38 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from streams.config import Settings
 from streams.pseudonym import Pseudonymizer
 
-__all__ = ["KIND_DETECTORS", "KindSummary", "expected_alerts", "summarise", "subject_of"]
-
-#: incident kind -> (detector, settings field holding its threshold in s)
-KIND_DETECTORS = {
-    "no_use": ("water.no_use_24h", "no_use_after_s"),
-    "meter_silent": ("water.meter_silent", "meter_silent_after_s"),
-    "gateway_outage": ("feed.gateway_outage", "gateway_silent_after_s"),
-}
+__all__ = ["DetectorSummary", "expected_alerts", "summarise", "format_table", "incident_subject"]
 
 
-def subject_of(incident, pseudonymizer: Pseudonymizer) -> str:
-    return incident.subject if incident.kind == "gateway_outage" else pseudonymizer.meter(incident.subject)
+def incident_subject(incident, domain, detector_cls, pseudonymizer: Pseudonymizer) -> str:
+    """The alert subject an incident should produce: a pseudonym where the subject is personal."""
+    personal = domain.subject_pseudonym and detector_cls.declaration.subject_kind == domain.subject_kind
+    return pseudonymizer.pseudonym(domain.subject_pseudonym, incident.subject) if personal else incident.subject
 
 
-def expected_alerts(incidents, pseudonymizer: Pseudonymizer) -> set[tuple[str, str, str]]:
+def _incident_targets(domain, incidents, registry, pseudonymizer):
+    for incident in incidents:
+        name = domain.incident_detectors[incident.kind]
+        yield name, incident_subject(incident, domain, registry[name], pseudonymizer), incident
+
+
+def expected_alerts(domain, incidents, registry, pseudonymizer: Pseudonymizer) -> set[tuple[str, str, str]]:
     """(detector, subject, state) of every alert the incidents should cause, and only those."""
     expected = set()
-    for incident in incidents:
-        detector = KIND_DETECTORS[incident.kind][0]
-        subject = subject_of(incident, pseudonymizer)
-        expected.add((detector, subject, "raised"))
+    for name, subject, incident in _incident_targets(domain, incidents, registry, pseudonymizer):
+        expected.add((name, subject, "raised"))
         if incident.end is not None:
-            expected.add((detector, subject, "cleared"))
+            expected.add((name, subject, "cleared"))
     return expected
 
 
 @dataclass
-class KindSummary:
-    kind: str
+class DetectorSummary:
     detector: str
+    domain: str
+    incident_kind: str
     injected: int = 0
     detected: int = 0
     cleared: int = 0
@@ -57,6 +56,15 @@ class KindSummary:
     @property
     def missed(self) -> int:
         return self.injected - self.detected
+
+    @property
+    def precision(self) -> float:
+        raised = self.detected + self.false_alerts
+        return self.detected / raised if raised else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.detected / self.injected if self.injected else 1.0
 
     @property
     def median_delay_s(self) -> float | None:
@@ -71,25 +79,28 @@ def _epoch(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def summarise(alerts: list[dict], incidents, settings: Settings, pseudonymizer: Pseudonymizer,
-              seen_at: dict[str, float] | None = None) -> list[KindSummary]:
-    """One :class:`KindSummary` per incident kind, from CloudEvent alerts.
+def summarise(alerts: list[dict], runs, detectors: dict, registry: dict, pseudonymizer: Pseudonymizer,
+              seen_at: dict[str, float] | None = None) -> list[DetectorSummary]:
+    """One :class:`DetectorSummary` per detector of the given runs.
 
-    ``seen_at`` (optional) maps an alert id to the city time (s) at which a reader
-    received it, for the delay as an analyst experiences it.
+    ``runs``: (domain, incidents) pairs; ``detectors``: name -> configured detector
+    (for its definitional delay); ``seen_at`` (optional): alert id -> city time (s)
+    at which a reader received it.
     """
-    summaries = {kind: KindSummary(kind, detector) for kind, (detector, _) in KIND_DETECTORS.items()}
+    summaries: dict[str, DetectorSummary] = {}
     wanted: dict[tuple[str, str], object] = {}
-    for incident in incidents:
-        summary = summaries[incident.kind]
-        summary.injected += 1
-        summary.expected_cleared += incident.end is not None
-        wanted[(summary.detector, subject_of(incident, pseudonymizer))] = incident
-    by_detector = {detector: summaries[kind] for kind, (detector, _) in KIND_DETECTORS.items()}
+    for domain, incidents in runs:
+        for kind, name in domain.incident_detectors.items():
+            summaries.setdefault(name, DetectorSummary(name, domain.name, kind))
+        for name, subject, incident in _incident_targets(domain, incidents, registry, pseudonymizer):
+            summary = summaries[name]
+            summary.injected += 1
+            summary.expected_cleared += incident.end is not None
+            wanted[(name, subject)] = incident
     raised_once: set[tuple[str, str]] = set()
     for alert in sorted(alerts, key=lambda a: a["time"]):
         data = alert["data"]
-        summary = by_detector.get(data["detector"])
+        summary = summaries.get(data["detector"])
         if summary is None:
             continue
         key = (data["detector"], alert["subject"])
@@ -100,26 +111,26 @@ def summarise(alerts: list[dict], incidents, settings: Settings, pseudonymizer: 
                 continue
             raised_once.add(key)
             summary.detected += 1
-            threshold = getattr(settings, KIND_DETECTORS[incident.kind][1])
-            summary.delays_s.append(_epoch(alert["time"]) - (incident.start + threshold))
+            detectable_at = incident.start + detectors[data["detector"]].definitional_delay_s()
+            summary.delays_s.append(_epoch(alert["time"]) - detectable_at)
             if seen_at and alert["id"] in seen_at:
-                summary.seen_delays_s.append(seen_at[alert["id"]] - (incident.start + threshold))
+                summary.seen_delays_s.append(seen_at[alert["id"]] - detectable_at)
         elif incident is not None and incident.end is not None:
             summary.cleared += 1
     return list(summaries.values())
 
 
-def format_table(summaries: list[KindSummary]) -> str:
+def format_table(summaries: list[DetectorSummary]) -> str:
     def minutes(value):
         return "-" if value is None else f"{value / 60:.0f} min"
 
-    rows = [("incident kind", "detector", "injected", "alerted", "missed", "cleared", "false alerts",
+    rows = [("domain", "detector", "incident kind", "injected", "alerted", "missed", "cleared", "false alerts",
              "median delay: event time", "received (city time)")]
     for s in summaries:
-        rows.append((s.kind, s.detector, str(s.injected), str(s.detected), str(s.missed),
+        rows.append((s.domain, s.detector, s.incident_kind, str(s.injected), str(s.detected), str(s.missed),
                      f"{s.cleared}/{s.expected_cleared}", str(s.false_alerts), minutes(s.median_delay_s),
                      minutes(s.median_seen_delay_s)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-__all__ = ["READINGS", "MESSAGES", "INVALID", "ALERTS", "KERNEL_SECONDS", "WATERMARK_LAG", "METERS_TRACKED",
+__all__ = ["READINGS", "MESSAGES", "INVALID", "ALERTS", "KERNEL_SECONDS", "WATERMARK_LAG", "SUBJECTS_TRACKED",
            "serve"]
 
 READINGS = Counter("glasscity_readings_consumed", "Valid readings consumed.", ["domain"])
@@ -24,7 +24,8 @@ KERNEL_SECONDS = Histogram("glasscity_kernel_batch_duration_seconds",
                            buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0))
 WATERMARK_LAG = Gauge("glasscity_watermark_lag_seconds",
                       "Wall clock minus the newest partition event-time watermark (seconds).", ["domain"])
-METERS_TRACKED = Gauge("glasscity_meters_tracked", "Meters held in this worker's state.", ["domain"])
+SUBJECTS_TRACKED = Gauge("glasscity_subjects_tracked", "Subjects (meters, detectors, bins, lamps) held in this "
+                         "worker's state.", ["domain"])
 
 
 def serve(host: str, port: int):

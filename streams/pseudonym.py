@@ -32,10 +32,11 @@ class Pseudonymizer:
         digest = hmac.digest(self._key, f"{kind}\x00{raw_id}".encode("utf-8"), "sha256")
         return f"{kind}-{digest[:PSEUDONYM_BITS // 8].hex()}"
 
-    def meters(self, raw_ids: list[str]) -> list[str]:
-        """Pseudonyms of water meter ids, in order."""
-        key = self._key
-        return ["wm-" + hmac.digest(key, b"wm\x00" + raw.encode("utf-8"), "sha256")[:16].hex() for raw in raw_ids]
+    def many(self, kind: str, raw_ids: list[str]) -> list[str]:
+        """Pseudonyms of many ids of one kind, in order."""
+        key, prefix, tag = self._key, kind + "-", kind.encode() + b"\x00"
+        size = PSEUDONYM_BITS // 8
+        return [prefix + hmac.digest(key, tag + raw.encode("utf-8"), "sha256")[:size].hex() for raw in raw_ids]
 
     def meter(self, raw_id: str) -> str:
         return self.pseudonym("wm", raw_id)

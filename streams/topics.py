@@ -6,14 +6,24 @@ import time
 
 from streams.config import Settings
 
-__all__ = ["WATER_TOPICS", "topic_names", "create_topics"]
+__all__ = ["ALERT_TOPICS", "short_names", "topic_names", "create_topics"]
 
 #: Short names; the full name is ``<prefix>.<short>`` (default prefix "glasscity").
-WATER_TOPICS = ("water.readings.v1", "water.dlq.v1", "alerts.v1", "alerts.welfare.v1")
+ALERT_TOPICS = ("alerts.v1", "alerts.welfare.v1")
+
+
+def short_names(settings: Settings) -> list[str]:
+    """Readings and dead-letter topics of the selected domains, then the alert topics."""
+    from streams.domains import select_domains
+
+    names = []
+    for domain in select_domains(settings.domains):
+        names += [domain.topic("readings"), domain.topic("dlq")]
+    return names + list(ALERT_TOPICS)
 
 
 def topic_names(settings: Settings) -> list[str]:
-    return [settings.topic(short) for short in WATER_TOPICS]
+    return [settings.topic(short) for short in short_names(settings)]
 
 
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:

@@ -36,11 +36,16 @@ def run_worker(settings: Settings) -> int:
 
     from streams import metrics
     from streams.app import create_app
-    from streams.pipeline import WaterPipeline
+    from streams.detectors import REGISTRY
+    from streams.detectors.thresholds import load_thresholds
+    from streams.domains import select_domains
+    from streams.pipeline import DomainPipeline
     from streams.pseudonym import Pseudonymizer
 
     try:
         key = settings.require_pseudonym_key()
+        domains = select_domains(settings.domains)
+        thresholds = load_thresholds(settings.thresholds_file, REGISTRY)
     except SettingsError as error:
         print(f"glasscity worker: {error}", file=sys.stderr)
         return 2
@@ -50,16 +55,18 @@ def run_worker(settings: Settings) -> int:
               f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
         return 1
     kernels.warm_up()
-    pipeline = WaterPipeline(settings, Pseudonymizer(key))
-    app = create_app(settings, pipeline)
+    pseudonymizer = Pseudonymizer(key)
+    pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds) for domain in domains]
+    app = create_app(settings, pipelines)
     try:
         _server, port = metrics.serve(settings.metrics_host, settings.metrics_port)
     except OSError as error:
         print(f"glasscity worker: cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
               f"{error}", file=sys.stderr)
         return 1
+    topics = ", ".join(settings.topic(d.topic("readings")) for d in domains)
     print(f"glasscity worker: metrics on http://{settings.metrics_host}:{port}/metrics; consuming "
-          f"{settings.topic('water.readings.v1')} from {settings.bootstrap}", flush=True)
+          f"{topics} from {settings.bootstrap}", flush=True)
     worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()
     return 0

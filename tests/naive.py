@@ -98,3 +98,70 @@ def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, met
                 no_use_since[m], code = float("nan"), CLEARED
         codes.append(code)
     return codes, no_use_since
+
+
+# --- domain-level references: a whole domain's detectors on an event stream ---------------------
+#
+# events: ("reading", subject_key, ts, columns: dict, groups: dict) or ("tick", t), in the order the
+# pipeline sees them. thresholds: detector name -> Thresholds. Returns a list of
+# (detector, subject, state, episode_start, time) for every episode opened or closed.
+
+
+def water_reference(events, thresholds):
+    gw_t = thresholds["feed.gateway_outage"]
+    silent_t = thresholds["water.meter_silent"]
+    no_use_t = thresholds["water.no_use_24h"]
+    meter_keys, gateway_keys = [], []
+    meter_index, gateway_index = {}, {}
+    nan = float("nan")
+    m = {"last_seen": [], "last_index": [], "last_use": [], "gateway": [], "silent_since": [], "no_use_since": []}
+    g = {"last_seen": [], "outage_since": []}
+    found = []
+    for event in events:
+        if event[0] == "reading":
+            _, key, ts, columns, groups = event
+            if key not in meter_index:
+                meter_index[key] = len(meter_keys)
+                meter_keys.append(key)
+                for name in m:
+                    m[name].append(-1 if name == "gateway" else nan)
+            gateway = groups.get("gateway")
+            if gateway is not None and gateway not in gateway_index:
+                gateway_index[gateway] = len(gateway_keys)
+                gateway_keys.append(gateway)
+                g["last_seen"].append(nan)
+                g["outage_since"].append(nan)
+            reading = (meter_index[key], ts, columns["waterConsumption"],
+                       -1 if gateway is None else gateway_index[gateway])
+            _codes, m["last_seen"], m["last_index"], m["last_use"], m["gateway"], g["last_seen"] = \
+                apply_meter_readings([reading], m["last_seen"], m["last_index"], m["last_use"], m["gateway"],
+                                     g["last_seen"])
+        else:
+            t = event[1]
+            before = list(g["outage_since"])
+            codes, g["outage_since"] = sweep_gateway_outage(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"])
+            found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t)
+            before = list(m["silent_since"])
+            codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
+                                                          g["outage_since"], m["silent_since"])
+            found += _episodes("water.meter_silent", meter_keys, codes, m["silent_since"], before, t)
+            before = list(m["no_use_since"])
+            codes, m["no_use_since"] = sweep_no_use(t, no_use_t.no_use_after_s, no_use_t.reporting_within_s,
+                                                    m["last_seen"], m["last_use"], m["gateway"], g["outage_since"],
+                                                    m["no_use_since"])
+            found += _episodes("water.no_use_24h", meter_keys, codes, m["no_use_since"], before, t)
+    return found
+
+
+def _episodes(detector, keys, codes, since_after, since_before, t):
+    result = []
+    for slot, code in enumerate(codes):
+        if code == RAISED:
+            result.append((detector, keys[slot], "raised", since_after[slot], t))
+        elif code == CLEARED:
+            result.append((detector, keys[slot], "cleared", since_before[slot], t))
+    return result
+
+
+#: domain name -> its reference; every domain in the registry must have one.
+DOMAIN_REFERENCES = {"water": water_reference}

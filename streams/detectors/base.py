@@ -5,23 +5,30 @@ A detector is one class in one file with:
 - ``declaration``: a :class:`Declaration` — what it is for, on what legal basis,
   which data it reads, who may receive its alerts, retention, human oversight and
   status. The public register is generated from these, never hand-kept.
-- ``__init__(thresholds)``: thresholds come from configuration, never from the
-  scoring code.
-- ``sweep(state, watermark) -> list[Transition]`` for absence detectors: run its
-  kernel over a partition's columnar state at event time ``watermark`` (s) and
-  return the episodes it opened or closed.
+- ``Thresholds``: a frozen dataclass whose fields are made with :func:`threshold`
+  (default, unit, why). Thresholds come from configuration, never from scoring code.
+- ``subject_fields`` / ``group_fields``: the state arrays it owns, declared as
+  ``(name, dtype, fill)``; field names are prefixed with the detector's short name
+  by convention so detectors never share a field by accident.
+- ``update(state, readings)``: fold a time-sorted slice of readings into its state
+  and return the episodes it opened or closed (event-driven detectors).
+- ``sweep(state, watermark)``: at event time ``watermark`` (s), return the
+  episodes opened or closed by the passing of time (absence detectors).
 
 Detectors know no Faust and no Kafka; the same code runs in the worker, the demo,
-replays and benchmarks.
+``glasscity replay``, the quality harness and the benchmarks.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import dataclasses
+from abc import ABC
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
-__all__ = ["Declaration", "Detector", "Transition", "STATUSES"]
+import numpy as np
+
+__all__ = ["Declaration", "Detector", "Readings", "Transition", "STATUSES", "threshold", "episode_transitions"]
 
 STATUSES = ("active", "dormant")
 
@@ -38,10 +45,11 @@ class Declaration:
     recipients: str         # who may receive its alerts
     alert_topic: str        # short topic name: "alerts.v1" or "alerts.welfare.v1"
     severity: str           # "info" | "warning" | "critical"
-    subject_kind: str       # what the alert subject is: "water_meter" (pseudonym) | "gateway"
+    subject_kind: str       # what an alert subject is, e.g. "water_meter" (pseudonym), "gateway", "district"
     retention: str
     human_oversight: str
     status: str = "active"
+    alarm_name: str = "-"   # the standard alarm name where one exists (TALQ for lighting), else "-"
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
@@ -53,6 +61,11 @@ class Declaration:
             raise ValueError(f"severity must be info, warning or critical, got {self.severity!r}")
 
 
+def threshold(default, unit: str, why: str):
+    """A threshold field: its default, its unit and why it has that value."""
+    return dataclasses.field(default=default, metadata={"unit": unit, "why": why})
+
+
 class Transition(NamedTuple):
     """An episode opened (``raised``) or closed (``cleared``) by a detector at event time ``time`` (s)."""
 
@@ -60,12 +73,63 @@ class Transition(NamedTuple):
     subject: str
     state: str              # "raised" | "cleared"
     episode_start: float    # s; with detector and subject it identifies the episode
-    time: float             # s; the watermark at which the change was seen
+    time: float             # s; the reading time or watermark at which the change was seen
+
+
+class Readings(NamedTuple):
+    """A time-sorted slice of one partition's valid readings, as columns.
+
+    ``slots`` int32 subject slot; ``ts`` float64 event time (s); ``columns`` the
+    domain's numeric columns (float64, NaN = absent); ``groups`` int32 slot per
+    group name (-1 = none).
+    """
+
+    slots: np.ndarray
+    ts: np.ndarray
+    columns: dict
+    groups: dict
+
+    def __len__(self) -> int:
+        return self.slots.shape[0]
+
+    def slice(self, start: int, stop: int | None = None) -> "Readings":
+        cut = slice(start, stop)
+        return Readings(self.slots[cut], self.ts[cut], {k: v[cut] for k, v in self.columns.items()},
+                        {k: v[cut] for k, v in self.groups.items()})
 
 
 class Detector(ABC):
     declaration: ClassVar[Declaration]
+    Thresholds: ClassVar[type]
+    subject_fields: ClassVar[tuple] = ()
+    group_fields: ClassVar[dict] = {}
 
-    @abstractmethod
+    def __init__(self, thresholds=None):
+        self.thresholds = thresholds if thresholds is not None else self.Thresholds()
+
+    def prepare(self, state) -> None:
+        """Declare this detector's state fields on a partition's state (idempotent)."""
+        state.subjects.ensure_all(self.subject_fields)
+        for group, fields in self.group_fields.items():
+            state.group(group).ensure_all(fields)
+
+    def update(self, state, readings: Readings) -> list[Transition]:
+        return []
+
     def sweep(self, state, watermark: float) -> list[Transition]:
-        """Episodes opened or closed at event time ``watermark`` (s)."""
+        return []
+
+    def definitional_delay_s(self) -> float:
+        """Event time that must pass, by definition, before an incident can be seen (s); 0 if none."""
+        return 0.0
+
+
+def episode_transitions(detector: str, keys: list[str], codes: np.ndarray, starts: np.ndarray,
+                        subject_slots: np.ndarray, times: np.ndarray) -> list[Transition]:
+    """Transitions from per-item kernel output: ``codes`` (RAISED=1 / CLEARED=2), the episode
+    ``starts`` (s), the subject slot and the time of each item."""
+    result = []
+    for i in np.flatnonzero(codes):
+        state = "raised" if codes[i] == 1 else "cleared"
+        result.append(Transition(detector, keys[subject_slots[i]], state, float(starts[i]), float(times[i])))
+    return result

@@ -1,7 +1,8 @@
-"""Send a simulation's messages to the readings topic, paced by a simulated clock."""
+"""Send simulations' messages to their readings topics, paced by one simulated clock."""
 
 from __future__ import annotations
 
+import heapq
 import time
 from typing import Callable
 
@@ -16,30 +17,44 @@ def make_producer(bootstrap: str):
                          retries=5)
 
 
-def produce(simulation, settings, hour_seconds: float = 0.0,
-            progress: Callable[[int, int], None] | None = None, producer=None) -> int:
-    """Produce every city-hour; ``hour_seconds`` of wall time per city-hour (0 = no pacing).
+def _tagged(simulation):
+    for when, messages in simulation.steps():
+        yield when, simulation.domain, messages
 
-    Returns the number of messages sent. Each hour is flushed before the next one
-    starts, so a reader sees hours complete and in order.
+
+def produce(simulations, settings, hour_seconds: float = 0.0,
+            progress: Callable[[float, int], None] | None = None, producer=None) -> int:
+    """Produce every step of every simulation, merged in city-time order.
+
+    ``hour_seconds`` of wall time per city-hour (0 = no pacing). Each step is flushed
+    before a later city time is sent, so a reader sees time advance in order.
+    Returns the number of messages sent.
     """
+    if not isinstance(simulations, (list, tuple)):
+        simulations = [simulations]
     own = producer is None
     producer = producer or make_producer(settings.bootstrap)
-    topic = settings.topic("water.readings.v1")
+    topics = {s.domain: settings.topic(f"{s.domain}.readings.v1") for s in simulations}
+    city_start = min(s.start for s in simulations)
     sent = 0
     started = time.monotonic()
+    current = None
     try:
-        for hour, (_when, messages) in enumerate(simulation.hours()):
+        for when, domain, messages in heapq.merge(*(_tagged(s) for s in simulations), key=lambda item: item[0]):
+            if current is not None and when > current:
+                producer.flush()
+                if progress:
+                    progress(current, sent)
+                if hour_seconds > 0:
+                    delay = started + (when - city_start) / 3600.0 * hour_seconds - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+            current = when
+            topic = topics[domain]
             for key, value in messages:
                 producer.send(topic, key=key, value=value)
-            producer.flush()
             sent += len(messages)
-            if progress:
-                progress(hour, len(messages))
-            if hour_seconds > 0:
-                delay = started + (hour + 1) * hour_seconds - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
+        producer.flush()
     finally:
         if own:
             producer.close(timeout=10)

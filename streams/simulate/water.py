@@ -137,6 +137,8 @@ class WaterSimulation:
     computed at construction; :meth:`hours` may be iterated any number of times and
     yields the same bytes each time."""
 
+    domain = "water"
+
     def __init__(self, scenario: WaterScenario, profiles: Profiles | None = None):
         self.scenario = scenario
         sc = scenario
@@ -424,6 +426,10 @@ class WaterSimulation:
             yield float(base), out
 
     # ------------------------------------------------------------ ground truth
+    def steps(self) -> Iterator[tuple[float, list[tuple[bytes, bytes]]]]:
+        """The common simulation interface: (city time, messages) in time order; here, one per hour."""
+        return self.hours()
+
     def ground_truth(self) -> dict:
         scen = asdict(self.scenario)
         return {

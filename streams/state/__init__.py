@@ -1,12 +1,12 @@
 """Per-partition detector state as columnar numpy arrays.
 
-Contract: a state object maps keys (pseudonyms, gateway ids) to slots and keeps
-one array per field, so a kernel updates a whole batch in one call. It holds no
-raw personal identifiers, and ``snapshot()`` / ``restore()`` round-trip it
-exactly (bytes, for a changelog or a file) so a partition can move between
-workers or survive a crash.
+Contract: a :class:`PartitionState` maps keys (pseudonyms, sensor ids, gateway
+ids) to slots and keeps one array per declared field, so a kernel updates a
+whole batch in one call. It holds no raw personal identifiers, and
+``snapshot()`` / ``restore()`` round-trip it exactly (bytes, for a changelog or
+a file) so a partition can move between workers or survive a crash.
 """
 
-from streams.state.water import WaterPartitionState
+from streams.state.partition import PartitionState, StateField, Table
 
-__all__ = ["WaterPartitionState"]
+__all__ = ["PartitionState", "StateField", "Table"]

@@ -30,7 +30,7 @@ COUNTERS = {
     "glasscity_invalid_total",
     "glasscity_alerts_total",
 }
-GAUGES = {"glasscity_watermark_lag_seconds", "glasscity_meters_tracked"}
+GAUGES = {"glasscity_watermark_lag_seconds", "glasscity_subjects_tracked"}
 HISTOGRAMS = {"glasscity_kernel_batch_duration_seconds"}
 DOCUMENTED_METRICS = COUNTERS | GAUGES | HISTOGRAMS
 ALLOWED_SERIES = COUNTERS | GAUGES | {h + s for h in HISTOGRAMS for s in ("_bucket", "_sum", "_count")}

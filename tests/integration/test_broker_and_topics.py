@@ -7,7 +7,7 @@ import sys
 from kafka.admin import KafkaAdminClient
 
 from streams.broker import free_port, stop_process, wait_for_port
-from streams.topics import WATER_TOPICS, create_topics
+from streams.topics import create_topics, short_names
 
 
 def test_broker_command_starts_answers_and_stops_on_ctrl_c():
@@ -39,10 +39,11 @@ def test_topics_create_is_idempotent_and_uses_the_partition_count(broker_setting
     assert set(again.values()) == {"exists"}
     admin = KafkaAdminClient(bootstrap_servers=broker_settings.bootstrap)
     try:
-        described = admin.describe_topics([broker_settings.topic(t) for t in WATER_TOPICS])
+        described = admin.describe_topics([broker_settings.topic(t) for t in short_names(broker_settings)])
     finally:
         admin.close()
-    assert sorted(d["name"] for d in described) == sorted(broker_settings.topic(t) for t in WATER_TOPICS)
+    assert sorted(d["name"] for d in described) == sorted(broker_settings.topic(t) for t in short_names(broker_settings))
+    assert broker_settings.topic("water.readings.v1") in {d["name"] for d in described}
     assert all(len(d["partitions"]) == broker_settings.partitions for d in described)
 
 

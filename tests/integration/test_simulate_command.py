@@ -16,7 +16,7 @@ def test_simulate_produces_every_message_and_the_ground_truth(broker_settings, t
          "--topic-prefix", broker_settings.topic_prefix],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    truth = json.loads(truth_file.read_text())
+    truth = json.loads(truth_file.read_text())["water"]
     assert sorted(i["kind"] for i in truth["incidents"]) == ["gateway_outage", "meter_silent", "no_use"]
     assert len(truth["malformed"]) == 5 and truth["meters"] == 60
     sent = int(result.stdout.split("produced ")[1].split()[0])

@@ -7,6 +7,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from streams.broker import stop_process
 from streams.demo import AlertReader, metric_sum, read_metrics, start_worker, wait_until_consumed
+from streams.detectors import REGISTRY
+from streams.domains import DOMAINS
 from streams.evaluation import expected_alerts
 from streams.pseudonym import Pseudonymizer
 from streams.simulate import WaterScenario, simulate_water
@@ -40,7 +42,7 @@ def test_two_city_days_exact_alerts_dead_letters_and_metrics(broker_settings, wo
     settings = broker_settings
     simulation = simulate_water(WaterScenario(households=500, days=2, seed=11, start=START, no_use=5,
                                               meter_silent=3, gateway_outage=1, malformed=20))
-    expected = expected_alerts(simulation.incidents, Pseudonymizer(TEST_KEY.encode()))
+    expected = expected_alerts(DOMAINS["water"], simulation.incidents, REGISTRY, Pseudonymizer(TEST_KEY.encode()))
     reader = AlertReader(settings)
     reader.start()
     try:
@@ -79,7 +81,7 @@ def test_two_city_days_exact_alerts_dead_letters_and_metrics(broker_settings, wo
     for detector, subject, state in expected:
         assert metric_sum(final, "glasscity_alerts_total", detector=detector, state=state) >= 1
     assert metric_sum(final, "glasscity_alerts_total") == len(expected)
-    assert metric_sum(final, "glasscity_kernel_batch_duration_seconds_count", kernel="apply_meter_readings") > 0
+    assert metric_sum(final, "glasscity_kernel_batch_duration_seconds_count", kernel="water.tracker") > 0
 
     # and a real Prometheus server scraping the worker sees the same count
     with PrometheusServer([f"127.0.0.1:{settings.metrics_port}"], scrape_interval_s=0.5) as prometheus:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from kernels import sweep_gateway_outage
 from streams.detectors._transitions import transitions
-from streams.detectors.base import Declaration, Detector
+from streams.detectors.base import Declaration, Detector, threshold
 
-__all__ = ["GatewayOutage", "GatewayOutageThresholds"]
-
-
-@dataclass(frozen=True)
-class GatewayOutageThresholds:
-    silent_after_s: float = 7200.0   # s without any reading delivered by the gateway
+__all__ = ["GatewayOutage"]
 
 
 class GatewayOutage(Detector):
@@ -27,11 +24,19 @@ class GatewayOutage(Detector):
         retention="alerts kept 90 days", human_oversight="an operator checks the gateway before any field visit",
     )
 
-    def __init__(self, thresholds: GatewayOutageThresholds = GatewayOutageThresholds()):
-        self.thresholds = thresholds
+    @dataclass(frozen=True)
+    class Thresholds:
+        silent_after_s: float = threshold(
+            7200.0, "s", "Two missed hourly deliveries; below water.meter_silent's 3 h so an outage is seen before "
+                         "its meters look silent one by one, and their alerts are held back.")
+
+    group_fields = {"gateway": (("outage_since", np.float64, np.nan),)}
 
     def sweep(self, state, watermark):
-        since = state.gateway("gateway_outage_since")
-        return transitions(self.declaration.name, state.gateways.keys, since, watermark,
+        since = state.group_column("gateway", "outage_since")
+        return transitions(self.declaration.name, state.group("gateway").keys, since, watermark,
                            lambda: sweep_gateway_outage(watermark, self.thresholds.silent_after_s,
-                                                        state.gateway("gateway_last_seen"), since))
+                                                        state.group_column("gateway", "last_seen"), since))
+
+    def definitional_delay_s(self) -> float:
+        return self.thresholds.silent_after_s

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from kernels import sweep_meter_silent
 from streams.detectors._transitions import transitions
-from streams.detectors.base import Declaration, Detector
+from streams.detectors.base import Declaration, Detector, threshold
 
-__all__ = ["MeterSilent", "MeterSilentThresholds"]
-
-
-@dataclass(frozen=True)
-class MeterSilentThresholds:
-    silent_after_s: float = 10800.0   # s without a reading from the meter
+__all__ = ["MeterSilent"]
 
 
 class MeterSilent(Detector):
@@ -26,12 +23,18 @@ class MeterSilent(Detector):
         retention="alerts kept 90 days", human_oversight="maintenance staff decide on repair visits",
     )
 
-    def __init__(self, thresholds: MeterSilentThresholds = MeterSilentThresholds()):
-        self.thresholds = thresholds
+    @dataclass(frozen=True)
+    class Thresholds:
+        silent_after_s: float = threshold(10800.0, "s", "Three missed hourly reports: one or two can be radio loss.")
+
+    subject_fields = (("silent_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):
-        since = state.meter("silent_since")
-        return transitions(self.declaration.name, state.meters.keys, since, watermark,
+        since = state.subject("silent_since")
+        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
                            lambda: sweep_meter_silent(watermark, self.thresholds.silent_after_s,
-                                                      state.meter("last_seen"), state.meter("meter_gateway"),
-                                                      state.gateway("gateway_outage_since"), since))
+                                                      state.subject("last_seen"), state.subject("gateway"),
+                                                      state.group_column("gateway", "outage_since"), since))
+
+    def definitional_delay_s(self) -> float:
+        return self.thresholds.silent_after_s

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from kernels import sweep_no_use
 from streams.detectors._transitions import transitions
-from streams.detectors.base import Declaration, Detector
+from streams.detectors.base import Declaration, Detector, threshold
 
-__all__ = ["NoUse24h", "NoUseThresholds"]
-
-
-@dataclass(frozen=True)
-class NoUseThresholds:
-    no_use_after_s: float = 86400.0     # s without any rise of the index
-    silent_after_s: float = 10800.0     # a meter silent this long is not "still reporting"
+__all__ = ["NoUse24h"]
 
 
 class NoUse24h(Detector):
@@ -31,14 +27,23 @@ class NoUse24h(Detector):
         human_oversight="a welfare officer re-identifies the household and decides whether to call or visit",
     )
 
-    def __init__(self, thresholds: NoUseThresholds = NoUseThresholds()):
-        self.thresholds = thresholds
+    @dataclass(frozen=True)
+    class Thresholds:
+        no_use_after_s: float = threshold(86400.0, "s", "The 24-hour welfare rule: a whole day without any use.")
+        reporting_within_s: float = threshold(
+            10800.0, "s", "A meter counts as still reporting if its last reading is younger than this (the "
+                          "silent-meter threshold): a silent meter is a device case, not a welfare case.")
+
+    subject_fields = (("no_use_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):
-        since = state.meter("no_use_since")
+        since = state.subject("no_use_since")
         t = self.thresholds
-        return transitions(self.declaration.name, state.meters.keys, since, watermark,
-                           lambda: sweep_no_use(watermark, t.no_use_after_s, t.silent_after_s,
-                                                state.meter("last_seen"), state.meter("last_use"),
-                                                state.meter("meter_gateway"), state.gateway("gateway_outage_since"),
+        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
+                           lambda: sweep_no_use(watermark, t.no_use_after_s, t.reporting_within_s,
+                                                state.subject("last_seen"), state.subject("last_use"),
+                                                state.subject("gateway"), state.group_column("gateway", "outage_since"),
                                                 since))
+
+    def definitional_delay_s(self) -> float:
+        return self.thresholds.no_use_after_s

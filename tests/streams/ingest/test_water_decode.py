@@ -3,10 +3,16 @@
 import orjson
 import pytest
 
-from streams.ingest import REASONS, RawMessage, decode_water
+from streams.domains import DOMAINS
+from streams.ingest import REASONS, RawMessage, decode
 from streams.simulate import WaterScenario, simulate_water
 
 NOW = 1_800_000_000.0
+WATER = DOMAINS["water"]
+
+
+def decode_water(messages, now=None):
+    return decode(messages, WATER, now=now)
 
 
 def reading(meter="m1", when="2026-11-27T08:00:00Z", index=1.5, **extra):
@@ -22,9 +28,9 @@ def msg(value, offset=0, partition=2):
 def test_single_reading_and_envelope_both_decode():
     envelope = {"type": "ReadingBatch", "gatewayId": "gw-9", "readings": [reading("a"), reading("b", index=2.0)]}
     batch = decode_water([msg(reading("s", gatewayId="gw-1")), msg(envelope, 1)], now=NOW)
-    assert batch.meter_ids == ["s", "a", "b"]
-    assert batch.gateway_ids == ["gw-1", "gw-9", "gw-9"]
-    assert batch.index.tolist() == [1.5, 1.5, 2.0]
+    assert batch.subject_ids == ["s", "a", "b"]
+    assert batch.groups["gateway"] == ["gw-1", "gw-9", "gw-9"]
+    assert batch.columns["waterConsumption"].tolist() == [1.5, 1.5, 2.0]
     assert batch.ts.tolist() == [1795766400.0] * 3
     assert batch.dead_letters == [] and batch.messages == 2
 
@@ -66,7 +72,7 @@ def test_bad_reading_in_envelope_costs_only_itself():
                 "readings": [reading("a"), reading("bad", index=-5), reading("b"), "not an object",
                              reading("late", when="1990-01-01T00:00:00Z"), reading("c")]}
     batch = decode_water([msg(envelope, 7)], now=NOW)
-    assert batch.meter_ids == ["a", "b", "c"]
+    assert batch.subject_ids == ["a", "b", "c"]
     assert sorted((d.reading_index, d.reason) for d in batch.dead_letters) == [
         (1, "schema"), (3, "schema"), (4, "timestamp_out_of_range")]
     bad = next(d for d in batch.dead_letters if d.reading_index == 1)
@@ -87,6 +93,6 @@ def test_simulated_feed_decodes_to_exactly_its_valid_readings_and_malformed_item
         batch = decode_water([msg(v, i) for i, (_k, v) in enumerate(messages)], now=simulation.end + 3600)
         valid += len(batch)
         dead += len(batch.dead_letters)
-        assert all(not m.startswith("urn:ngsi-ld:WaterMeter:BAD-") for m in batch.meter_ids)
+        assert all(not m.startswith("urn:ngsi-ld:WaterMeter:BAD-") for m in batch.subject_ids)
     assert valid == simulation.valid_readings
     assert dead == len(simulation.malformed) == 16

@@ -6,16 +6,19 @@ import random
 import orjson
 import pytest
 from jsonschema import Draft7Validator
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY as METRICS
 
 import schemas
 from streams.evaluation import expected_alerts
 from streams.ingest import RawMessage
-from streams.pipeline import WaterPipeline
+from streams.detectors import REGISTRY
+from streams.domains import DOMAINS
+from streams.pipeline import DomainPipeline
 from streams.pseudonym import Pseudonymizer
 from streams.simulate import WaterScenario, simulate_water
 from tests.conftest import TEST_KEY
 
+WATER = DOMAINS["water"]
 START = 1_790_000_000.0 - 1_790_000_000.0 % 3600
 PARTITIONS = 4
 
@@ -42,7 +45,7 @@ def feed(simulation):
 
 
 def run(settings, simulation, batches):
-    pipeline = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
+    pipeline = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
     alerts, dead = [], []
     for batch in batches:
         result = pipeline.process(batch)
@@ -64,7 +67,7 @@ def test_exactly_the_expected_alerts(settings, simulation):
     _pipeline, alerts, dead = run(settings, simulation, split(messages, [200] * (len(messages) // 200 + 1)))
     got = [(a.event["data"]["detector"], a.event["subject"], a.event["data"]["state"]) for a in alerts]
     assert len(got) == len(set(got)), "an episode was raised or cleared twice"
-    assert set(got) == expected_alerts(simulation.incidents, Pseudonymizer(TEST_KEY.encode()))
+    assert set(got) == expected_alerts(WATER, simulation.incidents, REGISTRY, Pseudonymizer(TEST_KEY.encode()))
     assert len(dead) == len(simulation.malformed)
     kinds = {i.kind for i in simulation.incidents}
     assert kinds == {"no_use", "meter_silent", "gateway_outage"}
@@ -103,7 +106,7 @@ def test_replay_reemits_the_same_ids_and_other_keys_other_subjects(settings, sim
     _p, second, _d = run(settings, simulation, split(messages, [97] * 10000))
     assert [a.event["id"] for a in first] and sorted(a.event["id"] for a in first) == sorted(
         a.event["id"] for a in second)
-    other = WaterPipeline(settings, Pseudonymizer(b"another-secret-key-123"), clock=lambda: simulation.end)
+    other = DomainPipeline(WATER, settings, Pseudonymizer(b"another-secret-key-123"), clock=lambda: simulation.end)
     subjects = {a.event["subject"] for a in other.process(messages).alerts}
     assert subjects.isdisjoint({a.event["subject"] for a in first if a.event["subject"].startswith("wm-")})
 
@@ -115,7 +118,7 @@ def test_snapshot_restore_midway_changes_nothing(settings, simulation):
     pipeline, alerts, _d = run(settings, simulation, [messages[:half]])
     snapshots = {p: pipeline.revoke(p) for p in list(pipeline.states)}
     assert not pipeline.states
-    resumed = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
+    resumed = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
     for partition, data in snapshots.items():
         resumed.adopt(partition, data)
     alerts += resumed.process(messages[half:]).alerts
@@ -124,7 +127,7 @@ def test_snapshot_restore_midway_changes_nothing(settings, simulation):
 
 def test_metrics_count_every_reading_and_dead_letter(settings, simulation):
     def value(name, **labels):
-        return REGISTRY.get_sample_value(name, {"domain": "water", **labels}) or 0.0
+        return METRICS.get_sample_value(name, {"domain": "water", **labels}) or 0.0
 
     before = value("glasscity_readings_consumed_total"), value("glasscity_messages_consumed_total")
     before_invalid = sum(value("glasscity_invalid_total", reason=r) for r in
@@ -142,7 +145,7 @@ def test_metrics_count_every_reading_and_dead_letter(settings, simulation):
 
 
 def test_empty_and_all_invalid_batches(settings):
-    pipeline = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()))
+    pipeline = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()))
     assert pipeline.process([]).alerts == []
     result = pipeline.process([RawMessage(b"nope", "t", 0, 0)])
     assert result.readings == 0 and [d.reason for d in result.dead_letters] == ["invalid_json"]
@@ -157,7 +160,7 @@ def envelope(gateway, meters, hour, index):
 
 def test_idle_partition_follows_the_others_so_a_lone_gateway_outage_is_seen(settings):
     wall = [1_800_000_000.0]   # the wall clock also bounds timestamps: keep it after the readings
-    pipeline = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
+    pipeline = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
     # gateway A alone on partition 1 stops after hour 3; gateway B on partition 0 goes on to hour 9
     for hour in range(10):
         batch = [RawMessage(envelope("gw-B", ["b1", "b2"], hour, 5.0), "r", 0, hour)]
@@ -178,7 +181,7 @@ def test_idle_partition_follows_the_others_so_a_lone_gateway_outage_is_seen(sett
 
 def test_when_every_partition_is_idle_nothing_moves(settings):
     wall = [1_800_000_000.0]
-    pipeline = WaterPipeline(settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
+    pipeline = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
     pipeline.process([RawMessage(envelope("gw-A", ["a1"], 0, 1.0), "r", 1, 0),
                       RawMessage(envelope("gw-B", ["b1"], 1, 1.0), "r", 0, 0)])
     before = {p: s.watermark for p, s in pipeline.states.items()}

@@ -1,4 +1,7 @@
-"""Water pipeline: per-partition state, event-time sweeps interleaved with updates."""
+"""The one batch path of every domain: decode -> pseudonymise -> kernels -> alerts.
+
+Per partition: columnar state, event-time sweeps interleaved with the readings.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-import kernels
-from kernels.config import READING_CODES
 from streams import metrics
 from streams.alerts import alert_event
 from streams.config import Settings
-from streams.detectors import water_detectors
-from streams.detectors.base import Transition
-from streams.ingest import DeadLetter, RawMessage, decode_water
+from streams.detectors.base import Readings, Transition
+from streams.ingest import DeadLetter, RawMessage, decode
 from streams.pseudonym import Pseudonymizer
-from streams.state import WaterPartitionState
+from streams.state import PartitionState
 
-__all__ = ["WaterPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BATCH"]
+__all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BATCH"]
 
-DOMAIN = "water"
 #: A watermark jump of more sweep steps than this (a replay of months) is swept at
 #: its end only: alert times get coarser, no episode is lost.
 MAX_SWEEPS_PER_BATCH = 100_000
@@ -41,26 +40,38 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     messages: int = 0
     readings: int = 0
-    reading_outcomes: Counter = field(default_factory=Counter)
 
 
-class WaterPipeline:
-    """Water domain processing for the partitions this process owns."""
+class DomainPipeline:
+    """One domain's processing for the partitions this process owns.
 
-    def __init__(self, settings: Settings, pseudonymizer: Pseudonymizer, clock=time.time):
+    ``thresholds`` maps detector names to ``Thresholds`` instances (defaults when absent).
+    """
+
+    def __init__(self, domain, settings: Settings, pseudonymizer: Pseudonymizer, thresholds: dict | None = None,
+                 clock=time.time):
+        self.domain = domain
         self.settings = settings
         self.pseudonymizer = pseudonymizer
-        self.detectors = water_detectors(settings)
-        self.declarations = {d.declaration.name: d.declaration for d in self.detectors}
-        self.states: dict[int, WaterPartitionState] = {}
+        thresholds = thresholds or {}
+        self.detectors = [cls(thresholds.get(cls.declaration.name)) for cls in domain.detectors
+                          if cls.declaration.status == "active"]
+        self.states: dict[int, PartitionState] = {}
         self._arrivals: dict[int, float] = {}   # partition -> wall time of its last batch (s)
         self.clock = clock
 
     # -- partition ownership (rebalance) ------------------------------------------------------
-    def state(self, partition: int) -> WaterPartitionState:
+    def state(self, partition: int) -> PartitionState:
         state = self.states.get(partition)
         if state is None:
-            state = self.states[partition] = WaterPartitionState(partition)
+            state = self.states[partition] = self._prepared(PartitionState(partition))
+        return state
+
+    def _prepared(self, state: PartitionState) -> PartitionState:
+        if self.domain.tracker is not None:
+            self.domain.tracker.prepare(state)
+        for detector in self.detectors:
+            detector.prepare(state)
         return state
 
     def revoke(self, partition: int) -> bytes | None:
@@ -70,7 +81,7 @@ class WaterPipeline:
         return None if state is None else state.snapshot()
 
     def adopt(self, partition: int, snapshot: bytes) -> None:
-        self.states[partition] = WaterPartitionState.restore(snapshot)
+        self.states[partition] = self._prepared(PartitionState.restore(snapshot))
 
     # -- the batch path ---------------------------------------------------------------------------
     def process(self, messages: list[RawMessage]) -> BatchResult:
@@ -83,30 +94,36 @@ class WaterPipeline:
         self._record(result)
         return result
 
-    def _process_partition(self, state: WaterPartitionState, messages: list[RawMessage], result: BatchResult):
-        batch = decode_water(messages, now=self.clock(), max_future_skew_s=self.settings.max_future_skew_s)
+    def subject_keys(self, raw_ids: list[str]) -> list[str]:
+        """State keys and alert subjects: pseudonyms for personal ids, the ids themselves otherwise."""
+        kind = self.domain.subject_pseudonym
+        return raw_ids if kind is None else self.pseudonymizer.many(kind, raw_ids)
+
+    def _process_partition(self, state: PartitionState, messages: list[RawMessage], result: BatchResult):
+        batch = decode(messages, self.domain, now=self.clock(), max_future_skew_s=self.settings.max_future_skew_s)
         result.dead_letters.extend(batch.dead_letters)
         result.readings += len(batch)
         if not len(batch):
             return
         order = np.argsort(batch.ts, kind="stable")
         ts = batch.ts[order]
-        index = batch.index[order]
-        meter_slots = state.meters.slots_for(self.pseudonymizer.meters(batch.meter_ids))[order]
-        gateway_slots = state.gateway_slots_for(batch.gateway_ids)[order]
-
+        readings = Readings(
+            slots=state.subjects.slots_for(self.subject_keys(batch.subject_ids))[order], ts=ts,
+            columns={name: column[order] for name, column in batch.columns.items()},
+            groups={name: state.group_slots_for(name, ids)[order] for name, ids in batch.groups.items()})
         watermark = float(ts[-1]) - self.settings.allowed_lateness_s
         if math.isnan(state.next_sweep):
             step = self.settings.sweep_interval_s
             state.next_sweep = (math.floor(float(ts[0]) / step) + 1) * step
-        self._advance(state, watermark, result, (meter_slots, ts, index, gateway_slots))
+        self._advance(state, watermark, result, readings)
         self._arrivals[state.partition] = self.clock()
 
-    def _advance(self, state: WaterPartitionState, watermark: float, result: BatchResult, readings=None):
+    def _advance(self, state: PartitionState, watermark: float, result: BatchResult,
+                 readings: Readings | None = None):
         """Move a partition's watermark forward, sweeping at every step it passes.
 
-        ``readings`` (slots, ts sorted, index, gateway slots) are folded in between the
-        sweeps: before the sweep at tick T, everything dated before T + lateness.
+        Time-sorted ``readings`` are folded in between the sweeps: before the sweep at
+        tick T, everything dated before T + lateness.
         """
         if not math.isnan(state.watermark):
             watermark = max(watermark, state.watermark)
@@ -116,18 +133,18 @@ class WaterPipeline:
             if due > MAX_SWEEPS_PER_BATCH:
                 state.next_sweep += (due - 1) * step
         applied = 0
-        total = 0 if readings is None else len(readings[1])
+        total = 0 if readings is None else len(readings)
         while state.next_sweep <= watermark:
             tick = state.next_sweep
             if readings is not None:
-                cut = int(np.searchsorted(readings[1], tick + lateness, side="left"))
+                cut = int(np.searchsorted(readings.ts, tick + lateness, side="left"))
                 if cut > applied:
-                    self._apply(state, *(column[applied:cut] for column in readings), result)
+                    self._apply(state, readings.slice(applied, cut), result)
                     applied = cut
             self._sweep(state, tick, result)
             state.next_sweep = tick + step
         if applied < total:
-            self._apply(state, *(column[applied:] for column in readings), result)
+            self._apply(state, readings.slice(applied), result)
         state.watermark = watermark
 
     def advance_idle(self) -> BatchResult:
@@ -152,35 +169,41 @@ class WaterPipeline:
         self._record(result)
         return result
 
-    def _apply(self, state, slots, ts, index, gateway_slots, result: BatchResult):
-        started = time.perf_counter()
-        codes = kernels.apply_meter_readings(
-            np.ascontiguousarray(slots), np.ascontiguousarray(ts), np.ascontiguousarray(index),
-            np.ascontiguousarray(gateway_slots), state.meter("last_seen"), state.meter("last_index"),
-            state.meter("last_use"), state.meter("meter_gateway"), state.gateway("gateway_last_seen"))
-        metrics.KERNEL_SECONDS.labels("apply_meter_readings").observe(time.perf_counter() - started)
-        for code, count in zip(*np.unique(codes, return_counts=True)):
-            result.reading_outcomes[READING_CODES[code]] += int(count)
+    def _apply(self, state: PartitionState, readings: Readings, result: BatchResult):
+        tracker = self.domain.tracker
+        if tracker is not None:
+            started = time.perf_counter()
+            tracker.update(state, readings)
+            metrics.KERNEL_SECONDS.labels(f"{self.domain.name}.tracker").observe(time.perf_counter() - started)
+        for detector in self.detectors:
+            started = time.perf_counter()
+            found = detector.update(state, readings)
+            metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
+            self._emit(detector.declaration, found, result)
 
     def _sweep(self, state, watermark: float, result: BatchResult):
         for detector in self.detectors:
             started = time.perf_counter()
             found: list[Transition] = detector.sweep(state, watermark)
             metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
-            declaration = detector.declaration
-            for transition in found:
-                result.alerts.append(OutgoingAlert(declaration.alert_topic, transition.subject.encode(),
-                                                   alert_event(transition, declaration)))
+            self._emit(detector.declaration, found, result)
+
+    @staticmethod
+    def _emit(declaration, transitions: list[Transition], result: BatchResult):
+        for transition in transitions:
+            result.alerts.append(OutgoingAlert(declaration.alert_topic, transition.subject.encode(),
+                                               alert_event(transition, declaration)))
 
     def _record(self, result: BatchResult):
-        metrics.MESSAGES.labels(DOMAIN).inc(result.messages)
-        metrics.READINGS.labels(DOMAIN).inc(result.readings)
+        domain = self.domain.name
+        metrics.MESSAGES.labels(domain).inc(result.messages)
+        metrics.READINGS.labels(domain).inc(result.readings)
         for dead in result.dead_letters:
-            metrics.INVALID.labels(DOMAIN, dead.reason).inc()
+            metrics.INVALID.labels(domain, dead.reason).inc()
         for alert in result.alerts:
             data = alert.event["data"]
-            metrics.ALERTS.labels(DOMAIN, data["detector"], data["state"]).inc()
+            metrics.ALERTS.labels(domain, data["detector"], data["state"]).inc()
         watermarks = [s.watermark for s in self.states.values() if not math.isnan(s.watermark)]
         if watermarks:
-            metrics.WATERMARK_LAG.labels(DOMAIN).set(self.clock() - max(watermarks))
-        metrics.METERS_TRACKED.labels(DOMAIN).set(sum(len(s.meters) for s in self.states.values()))
+            metrics.WATERMARK_LAG.labels(domain).set(self.clock() - max(watermarks))
+        metrics.SUBJECTS_TRACKED.labels(domain).set(sum(len(s.subjects) for s in self.states.values()))

@@ -1,16 +1,18 @@
-"""Decode and validate water messages: one reading or a gateway batch envelope.
+"""Decode and validate any domain's messages: one reading or a gateway batch envelope.
 
-Structure is checked against ``schemas/water-reading.schema.json`` (a fast check
-derived from it for the common shape, else the full schema compiled once with
-fastjsonschema); values are then checked vectorised over the whole batch
-(finite index, timestamp within bounds).
+Structure is checked against the domain's schema (a fast check derived from it for
+the common shape, else the full schema compiled once with fastjsonschema); values
+are then checked vectorised over the whole batch (finite numbers, timestamps within
+bounds).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
+from functools import cache
 
 import fastjsonschema
 import numpy as np
@@ -21,42 +23,44 @@ from streams.ingest.dead_letter import DeadLetter
 from streams.ingest.fastpath import fast_check
 from streams.ingest.messages import RawMessage
 
-__all__ = ["WaterBatch", "decode_water", "EARLIEST_VALID_TS"]
+__all__ = ["Batch", "decode", "EARLIEST_VALID_TS"]
 
 #: Readings dated before 2000-01-01T00:00:00Z are refused (clock reset, epoch zero).
 EARLIEST_VALID_TS = 946684800.0
 
 
-def _compile(definition: str):
-    schema = schemas.load("water-reading")
-    sub = {"$schema": schema["$schema"], "definitions": schema["definitions"],
-           "$ref": f"#/definitions/{definition}"}
-    # Formats are checked by parsing below, where the reason can be precise.
-    return fastjsonschema.compile(sub, formats={"date-time": lambda value: True})
+@cache
+def _validators(schema_name: str):
+    schema = schemas.load(schema_name)
 
+    def compile_definition(definition: str):
+        sub = {"$schema": schema["$schema"], "definitions": schema["definitions"],
+               "$ref": f"#/definitions/{definition}"}
+        # Formats are checked by parsing below, where the reason can be precise.
+        return fastjsonschema.compile(sub, formats={"date-time": lambda value: True})
 
-_validate_reading = _compile("reading")
-_validate_envelope = _compile("envelope")
-_certainly_valid_reading = fast_check(schemas.load("water-reading")["definitions"]["reading"])
+    return (compile_definition("reading"), compile_definition("envelope"),
+            fast_check(schema["definitions"]["reading"]))
 
 
 @dataclass
-class WaterBatch:
+class Batch:
     """Valid readings of one batch as columns, plus the dead letters.
 
-    ``meter_ids`` raw (not yet pseudonymised) ids; ``ts`` event time (s, UTC epoch);
-    ``index`` cumulative index (m3); ``gateway_ids`` the delivering gateway or None.
+    ``subject_ids`` raw (not yet pseudonymised) ids; ``ts`` event time (s, UTC
+    epoch); ``columns`` the domain's numeric columns; ``groups`` per group name, the
+    group id of each reading or None (``gateway`` always present).
     """
 
-    meter_ids: list[str]
+    subject_ids: list[str]
     ts: np.ndarray
-    index: np.ndarray
-    gateway_ids: list[str | None]
+    columns: dict
+    groups: dict
     dead_letters: list[DeadLetter] = field(default_factory=list)
     messages: int = 0
 
     def __len__(self) -> int:
-        return len(self.meter_ids)
+        return len(self.subject_ids)
 
 
 def _schema_reason(error: fastjsonschema.JsonSchemaValueException) -> str:
@@ -73,20 +77,32 @@ def _parse_time(text: str) -> float | None:
     return moment.timestamp()
 
 
-def decode_water(messages: list[RawMessage], now: float | None = None,
-                 max_future_skew_s: float = 86400.0) -> WaterBatch:
-    """Decode raw messages into a :class:`WaterBatch`; never raises on bad input."""
+def _number(value, codes) -> float:
+    if codes is not None and type(value) is str:
+        return float(codes.get(value, math.nan))
+    if value is None or type(value) is str:
+        return math.nan
+    return float(value)
+
+
+def decode(messages: list[RawMessage], domain, now: float | None = None,
+           max_future_skew_s: float = 86400.0) -> Batch:
+    """Decode raw messages of ``domain`` into a :class:`Batch`; never raises on bad input."""
+    validate_reading, validate_envelope, certainly_valid = _validators(domain.schema)
+    columns_spec = [(c.json, c.codes) for c in domain.columns]
+    group_spec = domain.groups
     ids: list[str] = []
     times: list[float] = []
-    indices: list[float] = []
-    gateways: list[str | None] = []
+    values: list[list[float]] = [[] for _ in columns_spec]
+    groups: dict[str, list] = {"gateway": [], **{name: [] for name, _ in group_spec}}
+    gateway_ids = groups["gateway"]
     origin: list[tuple[RawMessage, int, dict]] = []
     dead: list[DeadLetter] = []
 
-    def accept(reading: dict, gateway: str | None, message: RawMessage, position: int) -> None:
-        if not _certainly_valid_reading(reading):
+    def accept(reading, gateway: str | None, message: RawMessage, position: int) -> None:
+        if not certainly_valid(reading):
             try:
-                _validate_reading(reading)
+                validate_reading(reading)
             except fastjsonschema.JsonSchemaValueException as error:
                 dead.append(DeadLetter(_reading_bytes(reading, message, position), _schema_reason(error),
                                        error.message, message, position))
@@ -99,8 +115,11 @@ def decode_water(messages: list[RawMessage], now: float | None = None,
             return
         ids.append(reading["id"])
         times.append(moment)
-        indices.append(reading["waterConsumption"])
-        gateways.append(reading.get("gatewayId", gateway))
+        for out, (name, codes) in zip(values, columns_spec):
+            out.append(_number(reading.get(name), codes))
+        gateway_ids.append(reading.get("gatewayId", gateway))
+        for name, json_field in group_spec:
+            groups[name].append(reading.get(json_field))
         origin.append((message, position, reading))
 
     for message in messages:
@@ -114,7 +133,7 @@ def decode_water(messages: list[RawMessage], now: float | None = None,
             continue
         if isinstance(document, dict) and document.get("type") == "ReadingBatch":
             try:
-                _validate_envelope(document)
+                validate_envelope(document)
             except fastjsonschema.JsonSchemaValueException as error:
                 dead.append(DeadLetter(message.value, "schema", f"batch envelope: {error.message}", message))
                 continue
@@ -128,25 +147,29 @@ def decode_water(messages: list[RawMessage], now: float | None = None,
                                    f"expected a JSON object, got {type(document).__name__}", message))
 
     ts = np.array(times, dtype=np.float64)
-    index = np.array(indices, dtype=np.float64)
+    arrays = {c.column: np.array(v, dtype=np.float64) for c, v in zip(domain.columns, values)}
     now = time.time() if now is None else now
-    finite = np.isfinite(index) & np.isfinite(ts)
+    finite = np.isfinite(ts)
+    for column in arrays.values():
+        finite &= ~np.isinf(column)   # NaN = absent (optional field); inf is never a measurement
     in_range = (ts >= EARLIEST_VALID_TS) & (ts <= now + max_future_skew_s)
     keep = finite & in_range
     if not keep.all():
         for i in np.flatnonzero(~keep):
             message, position, reading = origin[i]
             if not finite[i]:
-                reason, detail = "non_finite", "waterConsumption or dateObserved is not a finite number"
+                reason, detail = "non_finite", "a number or dateObserved is not finite"
             else:
                 reason = "timestamp_out_of_range"
                 detail = (f"dateObserved {reading['dateObserved']} is before 2000-01-01 or more than "
                           f"{max_future_skew_s:.0f} s ahead of the clock")
             dead.append(DeadLetter(_reading_bytes(reading, message, position), reason, detail, message, position))
         ids = [x for x, k in zip(ids, keep) if k]
-        gateways = [x for x, k in zip(gateways, keep) if k]
-        ts, index = ts[keep], index[keep]
-    return WaterBatch(ids, np.ascontiguousarray(ts), np.ascontiguousarray(index), gateways, dead, len(messages))
+        groups = {name: [x for x, k in zip(members, keep) if k] for name, members in groups.items()}
+        ts = ts[keep]
+        arrays = {name: column[keep] for name, column in arrays.items()}
+    return Batch(ids, np.ascontiguousarray(ts), {k: np.ascontiguousarray(v) for k, v in arrays.items()}, groups,
+                 dead, len(messages))
 
 
 def _reading_bytes(reading, message: RawMessage, position: int) -> bytes:

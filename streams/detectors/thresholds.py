@@ -1,0 +1,60 @@
+"""Detector thresholds: one place for their values, units and reasons.
+
+Defaults live on each detector's ``Thresholds`` dataclass (made with
+:func:`streams.detectors.base.threshold`). A JSON file named by
+``GLASSCITY_THRESHOLDS`` (``--thresholds``) overrides any of them::
+
+    {"water.no_use_24h": {"no_use_after_s": 43200}}
+
+``glasscity thresholds`` prints the full table (Markdown) generated from the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from streams.config import SettingsError
+
+__all__ = ["load_thresholds", "thresholds_table"]
+
+
+def load_thresholds(path: str | None, registry: dict) -> dict:
+    """{detector name: Thresholds instance} with the file's overrides applied."""
+    overrides = {}
+    if path:
+        try:
+            overrides = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise SettingsError(f"cannot read thresholds file {path}: {error}") from None
+        if not isinstance(overrides, dict):
+            raise SettingsError(f"thresholds file {path} must hold a JSON object of detector names")
+    unknown = set(overrides) - set(registry)
+    if unknown:
+        raise SettingsError(f"thresholds file {path} names unknown detectors: {', '.join(sorted(unknown))}")
+    result = {}
+    for name, cls in registry.items():
+        values = overrides.get(name, {})
+        fields = {f.name: f for f in dataclasses.fields(cls.Thresholds)}
+        bad = set(values) - set(fields)
+        if bad:
+            raise SettingsError(f"thresholds file {path}: {name} has no threshold {', '.join(sorted(bad))}; "
+                                f"known: {', '.join(fields)}")
+        converted = {}
+        for key, value in values.items():
+            kind = type(fields[key].default)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise SettingsError(f"thresholds file {path}: {name}.{key} must be a number, got {value!r}")
+            converted[key] = kind(value)
+        result[name] = cls.Thresholds(**converted)
+    return result
+
+
+def thresholds_table(registry: dict) -> str:
+    """Every threshold of every detector as a Markdown table: name, default, unit, why."""
+    lines = ["| detector | threshold | default | unit | why |", "|---|---|---|---|---|"]
+    for name in sorted(registry):
+        for f in dataclasses.fields(registry[name].Thresholds):
+            lines.append(f"| `{name}` | `{f.name}` | {f.default:g} | {f.metadata['unit']} | {f.metadata['why']} |")
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""The water domain: household meters reporting a cumulative index (m3)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import kernels
+from streams.domains.base import Column, Domain
+from streams.detectors.feed.gateway_outage import GatewayOutage
+from streams.detectors.water.meter_silent import MeterSilent
+from streams.detectors.water.no_use_24h import NoUse24h
+
+__all__ = ["WATER", "WaterTracker"]
+
+NAN = np.nan
+
+
+class WaterTracker:
+    """Shared meter state the absence detectors read: last reading, last index, last use, gateway."""
+
+    subject_fields = (("last_seen", np.float64, NAN), ("last_index", np.float64, NAN),
+                      ("last_use", np.float64, NAN), ("gateway", np.int32, -1))
+    group_fields = {"gateway": (("last_seen", np.float64, NAN),)}
+
+    def prepare(self, state) -> None:
+        state.subjects.ensure_all(self.subject_fields)
+        state.group("gateway").ensure_all(self.group_fields["gateway"])
+
+    def update(self, state, readings) -> np.ndarray:
+        return kernels.apply_meter_readings(
+            readings.slots, readings.ts, readings.columns["waterConsumption"], readings.groups["gateway"],
+            state.subject("last_seen"), state.subject("last_index"), state.subject("last_use"),
+            state.subject("gateway"), state.group_column("gateway", "last_seen"))
+
+
+def _simulate(**scenario):
+    from streams.simulate import WaterScenario, simulate_water
+
+    return simulate_water(WaterScenario(**scenario))
+
+
+WATER = Domain(
+    name="water", schema="water-reading", reading_type="WaterConsumptionObserved", subject_kind="water_meter",
+    columns=(Column("waterConsumption"),),
+    subject_pseudonym="wm",
+    tracker=WaterTracker(),
+    detectors=(GatewayOutage, MeterSilent, NoUse24h),   # gateways first: their outages hold back meter alerts
+    incident_detectors={"no_use": "water.no_use_24h", "meter_silent": "water.meter_silent",
+                        "gateway_outage": "feed.gateway_outage"},
+    simulate=_simulate,
+)

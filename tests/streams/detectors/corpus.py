@@ -1,0 +1,121 @@
+"""The shared detector corpus: each domain's small simulated city, run through the real
+pipeline (kernels) and through the domain's naive reference (tests/naive.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from streams.alerts import iso_time
+from streams.config import settings_from
+from streams.detectors import REGISTRY, Readings
+from streams.ingest import RawMessage, decode
+from streams.pipeline import DomainPipeline
+from streams.pseudonym import Pseudonymizer
+from streams.state import PartitionState
+from tests import naive
+
+KEY = "corpus-pseudonym-key-0123"
+SETTINGS = settings_from(environ={}, pseudonym_key=KEY)
+PSEUDONYMS = Pseudonymizer(KEY.encode())
+START = 1_790_000_000.0 - 1_790_000_000.0 % 3600
+
+#: Small scenarios per domain: every incident kind present, no malformed input.
+CORPUS_SCENARIOS = {
+    "water": dict(households=40, households_per_gateway=10, days=2, no_use=2, meter_silent=1, gateway_outage=1,
+                  malformed=0, seed=5),
+}
+
+
+class CorpusResult(NamedTuple):
+    kernel: list
+    naive: list
+
+
+def simulation(domain):
+    return domain.simulate(start=START, **CORPUS_SCENARIOS[domain.name])
+
+
+def raw_messages(sim) -> list[RawMessage]:
+    messages = []
+    for _when, step in sim.steps():
+        messages += [RawMessage(value, f"{sim.domain}.readings", 0, len(messages) + i, key)
+                     for i, (key, value) in enumerate(step)]
+    return messages
+
+
+def events(domain, sim, messages) -> list:
+    """The event stream the pipeline sees for one partition in one batch: readings sorted by
+    time, with each sweep tick T placed before the first reading dated at or after T + lateness."""
+    batch = decode(messages, domain, now=sim.end + 3600)
+    keys = (batch.subject_ids if domain.subject_pseudonym is None
+            else PSEUDONYMS.many(domain.subject_pseudonym, batch.subject_ids))
+    order = np.argsort(batch.ts, kind="stable")
+    step, lateness = SETTINGS.sweep_interval_s, SETTINGS.allowed_lateness_s
+    watermark = float(batch.ts[order[-1]]) - lateness
+    tick = (math.floor(float(batch.ts[order[0]]) / step) + 1) * step
+    stream = []
+    for i in order:
+        ts = float(batch.ts[i])
+        while tick <= watermark and tick + lateness <= ts:
+            stream.append(("tick", tick))
+            tick += step
+        stream.append(("reading", keys[i], ts, {name: float(col[i]) for name, col in batch.columns.items()},
+                       {name: ids[i] for name, ids in batch.groups.items()}))
+    while tick <= watermark:
+        stream.append(("tick", tick))
+        tick += step
+    return stream
+
+
+def _as_tuple(event: dict) -> tuple:
+    data = event["data"]
+    return (data["detector"], event["subject"], data["state"], data["episodeStart"], event["time"])
+
+
+def run_corpus(domain, name: str, snapshot_halfway: bool) -> CorpusResult:
+    sim = simulation(domain)
+    messages = raw_messages(sim)
+    pipeline = DomainPipeline(domain, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600)
+    if snapshot_halfway:
+        half = len(messages) // 2
+        alerts = pipeline.process(messages[:half]).alerts
+        snapshot = pipeline.revoke(0)
+        pipeline.adopt(0, snapshot)
+        alerts += pipeline.process(messages[half:]).alerts
+    else:
+        alerts = pipeline.process(messages).alerts
+    kernel = sorted(_as_tuple(a.event) for a in alerts if a.event["data"]["detector"] == name)
+    thresholds = {n: cls.Thresholds() for n, cls in REGISTRY.items()}
+    reference = naive.DOMAIN_REFERENCES[domain.name](events(domain, sim, messages), thresholds)
+    expected = sorted((d, s, st, iso_time(start), iso_time(t)) for d, s, st, start, t in reference if d == name)
+    return CorpusResult(kernel, expected)
+
+
+def prepared_state(domain) -> PartitionState:
+    """A partition state with the fields of the domain's tracker and every detector (they may read
+    each other's state, as the pipeline allows: water meters read gateway outages)."""
+    state = PartitionState(0)
+    if domain.tracker is not None:
+        domain.tracker.prepare(state)
+    for cls in domain.detectors:
+        cls().prepare(state)
+    return state
+
+
+def empty_readings(domain) -> Readings:
+    return Readings(np.empty(0, dtype=np.int32), np.empty(0), {c.column: np.empty(0) for c in domain.columns},
+                    {"gateway": np.empty(0, dtype=np.int32), **{g: np.empty(0, dtype=np.int32)
+                                                                for g, _ in domain.groups}})
+
+
+def nan_readings(domain, state) -> Readings:
+    """Three readings of one subject whose every column is NaN, one of them with a NaN time."""
+    slots = state.subjects.slots_for(["nan-subject"] * 3)
+    groups = {"gateway": state.group_slots_for("gateway", ["gw-nan"] * 3)}
+    for group, _field in domain.groups:
+        groups[group] = state.group_slots_for(group, ["g-nan"] * 3)
+    ts = np.array([START, np.nan, START + 60.0])
+    return Readings(slots, ts, {c.column: np.full(3, np.nan) for c in domain.columns}, groups)
