@@ -224,10 +224,10 @@ def cmd_thresholds(args) -> int:
     import dataclasses
 
     from streams.detectors import REGISTRY
-    from streams.detectors.thresholds import load_thresholds, thresholds_table
+    from streams.detectors.thresholds import load_thresholds, thresholds_document
 
     settings = settings_from(args)
-    print(thresholds_table(REGISTRY))
+    print(thresholds_document(REGISTRY), end="")
     if settings.thresholds_file:
         configured = load_thresholds(settings.thresholds_file, REGISTRY)
         changed = [f"{name}.{f.name} = {getattr(t, f.name):g}" for name, t in sorted(configured.items())

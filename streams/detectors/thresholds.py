@@ -17,7 +17,7 @@ from pathlib import Path
 
 from streams.config import SettingsError
 
-__all__ = ["load_thresholds", "thresholds_table"]
+__all__ = ["load_thresholds", "thresholds_document", "thresholds_table"]
 
 
 def load_thresholds(path: str | None, registry: dict) -> dict:
@@ -49,6 +49,20 @@ def load_thresholds(path: str | None, registry: dict) -> dict:
             converted[key] = kind(value)
         result[name] = cls.Thresholds(**converted)
     return result
+
+
+def thresholds_document(registry: dict) -> str:
+    """The thresholds page (docs/thresholds.md): a heading, how to override, the table."""
+    return "\n".join([
+        "# Detector thresholds",
+        "",
+        "Generated from the code by `glasscity thresholds` (regenerate: `glasscity thresholds > docs/thresholds.md`).",
+        "Override any value with a JSON file passed as `--thresholds FILE` or `GLASSCITY_THRESHOLDS`, e.g.",
+        '`{"water.no_use_24h": {"no_use_after_s": 43200}}`. Times are event time.',
+        "",
+        thresholds_table(registry),
+        "",
+    ])
 
 
 def thresholds_table(registry: dict) -> str:
