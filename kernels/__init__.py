@@ -7,6 +7,46 @@ Faust, dicts of state or the wire format. Numba flags and numeric constants live
 in :mod:`kernels.config`.
 """
 
+from kernels.lighting import (
+    solar_elevation,
+    sun_times,
+    update_cycling,
+    update_day_burner,
+    update_lamp_failure,
+    update_power_out_of_range,
+    warm_up_lighting,
+)
+from kernels.waste import (
+    fill_slope_and_level,
+    sweep_collection_late,
+    update_collection_late,
+    update_fill_forecast,
+    update_fire,
+    update_overflow,
+    update_stuck_level,
+    warm_up_waste,
+)
+from kernels.water_flow import (
+    backflow,
+    burst,
+    continuous_flow,
+    device_alarm,
+    night_flow_accumulate,
+    sweep_night_flow,
+    warm_up_flow,
+)
+from kernels.traffic import (
+    adjacent_downstream,
+    apply_traffic_readings,
+    baseline_row,
+    score_readings,
+    sweep_anomaly,
+    sweep_detector_silent,
+    sweep_incident,
+    traffic_channels,
+    update_stuck,
+    warm_up_traffic,
+)
 from kernels.water import (
     apply_meter_readings,
     sweep_gateway_outage,
@@ -16,9 +56,41 @@ from kernels.water import (
 )
 
 __all__ = [
+    "adjacent_downstream",
+    "apply_traffic_readings",
+    "baseline_row",
+    "score_readings",
+    "sweep_anomaly",
+    "sweep_detector_silent",
+    "sweep_incident",
+    "traffic_channels",
+    "update_stuck",
+    "warm_up_traffic",
+    "solar_elevation",
+    "sun_times",
+    "update_cycling",
+    "update_day_burner",
+    "update_lamp_failure",
+    "update_power_out_of_range",
+    "warm_up_lighting",
+    "backflow",
+    "burst",
+    "continuous_flow",
+    "device_alarm",
+    "night_flow_accumulate",
+    "sweep_night_flow",
+    "warm_up_flow",
     "apply_meter_readings",
     "sweep_gateway_outage",
     "sweep_meter_silent",
     "sweep_no_use",
     "warm_up",
+    "fill_slope_and_level",
+    "sweep_collection_late",
+    "update_collection_late",
+    "update_fill_forecast",
+    "update_fire",
+    "update_overflow",
+    "update_stuck_level",
+    "warm_up_waste",
 ]

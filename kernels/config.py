@@ -35,3 +35,54 @@ TRANSITION_CODES = ("none", "raised", "cleared")
 
 #: Marks "no value" in float64 state arrays (no episode open, never seen).
 NOT_SET = np.nan
+
+# --- traffic -------------------------------------------------------------------------------------
+
+#: Per-reading outcome written by ``apply_traffic_readings`` (SKIPPED_STALE / SKIPPED_INVALID otherwise).
+READING_APPLIED = 0
+
+#: Seasonal baseline of ``traffic.anomaly_score``: 30-minute time-of-day bins (UTC) for each of two
+#: weekday types (0 = Monday-Friday, 1 = Saturday-Sunday); one row per (detector, day type, bin).
+TRAFFIC_BIN_S = 1800.0
+TRAFFIC_BINS_PER_DAY = 48
+TRAFFIC_BASELINE_ROWS = 2 * TRAFFIC_BINS_PER_DAY
+#: 1970-01-01 was a Thursday: weekday (Monday = 0) of epoch day d is (d + 3) % 7.
+EPOCH_WEEKDAY = 3
+
+#: Variance-stabilising transforms of the anomaly score's channels: sqrt(intensity) (Poisson counts
+#: then have a noise of about 0.5 whatever the flow), log(occupancy + 0.02) and log(speed + 5 km/h)
+#: (relative changes; the offsets keep a quiet night's near-zero values from looking like huge ratios).
+OCCUPANCY_LOG_OFFSET = 0.02
+SPEED_LOG_OFFSET_KMH = 5.0
+
+# --- lighting ------------------------------------------------------------------------------------
+
+#: The city whose sun the lighting detectors follow by default: Dijon (deg; north and east positive).
+CITY_LATITUDE_DEG = 47.32
+CITY_LONGITUDE_DEG = 5.04
+
+#: Solar elevation at sunrise and sunset (deg): the sun's upper limb on the horizon, with
+#: standard atmospheric refraction (34') and the solar semi-diameter (16'), as NOAA and almanacs use.
+SUN_HORIZON_DEG = -0.833
+
+#: Reading kinds of the lighting domain (the ``type`` column): a lamp or its control cabinet.
+LAMP = 0
+CABINET = 1
+
+# --- waste ---------------------------------------------------------------------------------------
+
+#: A fall of a bin's fillingLevel (fraction 0-1) by at least this much between two consecutive
+#: readings is an emptying: ultrasonic level noise stays within +-0.025, so a real emptying of even
+#: a one-third-full bin is never mistaken for noise, and noise is never mistaken for an emptying.
+EMPTYING_DROP = 0.25
+
+#: How many recent readings (since the last emptying) the fill-rate estimate keeps per bin.
+FILL_SLOPE_WINDOW = 6
+
+#: Two fillingLevel values closer than this (fraction) are "the same value": the sensors report
+#: three decimals (1 mm on a 1 m bin), so a live ultrasonic echo almost never repeats exactly.
+SAME_LEVEL = 0.0005
+
+#: Smart Data Models WasteContainer ``status`` values, as numeric codes (the ``status`` column).
+WASTE_STATUS_CODES = {"ok": 0, "lidOpen": 1, "dropped": 2, "moved": 3, "vandalized": 4, "burning": 5, "unknown": 6}
+STATUS_BURNING = 5

@@ -5,6 +5,7 @@ lists instead of writing in place, so a test can compare it with the kernel.
 """
 
 import math
+import statistics
 
 MIN_USE_M3 = 0.0005
 USE, FLAT, NEW, BACKWARDS, STALE, INVALID = range(6)
@@ -150,7 +151,7 @@ def water_reference(events, thresholds):
                                                     m["last_seen"], m["last_use"], m["gateway"], g["outage_since"],
                                                     m["no_use_since"])
             found += _episodes("water.no_use_24h", meter_keys, codes, m["no_use_since"], before, t)
-    return found
+    return found + water_flow_reference(events, thresholds)
 
 
 def _episodes(detector, keys, codes, since_after, since_before, t):
@@ -165,3 +166,725 @@ def _episodes(detector, keys, codes, since_after, since_before, t):
 
 #: domain name -> its reference; every domain in the registry must have one.
 DOMAIN_REFERENCES = {"water": water_reference}
+
+
+# --- lighting ---------------------------------------------------------------------------------------
+#
+# The sun by NOAA's spreadsheet equations, written out one step per line; sunrise and sunset found by
+# scanning the day minute by minute and bisecting the crossing (not by the hour-angle formula the
+# kernel uses). Detector references keep one dict per lamp.
+
+LAMP, CABINET = 0.0, 1.0
+
+
+def solar_elevation(t, latitude, longitude):
+    """Geometric solar elevation (deg) at epoch t (s)."""
+    if not math.isfinite(t):
+        return float("nan")
+    julian_day = t / 86400.0 + 2440587.5
+    jc = (julian_day - 2451545.0) / 36525.0
+    l0 = (280.46646 + jc * (36000.76983 + jc * 0.0003032)) % 360.0
+    m = 357.52911 + jc * (35999.05029 - 0.0001537 * jc)
+    e = 0.016708634 - jc * (0.000042037 + 0.0000001267 * jc)
+    rad, deg = math.radians, math.degrees
+    c = (math.sin(rad(m)) * (1.914602 - jc * (0.004817 + 0.000014 * jc)) + math.sin(rad(2 * m)) * (0.019993 - 0.000101 * jc)
+         + math.sin(rad(3 * m)) * 0.000289)
+    true_longitude = l0 + c
+    apparent_longitude = true_longitude - 0.00569 - 0.00478 * math.sin(rad(125.04 - 1934.136 * jc))
+    mean_obliquity = 23 + (26 + ((21.448 - jc * (46.815 + jc * (0.00059 - jc * 0.001813)))) / 60) / 60
+    obliquity = mean_obliquity + 0.00256 * math.cos(rad(125.04 - 1934.136 * jc))
+    declination = deg(math.asin(math.sin(rad(obliquity)) * math.sin(rad(apparent_longitude))))
+    y = math.tan(rad(obliquity / 2)) ** 2
+    eot = 4 * deg(y * math.sin(2 * rad(l0)) - 2 * e * math.sin(rad(m)) + 4 * e * y * math.sin(rad(m)) * math.cos(2 * rad(l0))
+                  - 0.5 * y * y * math.sin(4 * rad(l0)) - 1.25 * e * e * math.sin(2 * rad(m)))
+    minutes = (t % 86400.0) / 60.0
+    true_solar_time = (minutes + eot + 4 * longitude) % 1440
+    hour_angle = true_solar_time / 4 - 180
+    cos_zenith = (math.sin(rad(latitude)) * math.sin(rad(declination))
+                  + math.cos(rad(latitude)) * math.cos(rad(declination)) * math.cos(rad(hour_angle)))
+    return 90 - deg(math.acos(max(-1.0, min(1.0, cos_zenith))))
+
+
+def sun_times(day, latitude, longitude, horizon=-0.833):
+    """(sunrise, sunset) epoch s of the UTC day containing ``day``; None where the sun does not cross."""
+    midnight = day - day % 86400.0
+
+    def above(t):
+        return solar_elevation(t, latitude, longitude) > horizon
+
+    def crossing(a, b):
+        for _ in range(40):
+            middle = (a + b) / 2
+            if above(middle) == above(a):
+                a = middle
+            else:
+                b = middle
+        return (a + b) / 2
+
+    sunrise = sunset = None
+    for minute in range(1440):
+        a, b = midnight + minute * 60.0, midnight + (minute + 1) * 60.0
+        if not above(a) and above(b) and sunrise is None:
+            sunrise = crossing(a, b)
+        elif above(a) and not above(b) and sunset is None:
+            sunset = crossing(a, b)
+    return sunrise, sunset
+
+
+def _below_both(t, margin, lat, lon, horizon):
+    return solar_elevation(t - margin, lat, lon) < horizon and solar_elevation(t + margin, lat, lon) < horizon
+
+
+def _above_both(t, margin, lat, lon, horizon):
+    return solar_elevation(t - margin, lat, lon) > horizon and solar_elevation(t + margin, lat, lon) > horizon
+
+
+def _lit(power, state, lit_above):
+    if math.isfinite(power):
+        return power >= lit_above
+    if state == 1.0:
+        return True
+    if state == 0.0:
+        return False
+    return None
+
+
+def lamp_failure(readings, lamps, th):
+    """readings: list of (key, ts, kind, power); lamps: key -> dict state (updated). Returns
+    (code, start) per reading."""
+    out = []
+    for key, ts, kind, power in readings:
+        lamp = lamps.setdefault(key, {"last": None, "dark_since": None, "since": None})
+        if kind != LAMP or not math.isfinite(ts) or (lamp["last"] is not None and ts <= lamp["last"]):
+            out.append((NO_CHANGE, None))
+            continue
+        lamp["last"] = ts
+        if not math.isfinite(power):
+            out.append((NO_CHANGE, None))
+            continue
+        if lamp["since"] is not None:
+            if power >= th.dark_below_w:
+                out.append((CLEARED, lamp["since"]))
+                lamp["since"] = lamp["dark_since"] = None
+            else:
+                out.append((NO_CHANGE, None))
+            continue
+        if power < th.dark_below_w and _below_both(ts, th.night_margin_s, th.latitude_deg, th.longitude_deg,
+                                                   th.horizon_deg):
+            if lamp["dark_since"] is None:
+                lamp["dark_since"] = ts
+            if ts - lamp["dark_since"] >= th.confirm_s:
+                lamp["since"] = lamp["dark_since"]
+                out.append((RAISED, lamp["since"]))
+                continue
+        else:
+            lamp["dark_since"] = None
+        out.append((NO_CHANGE, None))
+    return out
+
+
+def day_burner(readings, lamps, th):
+    """readings: list of (key, ts, kind, power, power_state)."""
+    out = []
+    for key, ts, kind, power, state in readings:
+        lamp = lamps.setdefault(key, {"last": None, "lit_since": None, "since": None})
+        if kind != LAMP or not math.isfinite(ts) or (lamp["last"] is not None and ts <= lamp["last"]):
+            out.append((NO_CHANGE, None))
+            continue
+        lamp["last"] = ts
+        lit = _lit(power, state, th.lit_above_w)
+        if lit is None:
+            out.append((NO_CHANGE, None))
+            continue
+        if lamp["since"] is not None:
+            if not lit:
+                out.append((CLEARED, lamp["since"]))
+                lamp["since"] = lamp["lit_since"] = None
+            else:
+                out.append((NO_CHANGE, None))
+            continue
+        if lit and _above_both(ts, th.day_margin_s, th.latitude_deg, th.longitude_deg, th.horizon_deg):
+            if lamp["lit_since"] is None:
+                lamp["lit_since"] = ts
+            if ts - lamp["lit_since"] >= th.confirm_s:
+                lamp["since"] = lamp["lit_since"]
+                out.append((RAISED, lamp["since"]))
+                continue
+        else:
+            lamp["lit_since"] = None
+        out.append((NO_CHANGE, None))
+    return out
+
+
+def power_out_of_range(readings, lamps, th):
+    """readings: list of (key, ts, kind, power, rating, level)."""
+    out = []
+    for key, ts, kind, power, rating, level in readings:
+        lamp = lamps.setdefault(key, {"last": None, "outside_since": None, "since": None})
+        if kind != LAMP or not math.isfinite(ts) or (lamp["last"] is not None and ts <= lamp["last"]):
+            out.append((NO_CHANGE, None))
+            continue
+        lamp["last"] = ts
+        expected = rating * level
+        if not (math.isfinite(power) and power >= th.lit_above_w and math.isfinite(expected) and expected > 0):
+            lamp["outside_since"] = None
+            out.append((NO_CHANGE, None))
+            continue
+        deviation = abs(power / expected - 1)
+        if lamp["since"] is not None:
+            if deviation <= th.clear_tolerance:
+                out.append((CLEARED, lamp["since"]))
+                lamp["since"] = lamp["outside_since"] = None
+            else:
+                out.append((NO_CHANGE, None))
+            continue
+        if deviation > th.tolerance:
+            if lamp["outside_since"] is None:
+                lamp["outside_since"] = ts
+            if ts - lamp["outside_since"] >= th.confirm_s:
+                lamp["since"] = lamp["outside_since"]
+                out.append((RAISED, lamp["since"]))
+                continue
+        else:
+            lamp["outside_since"] = None
+        out.append((NO_CHANGE, None))
+    return out
+
+
+def cycling(readings, lamps, th):
+    """readings: list of (key, ts, kind, power, power_state)."""
+    out = []
+    for key, ts, kind, power, state in readings:
+        lamp = lamps.setdefault(key, {"last": None, "lit": None, "times": [], "last_transition": None,
+                                      "since": None})
+        if kind != LAMP or not math.isfinite(ts) or (lamp["last"] is not None and ts <= lamp["last"]):
+            out.append((NO_CHANGE, None))
+            continue
+        lamp["last"] = ts
+        lit = _lit(power, state, th.lit_above_w)
+        if lit is not None:
+            previous, lamp["lit"] = lamp["lit"], lit
+            geo = (th.twilight_margin_s, th.latitude_deg, th.longitude_deg, th.horizon_deg)
+            steady = _below_both(ts, *geo) or _above_both(ts, *geo)
+            if previous is not None and lit != previous and steady:
+                # the window's transitions: those since its opening (a window opens at a transition)
+                if not lamp["times"] or ts - lamp["times"][0] > th.window_s:
+                    lamp["times"] = []
+                lamp["times"].append(ts)
+                lamp["last_transition"] = ts
+                if lamp["since"] is None and len(lamp["times"]) >= th.min_transitions:
+                    lamp["since"] = lamp["times"][0]
+                    out.append((RAISED, lamp["since"]))
+                    continue
+        if lamp["since"] is not None and ts - lamp["last_transition"] >= th.steady_for_s:
+            out.append((CLEARED, lamp["since"]))
+            lamp["since"] = None
+            lamp["times"] = []
+            continue
+        out.append((NO_CHANGE, None))
+    return out
+
+
+def lighting_reference(events, thresholds):
+    """The lighting domain's four lamp detectors on an event stream (see water_reference)."""
+    detectors = {
+        "lighting.lamp_failure": (lamp_failure, ("kind", "powerConsumption")),
+        "lighting.day_burner": (day_burner, ("kind", "powerConsumption", "powerState")),
+        "lighting.power_out_of_range": (power_out_of_range, ("kind", "powerConsumption", "powerRating",
+                                                             "illuminanceLevel")),
+        "lighting.cycling": (cycling, ("kind", "powerConsumption", "powerState")),
+    }
+    states = {name: {} for name in detectors}
+    found = []
+    for event in events:
+        if event[0] != "reading":
+            continue
+        _, key, ts, columns, _groups = event
+        for name, (reference, fields) in detectors.items():
+            [(code, start)] = reference([(key, ts, *(columns[f] for f in fields))], states[name], thresholds[name])
+            if code == RAISED:
+                found.append((name, key, "raised", start, ts))
+            elif code == CLEARED:
+                found.append((name, key, "cleared", start, ts))
+    return found
+
+
+DOMAIN_REFERENCES["lighting"] = lighting_reference
+
+
+# --- waste ----------------------------------------------------------------------------------------
+
+EMPTYING_DROP = 0.25
+FILL_SLOPE_WINDOW = 6
+SAME_LEVEL = 0.0005
+STATUS_BURNING = 5
+
+
+def _waste_fresh(last_ts, slot, ts):
+    """(fresh?, new last_ts list): a reading counts only when newer than the bin's last one."""
+    if not (0 <= slot < len(last_ts)) or not math.isfinite(ts):
+        return False, last_ts
+    if not _never(last_ts[slot]) and ts <= last_ts[slot]:
+        return False, last_ts
+    last_ts = list(last_ts)
+    last_ts[slot] = ts
+    return True, last_ts
+
+
+def update_overflow(readings, raise_at, clear_below, last_ts, since):
+    """readings: (slot, ts, fill). Returns (codes, starts, last_ts, since)."""
+    since = list(since)
+    codes, starts = [], []
+    for slot, ts, fill in readings:
+        fresh, last_ts = _waste_fresh(last_ts, slot, ts)
+        code, start = NO_CHANGE, float("nan")
+        if fresh and not math.isnan(fill):
+            if _never(since[slot]):
+                if fill >= raise_at:
+                    since[slot], code, start = ts, RAISED, ts
+            elif fill < clear_below:
+                code, start, since[slot] = CLEARED, since[slot], float("nan")
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, last_ts, since
+
+
+def update_fire(readings, fire_c, jump_c, jump_within_s, clear_c, last_ts, last_temp, last_temp_ts, since):
+    """readings: (slot, ts, temperature, status code)."""
+    last_temp, last_temp_ts, since = list(last_temp), list(last_temp_ts), list(since)
+    codes, starts = [], []
+    for slot, ts, temp, status in readings:
+        fresh, last_ts = _waste_fresh(last_ts, slot, ts)
+        code, start = NO_CHANGE, float("nan")
+        if fresh:
+            burning = status == STATUS_BURNING
+            known = math.isfinite(temp)
+            jumped = (known and not _never(last_temp[slot]) and ts - last_temp_ts[slot] <= jump_within_s
+                      and temp - last_temp[slot] >= jump_c)
+            hot = burning or (known and temp >= fire_c) or jumped
+            if _never(since[slot]):
+                if hot:
+                    since[slot], code, start = ts, RAISED, ts
+            elif not burning and known and temp <= clear_c:
+                code, start, since[slot] = CLEARED, since[slot], float("nan")
+            if known:
+                last_temp[slot], last_temp_ts[slot] = temp, ts
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, last_ts, last_temp, last_temp_ts, since
+
+
+def update_collection_late(readings, full_level, last_ts, prev_fill, full_since, late_since):
+    """readings: (slot, ts, fill)."""
+    prev_fill, full_since, late_since = list(prev_fill), list(full_since), list(late_since)
+    codes, starts = [], []
+    for slot, ts, fill in readings:
+        fresh, last_ts = _waste_fresh(last_ts, slot, ts)
+        code, start = NO_CHANGE, float("nan")
+        if fresh and not math.isnan(fill):
+            if not _never(prev_fill[slot]) and prev_fill[slot] - fill >= EMPTYING_DROP:
+                full_since[slot] = float("nan")
+                if not _never(late_since[slot]):
+                    code, start, late_since[slot] = CLEARED, late_since[slot], float("nan")
+            if _never(full_since[slot]) and fill >= full_level:
+                full_since[slot] = ts
+            prev_fill[slot] = fill
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, last_ts, prev_fill, full_since, late_since
+
+
+def sweep_collection_late(watermark, late_after, full_since, late_since):
+    late_since = list(late_since)
+    codes = []
+    for b, full in enumerate(full_since):
+        code = NO_CHANGE
+        if _never(late_since[b]) and not _never(full) and watermark - full >= late_after:
+            late_since[b], code = full, RAISED
+        codes.append(code)
+    return codes, late_since
+
+
+def _median(values):
+    values = sorted(values)
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2.0
+
+
+def fill_slope_and_level(times, levels):
+    """Theil-Sen slope (fraction/s) and the robust level at the last time; (nan, nan) without a time span."""
+    slopes = [(levels[b] - levels[a]) / (times[b] - times[a])
+              for a in range(len(times)) for b in range(a + 1, len(times)) if times[b] - times[a] > 0.0]
+    if not slopes:
+        return float("nan"), float("nan")
+    slope = _median(slopes)
+    return slope, _median([levels[a] + slope * (times[-1] - times[a]) for a in range(len(times))])
+
+
+def update_fill_forecast(readings, full_level, horizon_s, min_rate_per_s, min_readings, last_ts, prev_fill,
+                         windows, since):
+    """readings: (slot, ts, fill, next_collection); windows: per bin a list of (t, fill) since its last emptying."""
+    prev_fill, since = list(prev_fill), list(since)
+    windows = [list(w) for w in windows]
+    codes, starts = [], []
+    for slot, ts, fill, next_collection in readings:
+        fresh, last_ts = _waste_fresh(last_ts, slot, ts)
+        code, start = NO_CHANGE, float("nan")
+        if fresh and not math.isnan(fill):
+            if not _never(prev_fill[slot]) and prev_fill[slot] - fill >= EMPTYING_DROP:
+                windows[slot] = []
+                if not _never(since[slot]):
+                    code, start, since[slot] = CLEARED, since[slot], float("nan")
+            prev_fill[slot] = fill
+            windows[slot] = (windows[slot] + [(ts, fill)])[-FILL_SLOPE_WINDOW:]
+            until = next_collection - ts
+            if (_never(since[slot]) and len(windows[slot]) >= min_readings and fill < full_level
+                    and not math.isnan(until) and until > 0.0):
+                slope, level = fill_slope_and_level([p[0] for p in windows[slot]], [p[1] for p in windows[slot]])
+                if slope >= min_rate_per_s and slope > 0.0 and level < full_level:
+                    to_full = (full_level - level) / slope
+                    if to_full < until and to_full <= horizon_s:
+                        since[slot], code, start = ts, RAISED, ts
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, last_ts, prev_fill, windows, since
+
+
+def update_stuck_level(readings, stuck_readings, last_ts, prev_fill, run, run_start, since):
+    """readings: (slot, ts, fill)."""
+    prev_fill, run, run_start, since = list(prev_fill), list(run), list(run_start), list(since)
+    codes, starts = [], []
+    for slot, ts, fill in readings:
+        fresh, last_ts = _waste_fresh(last_ts, slot, ts)
+        code, start = NO_CHANGE, float("nan")
+        if fresh and not math.isnan(fill):
+            if not _never(prev_fill[slot]) and abs(fill - prev_fill[slot]) <= SAME_LEVEL:
+                run[slot] += 1
+            else:
+                run[slot], run_start[slot] = 1, ts
+            prev_fill[slot] = fill
+            if _never(since[slot]):
+                if run[slot] >= stuck_readings:
+                    since[slot], code, start = run_start[slot], RAISED, run_start[slot]
+            elif run[slot] == 1:
+                code, start, since[slot] = CLEARED, since[slot], float("nan")
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, last_ts, prev_fill, run, run_start, since
+
+
+def waste_reference(events, thresholds):
+    over = thresholds["waste.overflow"]
+    fire = thresholds["waste.fire"]
+    late = thresholds["waste.collection_late"]
+    fore = thresholds["waste.full_before_collection"]
+    stuck = thresholds["waste.sensor_fault"]
+    keys, index = [], {}
+    nan = float("nan")
+    s = {name: [] for name in ("o_ts", "o_since", "f_ts", "f_temp", "f_temp_ts", "f_since", "l_ts", "l_prev",
+                               "l_full", "l_since", "c_ts", "c_prev", "c_since", "k_ts", "k_prev", "k_run",
+                               "k_run_start", "k_since")}
+    windows = []
+    found = []
+    for event in events:
+        if event[0] == "reading":
+            _, key, ts, columns, _groups = event
+            if key not in index:
+                index[key] = len(keys)
+                keys.append(key)
+                for name in s:
+                    s[name].append(0 if name == "k_run" else nan)
+                windows.append([])
+            b = index[key]
+            fill, temp = columns["fillingLevel"], columns["temperature"]
+            codes, starts, s["o_ts"], s["o_since"] = update_overflow(
+                [(b, ts, fill)], over.raise_at, over.clear_below, s["o_ts"], s["o_since"])
+            found += _reading_episodes("waste.overflow", key, codes, starts, ts)
+            codes, starts, s["c_ts"], s["c_prev"], windows, s["c_since"] = update_fill_forecast(
+                [(b, ts, fill, columns["nextCollectionEpoch"])], fore.full_level, fore.horizon_s,
+                fore.min_rate_per_h / 3600.0, fore.min_readings, s["c_ts"], s["c_prev"], windows, s["c_since"])
+            found += _reading_episodes("waste.full_before_collection", key, codes, starts, ts)
+            codes, starts, s["f_ts"], s["f_temp"], s["f_temp_ts"], s["f_since"] = update_fire(
+                [(b, ts, temp, columns["status"])], fire.fire_c, fire.jump_c, fire.jump_within_s, fire.clear_c,
+                s["f_ts"], s["f_temp"], s["f_temp_ts"], s["f_since"])
+            found += _reading_episodes("waste.fire", key, codes, starts, ts)
+            codes, starts, s["l_ts"], s["l_prev"], s["l_full"], s["l_since"] = update_collection_late(
+                [(b, ts, fill)], late.full_level, s["l_ts"], s["l_prev"], s["l_full"], s["l_since"])
+            found += _reading_episodes("waste.collection_late", key, codes, starts, ts)
+            codes, starts, s["k_ts"], s["k_prev"], s["k_run"], s["k_run_start"], s["k_since"] = update_stuck_level(
+                [(b, ts, fill)], stuck.stuck_readings, s["k_ts"], s["k_prev"], s["k_run"], s["k_run_start"],
+                s["k_since"])
+            found += _reading_episodes("waste.sensor_fault", key, codes, starts, ts)
+        else:
+            t = event[1]
+            before = list(s["l_since"])
+            codes, s["l_since"] = sweep_collection_late(t, late.late_after_s, s["l_full"], s["l_since"])
+            found += _episodes("waste.collection_late", keys, codes, s["l_since"], before, t)
+    return found
+
+
+def _reading_episodes(detector, key, codes, starts, ts):
+    return [(detector, key, "raised" if code == RAISED else "cleared", start, ts)
+            for code, start in zip(codes, starts) if code != NO_CHANGE]
+
+
+DOMAIN_REFERENCES["waste"] = waste_reference
+
+
+# --- water flow kernels (kernels/water_flow.py) ---------------------------------------------------------------
+#
+# Each takes readings as a list of tuples and the state as lists, and returns (codes, starts, *new state).
+
+DEVICE_ALARMS = ("none", "leak", "burst", "dry", "reverse", "tamper")
+NIGHT_BINS, NIGHT_HISTORY = 2, 7
+
+
+def _meter_step(prev_ts, prev_index, s, ts, index):
+    """Shared bookkeeping: None when the reading is unusable, first or stale; else (t0, rise)."""
+    if not (0 <= s < len(prev_ts)) or not math.isfinite(ts) or not math.isfinite(index):
+        return None
+    if _never(prev_ts[s]):
+        prev_ts[s], prev_index[s] = ts, index
+        return None
+    if ts <= prev_ts[s]:
+        return None
+    t0, rise = prev_ts[s], index - prev_index[s]
+    prev_ts[s], prev_index[s] = ts, index
+    return t0, rise
+
+
+def continuous_flow(readings, continuous_after, max_interval, prev_ts, prev_index, flow_since, since):
+    """readings: (slot, ts, index)."""
+    prev_ts, prev_index, flow_since, since = list(prev_ts), list(prev_index), list(flow_since), list(since)
+    codes, starts = [], []
+    for s, ts, index in readings:
+        code, start = NO_CHANGE, float("nan")
+        step = _meter_step(prev_ts, prev_index, s, ts, index)
+        if step is not None:
+            t0, rise = step
+            still = False
+            if rise >= MIN_USE_M3:
+                if ts - t0 > max_interval:
+                    flow_since[s] = float("nan")
+                elif _never(flow_since[s]):
+                    flow_since[s] = t0
+            elif rise <= -MIN_USE_M3:
+                flow_since[s] = float("nan")
+            else:
+                still = True
+                flow_since[s] = float("nan")
+                if not _never(since[s]):
+                    code, start, since[s] = CLEARED, since[s], float("nan")
+            if not still and _never(since[s]) and not _never(flow_since[s]) and ts - flow_since[s] >= continuous_after:
+                since[s] = flow_since[s]
+                code, start = RAISED, since[s]
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, prev_ts, prev_index, flow_since, since
+
+
+def burst(readings, share, min_duration, max_interval, prev_ts, prev_index, meter_nominal, high_since, since):
+    """readings: (slot, ts, index, peak, nominal)."""
+    prev_ts, prev_index, meter_nominal = list(prev_ts), list(prev_index), list(meter_nominal)
+    high_since, since = list(high_since), list(since)
+    codes, starts = [], []
+    for s, ts, index, peak, nominal in readings:
+        code, start = NO_CHANGE, float("nan")
+        usable = 0 <= s < len(prev_ts) and math.isfinite(ts) and math.isfinite(index)
+        if usable and math.isfinite(nominal) and nominal > 0:
+            meter_nominal[s] = nominal
+        step = _meter_step(prev_ts, prev_index, s, ts, index)
+        if step is not None and not _never(meter_nominal[s]) and ts - step[0] <= max_interval:
+            t0, volume = step
+            limit = share * meter_nominal[s]
+            high = volume >= limit * min(ts - t0, min_duration) / 3600.0 and (_never(peak) or peak >= limit)
+            if high:
+                if _never(high_since[s]):
+                    high_since[s] = t0
+                if _never(since[s]) and ts - high_since[s] >= min_duration:
+                    since[s] = high_since[s]
+                    code, start = RAISED, since[s]
+            else:
+                high_since[s] = float("nan")
+                if not _never(since[s]):
+                    code, start, since[s] = CLEARED, since[s], float("nan")
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, prev_ts, prev_index, meter_nominal, high_since, since
+
+
+def backflow(readings, min_drop, replacement_drop, prev_ts, prev_index, since):
+    """readings: (slot, ts, index)."""
+    prev_ts, prev_index, since = list(prev_ts), list(prev_index), list(since)
+    codes, starts = [], []
+    for s, ts, index in readings:
+        code, start = NO_CHANGE, float("nan")
+        step = _meter_step(prev_ts, prev_index, s, ts, index)
+        if step is not None:
+            t0, rise = step
+            drop = -rise
+            if drop >= replacement_drop:
+                pass
+            elif drop >= min_drop:
+                if _never(since[s]):
+                    since[s] = t0
+                    code, start = RAISED, t0
+            elif not _never(since[s]):
+                code, start, since[s] = CLEARED, since[s], float("nan")
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, prev_ts, prev_index, since
+
+
+def device_alarm(readings, clear_after, last_ts, open_code, quiet, since):
+    """readings: (slot, ts, alarm code or nan). Returns (events, *state): events per reading, a list of
+    ("cleared", start) / ("raised", start) in that order."""
+    last_ts, open_code, quiet, since = list(last_ts), list(open_code), list(quiet), list(since)
+    events = []
+    for s, ts, alarm in readings:
+        happened = []
+        if 0 <= s < len(last_ts) and math.isfinite(ts) and (_never(last_ts[s]) or ts > last_ts[s]):
+            last_ts[s] = ts
+            code = int(alarm) if (math.isfinite(alarm) and 1 <= alarm < len(DEVICE_ALARMS)
+                                  and alarm == math.floor(alarm)) else 0
+            if code == open_code[s]:
+                quiet[s] = 0
+            else:
+                if code == 0:
+                    quiet[s] += 1
+                if code != 0 or quiet[s] >= clear_after:
+                    if open_code[s] > 0:
+                        happened.append(("cleared", since[s]))
+                        since[s] = float("nan")
+                    open_code[s], quiet[s] = code, 0
+                    if code > 0:
+                        since[s] = ts
+                        happened.append(("raised", ts))
+        events.append(happened)
+    return events, last_ts, open_code, quiet, since
+
+
+def night_flow_accumulate(readings, night_start, max_interval, prev_ts, prev_index, night, closed, flow_sum,
+                          flow_count):
+    """readings: (slot, ts, index, district slot). flow_sum / flow_count: per district, a list of NIGHT_BINS."""
+    prev_ts, prev_index, night, closed = list(prev_ts), list(prev_index), list(night), list(closed)
+    flow_sum, flow_count = [list(x) for x in flow_sum], [list(x) for x in flow_count]
+    for s, ts, index, g in readings:
+        step = _meter_step(prev_ts, prev_index, s, ts, index)
+        if step is None:
+            continue
+        t0, rise = step
+        dt = ts - t0
+        if not (0 <= g < len(night)) or dt > max_interval or rise <= -MIN_USE_M3:
+            continue
+        middle = ts - dt / 2.0
+        day = math.floor((middle - night_start) / 86400.0)
+        offset = middle - night_start - day * 86400.0
+        if offset >= NIGHT_BINS * 3600.0 or (not _never(closed[g]) and day <= closed[g]):
+            continue
+        if _never(night[g]) or day > night[g]:
+            night[g] = float(day)
+            flow_sum[g], flow_count[g] = [0.0] * NIGHT_BINS, [0.0] * NIGHT_BINS
+        elif day < night[g]:
+            continue
+        b = int(offset // 3600.0)
+        flow_sum[g][b] += max(rise, 0.0) * 3600.0 / dt
+        flow_count[g][b] += 1.0
+    return prev_ts, prev_index, night, closed, flow_sum, flow_count
+
+
+def sweep_night_flow(watermark, night_start, close_after, min_meters, min_nights, rise_ratio, rise_margin,
+                     night, closed, flow_sum, flow_count, history, since):
+    """history: per district, the list of kept normal nights' MNF (oldest first, at most NIGHT_HISTORY)."""
+    night, closed, since = list(night), list(closed), list(since)
+    flow_sum, flow_count = [list(x) for x in flow_sum], [list(x) for x in flow_count]
+    history = [list(h) for h in history]
+    codes = []
+    for g in range(len(night)):
+        code = NO_CHANGE
+        day = night[g]
+        if not _never(day) and watermark >= day * 86400.0 + night_start + NIGHT_BINS * 3600.0 + close_after:
+            means = [flow_sum[g][b] / flow_count[g][b] for b in range(NIGHT_BINS) if flow_count[g][b] >= min_meters]
+            flow_sum[g], flow_count[g] = [0.0] * NIGHT_BINS, [0.0] * NIGHT_BINS
+            closed[g], night[g] = day, float("nan")
+            if means:
+                minimum = min(means)
+                keep = True
+                if len(history[g]) >= min_nights:
+                    level = statistics.median(history[g])
+                    raise_at = level * rise_ratio + rise_margin
+                    if _never(since[g]):
+                        if minimum >= raise_at:
+                            since[g], code, keep = day * 86400.0 + night_start, RAISED, False
+                    elif minimum < (level + raise_at) / 2.0:
+                        since[g], code = float("nan"), CLEARED
+                    else:
+                        keep = False
+                if keep:
+                    history[g] = (history[g] + [minimum])[-NIGHT_HISTORY:]
+        codes.append(code)
+    return codes, night, closed, flow_sum, flow_count, history, since
+
+
+def water_flow_reference(events, thresholds):
+    """The water flow detectors on the domain event stream (see water_reference)."""
+    cf_t, bu_t = thresholds["water.continuous_flow"], thresholds["water.burst"]
+    bf_t, da_t, nf_t = thresholds["water.backflow"], thresholds["water.device_alarm"], thresholds["water.night_flow"]
+    nan = float("nan")
+    keys, slot_of, districts, district_of = [], {}, [], {}
+    m = {name: [] for name in ("cf_ts", "cf_x", "cf_flow", "cf_since", "bu_ts", "bu_x", "bu_q", "bu_high", "bu_since",
+                               "bf_ts", "bf_x", "bf_since", "da_ts", "da_code", "da_quiet", "da_since",
+                               "nf_ts", "nf_x")}
+    d = {"night": [], "closed": [], "sum": [], "count": [], "history": [], "since": []}
+    found = []
+    for event in events:
+        if event[0] == "reading":
+            _, key, ts, columns, groups = event
+            if key not in slot_of:
+                slot_of[key] = len(keys)
+                keys.append(key)
+                for name in m:
+                    m[name].append(0 if name in ("da_code", "da_quiet") else nan)
+            district = groups.get("district")
+            if district is not None and district not in district_of:
+                district_of[district] = len(districts)
+                districts.append(district)
+                for name, fill in (("night", nan), ("closed", nan), ("since", nan)):
+                    d[name].append(fill)
+                d["sum"].append([0.0] * NIGHT_BINS)
+                d["count"].append([0.0] * NIGHT_BINS)
+                d["history"].append([])
+            s, x = slot_of[key], columns["waterConsumption"]
+            codes, starts, m["cf_ts"], m["cf_x"], m["cf_flow"], m["cf_since"] = continuous_flow(
+                [(s, ts, x)], cf_t.continuous_after_s, cf_t.max_interval_s, m["cf_ts"], m["cf_x"], m["cf_flow"],
+                m["cf_since"])
+            found += _water_reading_episodes("water.continuous_flow", key, codes, starts, ts)
+            codes, starts, m["bu_ts"], m["bu_x"], m["bu_q"], m["bu_high"], m["bu_since"] = burst(
+                [(s, ts, x, columns["maxFlowLastHour"], columns["nominalFlow"])], bu_t.nominal_share,
+                bu_t.min_duration_s, bu_t.max_interval_s, m["bu_ts"], m["bu_x"], m["bu_q"], m["bu_high"],
+                m["bu_since"])
+            found += _water_reading_episodes("water.burst", key, codes, starts, ts)
+            codes, starts, m["bf_ts"], m["bf_x"], m["bf_since"] = backflow(
+                [(s, ts, x)], bf_t.min_drop_m3, bf_t.replacement_drop_m3, m["bf_ts"], m["bf_x"], m["bf_since"])
+            found += _water_reading_episodes("water.backflow", key, codes, starts, ts)
+            (happened,), m["da_ts"], m["da_code"], m["da_quiet"], m["da_since"] = device_alarm(
+                [(s, ts, columns["deviceAlarm"])], da_t.clear_after_readings, m["da_ts"], m["da_code"],
+                m["da_quiet"], m["da_since"])
+            found += [("water.device_alarm", key, state, start, ts) for state, start in happened]
+            g = -1 if district is None else district_of[district]
+            m["nf_ts"], m["nf_x"], d["night"], d["closed"], d["sum"], d["count"] = night_flow_accumulate(
+                [(s, ts, x, g)], nf_t.night_start_s, nf_t.max_interval_s, m["nf_ts"], m["nf_x"], d["night"],
+                d["closed"], d["sum"], d["count"])
+        else:
+            t = event[1]
+            before = list(d["since"])
+            codes, d["night"], d["closed"], d["sum"], d["count"], d["history"], d["since"] = sweep_night_flow(
+                t, nf_t.night_start_s, nf_t.close_after_s, nf_t.min_meters, nf_t.min_nights, nf_t.rise_ratio,
+                nf_t.rise_margin_m3h, d["night"], d["closed"], d["sum"], d["count"], d["history"], d["since"])
+            found += _episodes("water.night_flow", districts, codes, d["since"], before, t)
+    return found
+
+
+def _water_reading_episodes(detector, key, codes, starts, ts):
+    return [(detector, key, "raised" if code == RAISED else "cleared", start, ts)
+            for code, start in zip(codes, starts) if code != NO_CHANGE]

@@ -8,13 +8,35 @@ and overridden from a JSON file (:mod:`streams.detectors.thresholds`).
 
 from streams.detectors.base import Declaration, Detector, Readings, Transition, threshold
 from streams.detectors.feed.gateway_outage import GatewayOutage
+from streams.detectors.lighting.cycling import Cycling
+from streams.detectors.lighting.day_burner import DayBurner
+from streams.detectors.lighting.lamp_failure import LampFailure
+from streams.detectors.lighting.power_out_of_range import PowerOutOfRange
+from streams.detectors.waste.collection_late import CollectionLate
+from streams.detectors.waste.fire import Fire
+from streams.detectors.waste.full_before_collection import FullBeforeCollection
+from streams.detectors.waste.overflow import Overflow
+from streams.detectors.waste.sensor_fault import SensorFault
+from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
+from streams.detectors.traffic.incident import TrafficIncident
+from streams.detectors.traffic.silent import TrafficSilent
+from streams.detectors.traffic.stuck import TrafficStuck
 from streams.detectors.water.meter_silent import MeterSilent
 from streams.detectors.water.no_use_24h import NoUse24h
+from streams.detectors.water.continuous_flow import ContinuousFlow
+from streams.detectors.water.burst import Burst
+from streams.detectors.water.backflow import Backflow
+from streams.detectors.water.night_flow import NightFlow
+from streams.detectors.water.device_alarm import DeviceAlarm
 
 __all__ = ["Declaration", "Detector", "Readings", "Transition", "threshold", "REGISTRY"]
 
 REGISTRY: dict[str, type[Detector]] = {
     cls.declaration.name: cls for cls in (
         GatewayOutage, MeterSilent, NoUse24h,
+        TrafficIncident, TrafficStuck, TrafficSilent, TrafficAnomalyScore,
+        ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm,
+        Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault,
+        LampFailure, DayBurner, PowerOutOfRange, Cycling,
     )
 }

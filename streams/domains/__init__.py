@@ -6,11 +6,14 @@ per selected domain; the demo, replay and the quality harness read the same map.
 """
 
 from streams.domains.base import Column, Domain
+from streams.domains.waste import WASTE
+from streams.domains.lighting import LIGHTING
 from streams.domains.water import WATER
+from streams.domains.traffic import TRAFFIC
 
 __all__ = ["Column", "Domain", "DOMAINS", "select_domains"]
 
-DOMAINS: dict[str, Domain] = {d.name: d for d in (WATER,)}
+DOMAINS: dict[str, Domain] = {d.name: d for d in (WATER, TRAFFIC, WASTE, LIGHTING)}
 
 
 def select_domains(names: str) -> list[Domain]:

@@ -1,4 +1,10 @@
-"""The water domain: household meters reporting a cumulative index (m3)."""
+"""The water domain: household meters reporting a cumulative index (m3).
+
+Besides the index a reading may carry the peak flow of its interval
+(``maxFlowLastHour``, m3/h), the meter's nominal flow Q3 (``nominalFlow``, m3/h),
+its ``district`` (a group: night flow is judged per district) and the meter's own
+alarm (``deviceAlarm``, codes in :data:`kernels.water_flow.DEVICE_ALARMS`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,12 @@ from streams.domains.base import Column, Domain
 from streams.detectors.feed.gateway_outage import GatewayOutage
 from streams.detectors.water.meter_silent import MeterSilent
 from streams.detectors.water.no_use_24h import NoUse24h
+from streams.detectors.water.continuous_flow import ContinuousFlow
+from streams.detectors.water.burst import Burst
+from streams.detectors.water.backflow import Backflow
+from streams.detectors.water.night_flow import NightFlow
+from streams.detectors.water.device_alarm import DeviceAlarm
+from kernels.water_flow import DEVICE_ALARM_CODES
 
 __all__ = ["WATER", "WaterTracker"]
 
@@ -41,11 +53,16 @@ def _simulate(**scenario):
 
 WATER = Domain(
     name="water", schema="water-reading", reading_type="WaterConsumptionObserved", subject_kind="water_meter",
-    columns=(Column("waterConsumption"),),
+    columns=(Column("waterConsumption"), Column("maxFlowLastHour"), Column("nominalFlow"),
+             Column("deviceAlarm", codes=DEVICE_ALARM_CODES)),
+    groups=(("district", "district"),),
     subject_pseudonym="wm",
     tracker=WaterTracker(),
-    detectors=(GatewayOutage, MeterSilent, NoUse24h),   # gateways first: their outages hold back meter alerts
+    # gateways first: their outages hold back meter alerts
+    detectors=(GatewayOutage, MeterSilent, NoUse24h, ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm),
     incident_detectors={"no_use": "water.no_use_24h", "meter_silent": "water.meter_silent",
-                        "gateway_outage": "feed.gateway_outage"},
+                        "gateway_outage": "feed.gateway_outage", "continuous_flow": "water.continuous_flow",
+                        "burst": "water.burst", "backflow": "water.backflow", "night_flow": "water.night_flow",
+                        "device_alarm": "water.device_alarm"},
     simulate=_simulate,
 )

@@ -4,7 +4,8 @@
 :meth:`WaterSimulation.hours` streams, city-hour by city-hour, the Kafka
 ``(key, value)`` pairs of the ``glasscity.water.readings.v1`` topic: one
 ``ReadingBatch`` envelope per gateway and hour, a few single-reading messages,
-and injected malformed items. Everything about the run that a detector should
+and injected malformed items. Messages are keyed by the gateway's district, so a
+district's readings stay on one partition (its night flow is summed there). Everything about the run that a detector should
 find -- incidents, malformed items, the number of valid readings -- is known right
 after construction (see :meth:`WaterSimulation.ground_truth`). The labels are of
 our own making; the households' daily rhythms come from real DAIAD data.
@@ -15,6 +16,26 @@ includes the litres used since its previous reading; that use is drawn from the
 meter's household profile at the weekday/hour (UTC clock of the city) of the
 interval's midpoint ``t - 1800``. The city clock is UTC: profile hours are
 applied to UTC hours.
+
+Readings carry the meter's nominal flow Q3 (``nominalFlow``: 2.5 or 4 m3/h), the
+peak flow of the hour (``maxFlowLastHour``, m3/h), the ``district`` (whole gateways
+per district) and, while a device alarm is on, ``deviceAlarm``.
+
+Normal households are bounded so that they never look like an incident: at most
+400 L in an hour and a peak below 0.9 m3/h (under the burst limit of half of Q3),
+never 12 idle hours in a row (no-use) and never more than 20 flowing hours in a row
+(the meters' 24 h continuous-flow rule); their index never goes down.
+
+Incident kinds besides no-use, silent meters and gateway outages: ``continuous_flow``
+(a leak of 5-40 L/h behind the meter for more than a day), ``burst`` (0.7-1.2 x Q3 for
+1-3 daytime hours), ``backflow`` (the index falls 5-30 L/h for 2-4 daytime hours),
+``device_alarm`` (the meter reports leak, burst, dry, reverse or tamper for some hours)
+and ``night_flow`` (40 % of a district's households start small intermittent leaks of
+15-30 L/h: the district's 02:00-04:00 minimum flow rises while no meter flows for a
+whole day). The counts of these five default to ``None``: planted (see
+``DEFAULT_FLOW_INCIDENTS``) in runs of at least 3 days -- the demo's length, and the
+least in which a district has two normal nights before a risen one -- and absent in
+shorter runs unless asked for.
 
 Memory is bounded by one hour of messages; per-hour work is vectorised with numpy.
 Same scenario (with an explicit ``start``) -> byte-identical messages.
@@ -44,7 +65,11 @@ __all__ = [
     "simulate_water",
 ]
 
-INCIDENT_KINDS = ("no_use", "meter_silent", "gateway_outage")
+INCIDENT_KINDS = ("no_use", "meter_silent", "gateway_outage", "continuous_flow", "burst", "backflow", "night_flow",
+                  "device_alarm")
+#: Counts planted by default (count None) in runs of at least DEFAULT_FLOW_DAYS days.
+DEFAULT_FLOW_INCIDENTS = {"continuous_flow": 4, "burst": 4, "backflow": 4, "night_flow": 4, "device_alarm": 5}
+DEFAULT_FLOW_DAYS = 3.0
 MALFORMED_KINDS = (
     "invalid_json",
     "missing_field",
@@ -66,7 +91,21 @@ INCIDENT_LEAD_HOURS = 4  # incidents start >= 4 h after the run starts
 END_MARGIN_HOURS = 3  # incidents that end do so >= 3 h before the run ends
 NO_USE_HOURS = 24  # detectors look for 24 h without use
 MAX_IDLE_HOURS = 11  # a normal household never has 12 consecutive hours without use
-MAX_LITRES_PER_HOUR = 2000
+MAX_LITRES_PER_HOUR = 400  # below the burst volume of the smallest meter (0.5 x 2.5 m3/h x 30 min)
+MAX_BUSY_HOURS = 20  # a normal household never has 21 flowing hours in a row (continuous-flow rule: 24)
+NOMINAL_FLOWS = (2.5, 4.0)  # m3/h: Q3 of DN15 and DN20 household meters
+NORMAL_PEAK = (0.3, 0.9)  # m3/h: a tap to a shower
+CONTINUOUS_LEAK_LITRES = (5, 40)
+BURST_SHARE = (0.7, 1.2)  # of Q3
+BACKFLOW_LITRES = (5, 30)
+NIGHT_LEAK_SHARE = 0.4  # share of a district's households with a new leak
+NIGHT_LEAK_LITRES = (15, 30)
+#: An intermittent leak rests at one daytime hour a day (readings at 09-17 UTC), each household at its own,
+#: so that the busy-hours rule (next rest 21 h later: 06-14 UTC) never silences them together at night.
+NIGHT_LEAK_QUIET_HOURS = (9, 17)
+DAYTIME_HOURS = (7, 17)  # bursts and backflow start within these UTC hours (away from the night window)
+NIGHT_START_HOUR = 2  # the night-flow window: 02:00-04:00
+DEVICE_ALARM_KINDS = ("leak", "burst", "dry", "reverse", "tamper")
 
 
 def meter_id(i: int) -> str:
@@ -75,6 +114,10 @@ def meter_id(i: int) -> str:
 
 def gateway_id(g: int) -> str:
     return f"gw-{g:04d}"
+
+
+def district_id(d: int) -> str:
+    return f"district-{d:02d}"
 
 
 def bad_meter_id(n: int) -> str:
@@ -98,6 +141,12 @@ class WaterScenario:
     gateway_outage: int = 1
     malformed: int = 20  # malformed items mixed in
     single_reading_share: float = 0.02  # share of readings sent as single-reading messages
+    districts: int = 10  # network districts, each of whole gateways (fewer when there are fewer gateways)
+    continuous_flow: int | None = None  # None: DEFAULT_FLOW_INCIDENTS when days >= DEFAULT_FLOW_DAYS, else 0
+    burst: int | None = None
+    backflow: int | None = None
+    night_flow: int | None = None  # districts with a night-flow rise
+    device_alarm: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +161,18 @@ class Incident:
       None. Use continues silently: the index has grown when the meter comes back.
     * ``gateway_outage``: ``start`` = max dateObserved the gateway sent in the hour
       before the outage; ``end`` = min dateObserved it sent in the first hour after.
+    * ``continuous_flow``: ``start`` = the reading after which the leak runs (its own
+      interval is still); ``end`` = the first reading after the repair (its interval
+      is still), or None.
+    * ``burst``: ``start`` = when the burst began (within the hour after a reading);
+      ``end`` = the first reading whose interval is normal again, or None.
+    * ``backflow``: ``start`` = the last reading before the index falls; ``end`` = the
+      first reading that does not fall, or None.
+    * ``device_alarm``: ``start`` = the first reading carrying the alarm; ``end`` = the
+      second reading without it (alarms end after two quiet readings), or None.
+    * ``night_flow`` (subject = the district): ``start`` = 02:00 of the first night
+      whose minimum flow rose; ``end`` = 02:00 of the first normal night after the
+      leaks were repaired, or None.
     """
 
     kind: str
@@ -119,12 +180,14 @@ class Incident:
     gateway: str
     start: float
     end: float | None
+    district: str = ""
 
     def to_json(self) -> dict:
         return {
             "kind": self.kind,
             "subject": self.subject,
             "gateway": self.gateway,
+            "district": self.district,
             "start": self.start,
             "end": self.end,
             "start_time": _iso(self.start),
@@ -148,7 +211,12 @@ class WaterSimulation:
             raise ValueError("households_per_gateway must be >= 1")
         if not (0.0 <= sc.single_reading_share <= 1.0):
             raise ValueError("single_reading_share must be within [0, 1]")
-        if min(sc.no_use, sc.meter_silent, sc.gateway_outage, sc.malformed) < 0:
+        if sc.districts < 1:
+            raise ValueError("districts must be >= 1")
+        self.flow_counts = {kind: (getattr(sc, kind) if getattr(sc, kind) is not None
+                                   else default if sc.days >= DEFAULT_FLOW_DAYS else 0)
+                            for kind, default in DEFAULT_FLOW_INCIDENTS.items()}
+        if min(sc.no_use, sc.meter_silent, sc.gateway_outage, sc.malformed, *self.flow_counts.values()) < 0:
             raise ValueError("incident and malformed counts must be >= 0")
         if sc.seed < 0:
             raise ValueError("seed must be >= 0")
@@ -190,6 +258,12 @@ class WaterSimulation:
         self.meter_gateway = {self.meter_ids[i]: self.gateway_ids[i // hpg] for i in range(N)}
         self._ids_obj = np.array(self.meter_ids, dtype=object)
         self._gw_bounds = np.minimum(np.arange(G + 1) * hpg, N)
+        D = max(1, min(sc.districts, G))
+        self.n_districts = D
+        self._gw_district = np.arange(G) * D // G
+        self.district_ids = [district_id(d) for d in range(D)]
+        self.meter_district = np.repeat(self._gw_district, np.diff(self._gw_bounds))
+        self._key_of_gw = [self.district_ids[d].encode() for d in self._gw_district]
 
         rng = np.random.default_rng([sc.seed, 0])
         self._offsets = rng.integers(0, 60, N).astype(np.int64)
@@ -198,6 +272,7 @@ class WaterSimulation:
         self._profile_of = np.arange(N) % P
 
         self._plan_incidents(rng)
+        self._plan_flow_incidents(np.random.default_rng([sc.seed, 2]))
         self._plan_malformed(rng)
 
         missing = sum(b - a for _, a, b in self._silent)
@@ -270,6 +345,112 @@ class WaterSimulation:
                 float(self.start + (o + L) * 3600 + int(offs.min()))))
         self.incidents: list[Incident] = incidents
 
+    def _night_hours(self) -> list[int]:
+        """City-hours at 02:00 of the nights a district can be judged on: readings at 02, 03 and 04 h
+        and, to let the night close, until 06 h, before the run's end margin."""
+        first = (NIGHT_START_HOUR - (self.start // 3600) % 24) % 24
+        return [h for h in range(first, self.n_hours, 24) if h + 4 + END_MARGIN_HOURS <= self.n_hours]
+
+    def _daytime_hour(self, rng, low: int, high: int) -> int | None:
+        """A city-hour in [low, high] whose UTC hour is within DAYTIME_HOURS, or None."""
+        hours = [h for h in range(max(low, 0), high + 1)
+                 if DAYTIME_HOURS[0] <= (self.start // 3600 + h) % 24 <= DAYTIME_HOURS[1]]
+        return int(rng.choice(hours)) if hours else None
+
+    def _plan_flow_incidents(self, rng: np.random.Generator) -> None:
+        """Continuous flow, bursts, backflow, device alarms and district night-flow rises."""
+        sc, H, N = self.scenario, self.n_hours, self.n_meters
+        counts = self.flow_counts
+        lead = INCIDENT_LEAD_HOURS
+        self._nominal = np.asarray(NOMINAL_FLOWS)[(rng.random(N) < 0.2).astype(np.int64)]
+        self._leak: list[tuple[int, int, int, int]] = []  # (meter, first leaking hour, repair hour, L/h)
+        self._burst: list[tuple[int, int, int, int, float]] = []  # (meter, hour s, hours, offset s, m3/h)
+        self._backflow: list[tuple[int, int, int, int]] = []  # (meter, hour s, hours, L/h)
+        self._alarm: list[tuple[int, int, int, int]] = []  # (meter, first hour, first quiet hour, code)
+        # meter -> (first hour, repair hour, L/h, UTC hour of its daily rest)
+        self._night_leak: dict[int, tuple[int, int, int, int]] = {}
+        outage = {g for g, _a, _b in self._outage}
+        used = {m for m, _s, _r in self._no_use} | {m for m, _a, _b in self._silent}
+        free = [m for m in range(N) if m not in used
+                and int(np.searchsorted(self._gw_bounds, m, side="right")) - 1 not in outage]
+        per_meter = counts["continuous_flow"] + counts["burst"] + counts["backflow"] + counts["device_alarm"]
+        if per_meter > len(free):
+            raise ValueError(f"{per_meter} flow incidents need as many meters without other incidents; "
+                             f"only {len(free)} available")
+        chosen = [int(m) for m in rng.choice(free, per_meter, replace=False)] if per_meter else []
+        incidents = self.incidents
+
+        def add(kind, m, start, end):
+            meter = self.meter_ids[m]
+            incidents.append(Incident(kind, meter, self.meter_gateway[meter], float(start),
+                                      None if end is None else float(end),
+                                      self.district_ids[self.meter_district[m]]))
+
+        take = iter(chosen)
+        if counts["continuous_flow"] and H < lead + NO_USE_HOURS + 2:
+            raise ValueError(f"scenario too short: continuous_flow incidents need >= {lead + NO_USE_HOURS + 2} "
+                             f"city-hours, got {H}")
+        for i in range(counts["continuous_flow"]):
+            m = next(take)
+            s = int(rng.integers(lead, H - NO_USE_HOURS - 2 + 1))
+            r = H
+            if i % 2 == 0 and s + NO_USE_HOURS + 2 + END_MARGIN_HOURS + 1 <= H - END_MARGIN_HOURS:
+                r = int(rng.integers(s + NO_USE_HOURS + 2, H - END_MARGIN_HOURS + 1))
+            self._leak.append((m, s, r, int(rng.integers(*CONTINUOUS_LEAK_LITRES, endpoint=True))))
+            add("continuous_flow", m, self._t(m, s), self._t(m, r) if r < H else None)
+        for kind, plan in (("burst", self._burst), ("backflow", self._backflow)):
+            for i in range(counts[kind]):
+                m = next(take)
+                length = int(rng.integers(1, 4) if kind == "burst" else rng.integers(2, 5))
+                s = self._daytime_hour(rng, lead, H - END_MARGIN_HOURS - length - 2)
+                if s is None:
+                    raise ValueError(f"scenario too short: {kind} incidents need a daytime hour")
+                if kind == "burst":
+                    offset = int(rng.integers(0, 1201))
+                    flow = float(np.round(rng.uniform(*BURST_SHARE) * self._nominal[m], 3))
+                    plan.append((m, s, length, offset, flow))
+                    add(kind, m, self._t(m, s) + offset, self._t(m, s + length + 1))
+                else:
+                    plan.append((m, s, length, int(rng.integers(*BACKFLOW_LITRES, endpoint=True))))
+                    add(kind, m, self._t(m, s), self._t(m, s + length + 1))
+        for i in range(counts["device_alarm"]):
+            m = next(take)
+            s = int(rng.integers(lead, H - 6))
+            r = H if i % 2 else min(H, s + int(rng.integers(2, 9)))
+            self._alarm.append((m, s, r, 1 + i % len(DEVICE_ALARM_KINDS)))
+            add("device_alarm", m, self._t(m, s), self._t(m, r + 1) if r + 1 < H else None)
+            if r + 1 >= H:
+                self._alarm[-1] = (m, s, H, self._alarm[-1][3])
+        # night flow: districts whose households start small leaks between two judged nights
+        nights = self._night_hours()
+        if sc.night_flow is None:   # planted by default only where the run allows it
+            counts["night_flow"] = min(counts["night_flow"], self.n_districts) if len(nights) >= 3 else 0
+        if counts["night_flow"]:
+            if len(nights) < 3:
+                raise ValueError("scenario too short: night_flow incidents need three 02:00-04:00 nights in the "
+                                 f"run (two to learn the level, one risen), got {len(nights)}")
+            if counts["night_flow"] > self.n_districts:
+                raise ValueError(f"night_flow={counts['night_flow']} exceeds the {self.n_districts} districts")
+            taken = set(chosen)
+            for i, d in enumerate(sorted(rng.choice(self.n_districts, counts["night_flow"], replace=False))):
+                k = int(rng.integers(2, len(nights)))            # the first risen night
+                rise = nights[k]
+                begins = int(rng.integers(rise - 16, rise - 5))   # leaks start the day before the risen night
+                repair = H
+                if i % 2 == 0 and k + 1 < len(nights):
+                    repair = int(rng.integers(rise + 3, nights[k + 1] - 2))   # fixed before the next night
+                members = [m for m in np.flatnonzero(self.meter_district == d).tolist()
+                           if m not in taken and m not in used]
+                leaky = rng.choice(members, int(round(NIGHT_LEAK_SHARE * len(members))), replace=False)
+                for m in sorted(int(x) for x in leaky):
+                    self._night_leak[m] = (begins, repair, int(rng.integers(*NIGHT_LEAK_LITRES, endpoint=True)),
+                                           int(rng.integers(*NIGHT_LEAK_QUIET_HOURS, endpoint=True)))
+                district = self.district_ids[d]
+                gateways = [self.gateway_ids[g] for g in np.flatnonzero(self._gw_district == d)]
+                incidents.append(Incident("night_flow", district, gateways[0], float(self.start + rise * 3600),
+                                          None if repair >= H else float(self.start + nights[k + 1] * 3600),
+                                          district))
+
     def _reporting(self, h: int) -> np.ndarray:
         rep = np.ones(self.n_meters, dtype=bool)
         for m, a, b in self._silent:
@@ -294,13 +475,13 @@ class WaterSimulation:
                 raise ValueError(f"no gateway is sending in city-hour {h}; cannot place malformed items")
             g = int(rng.choice(candidates))
             item = {"n": n, "hour": h, "kind": MALFORMED_KINDS[n % len(MALFORMED_KINDS)],
-                    "key": self.gateway_ids[g], "id": bad_meter_id(n)}
+                    "key": self._key_of_gw[g].decode(), "gateway": self.gateway_ids[g], "id": bad_meter_id(n)}
             self.malformed.append(item)
             self._malformed_at.setdefault(h, []).append({**item, "_g": g})
 
     # -------------------------------------------------------------- generation
     def _malformed_bytes(self, item: dict, base: int) -> bytes:
-        kind, gw, bid = item["kind"], item["key"], item["id"]
+        kind, gw, bid = item["kind"], item["gateway"], item["id"]
         t = _iso(base + 30)
         if kind == "invalid_json":
             return (b'{"id":"' + bid.encode() + b'","type":"WaterConsumptionObserved",'
@@ -331,9 +512,24 @@ class WaterSimulation:
         rng = np.random.default_rng([sc.seed, 1])
         index = self._init_index.copy()
         idle = np.zeros(N, dtype=np.int64)  # consecutive hours without use
+        busy = np.zeros(N, dtype=np.int64)  # consecutive hours with use
+        flow_rng = np.random.default_rng([sc.seed, 3])
+        nominal_l = self._nominal.tolist()
+        district_l = [self.district_ids[d] for d in self.meter_district.tolist()]
+        night_leak = np.zeros(N, dtype=np.int64)
+        night_begin = np.full(N, H + 1, dtype=np.int64)
+        night_repair = np.zeros(N, dtype=np.int64)
+        night_quiet = np.full(N, -1, dtype=np.int64)
+        for m, (b, r, litres, quiet) in self._night_leak.items():
+            night_leak[m], night_begin[m], night_repair[m], night_quiet[m] = litres, b, r, quiet
+        first_hour = (self.start // 3600) % 24
+        alarms = {}
+        for m, a, r, code in self._alarm:
+            for hh in range(a, r):
+                alarms.setdefault(hh, []).append((m, DEVICE_ALARM_KINDS[code - 1]))
         offsets, scale, prof = self._offsets, self._scale, self._profile_of
         bounds = self._gw_bounds
-        gw_bytes = [g.encode() for g in self.gateway_ids]
+        gw_keys = self._key_of_gw
         share = sc.single_reading_share
         no_use_s = {}
         for m, s, r in self._no_use:
@@ -349,6 +545,7 @@ class WaterSimulation:
             g_draw = rng.gamma(1.5, 1.0, N)
             small = rng.integers(1, 6, N)
             single_draw = rng.random(N)
+            peak = flow_rng.uniform(*NORMAL_PEAK, N)
             if h == 0:
                 amount = np.zeros(N, dtype=np.int64)
             else:
@@ -357,6 +554,10 @@ class WaterSimulation:
                 amount = np.minimum(amount, MAX_LITRES_PER_HOUR).astype(np.int64)
                 forced = (amount == 0) & (idle >= MAX_IDLE_HOURS)
                 amount[forced] = small[forced]
+                leaking = (night_begin < h) & (h <= night_repair)   # intermittent night-flow leaks
+                amount = np.where(leaking, amount + night_leak, amount)
+                amount[night_quiet == (first_hour + h) % 24] = 0
+                amount[busy >= MAX_BUSY_HOURS] = 0  # households and intermittent leaks rest now and then
                 for m in no_use_s.get(h, ()):  # last increase before the freeze
                     if amount[m] == 0:
                         amount[m] = small[m]
@@ -368,7 +569,24 @@ class WaterSimulation:
                 for m, a, r in self._silent:  # the index has grown when it comes back
                     if h == r and amount[m] == 0:
                         amount[m] = small[m]
+            peak = np.where(amount > 0, np.maximum(peak, amount / 1000.0), 0.0)
+            if h > 0:
+                for m, s, r, litres in self._leak:  # runs on through the hour; the repair hour is still
+                    if s < h < r:
+                        amount[m] += litres
+                        peak[m] = max(peak[m], amount[m] / 1000.0)
+                    elif h == r or h == s:   # still before the leak and after its repair
+                        amount[m], peak[m] = 0, 0.0
+                for m, s, length, offset, flow in self._burst:
+                    if s < h <= s + length:
+                        part = (3600 - offset) / 3600.0 if h == s + 1 else 1.0
+                        amount[m] += int(round(flow * part * 1000))
+                        peak[m] = flow
+                for m, s, length, litres in self._backflow:
+                    if s < h <= s + length:
+                        amount[m], peak[m] = -litres, litres / 1000.0
             idle = np.where(amount > 0, 0, idle + 1)
+            busy = np.where(amount > 0, busy + 1, 0)
             index += amount
 
             # ---- what is sent this hour
@@ -385,10 +603,17 @@ class WaterSimulation:
             ids_l = self._ids_obj[rep].tolist()
             dates_l = dates[offsets[rep]].tolist()
             vals_l = (index[rep] / 1000.0).tolist()
+            peak_l = np.round(peak[rep], 3).tolist()
             readings = [
-                {"id": i, "type": READING_TYPE, "dateObserved": d, "waterConsumption": v}
-                for i, d, v in zip(ids_l, dates_l, vals_l)
+                {"id": i, "type": READING_TYPE, "dateObserved": d, "waterConsumption": v, "maxFlowLastHour": f,
+                 "nominalFlow": nominal_l[m], "district": district_l[m]}
+                for i, d, v, f, m in zip(ids_l, dates_l, vals_l, peak_l, rep.tolist())
             ]
+            if h in alarms:
+                position = {m: j for j, m in enumerate(rep.tolist())}
+                for m, kind in alarms[h]:
+                    if m in position:
+                        readings[position[m]]["deviceAlarm"] = kind
             cuts = np.searchsorted(rep, bounds).tolist()
             single_pos = np.flatnonzero(single)
             single_cut = np.searchsorted(single_pos, cuts).tolist()
@@ -401,7 +626,7 @@ class WaterSimulation:
             for g in range(self.n_gateways):
                 a, b = cuts[g], cuts[g + 1]
                 sa, sb = single_cut[g], single_cut[g + 1]
-                key = gw_bytes[g]
+                key = gw_keys[g]
                 gw = self.gateway_ids[g]
                 if sa == sb:
                     env = readings[a:b]
@@ -441,6 +666,7 @@ class WaterSimulation:
             "hours": self.n_hours,
             "meters": self.n_meters,
             "gateways": self.n_gateways,
+            "districts": self.n_districts,
             "valid_readings": self.valid_readings,
             "incidents": [i.to_json() for i in self.incidents],
             "malformed": [dict(m) for m in self.malformed],

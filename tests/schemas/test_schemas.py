@@ -12,7 +12,7 @@ from tests.conftest import SDM_DIR
 EXAMPLES = schemas.SCHEMA_DIR / "examples"
 
 
-@pytest.mark.parametrize("name", ["water-reading", "alert"])
+@pytest.mark.parametrize("name", ["water-reading", "lighting-reading", "waste-reading", "alert"])
 def test_schema_is_valid_draft07(name):
     schema = schemas.load(name)
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
@@ -22,6 +22,11 @@ def test_schema_is_valid_draft07(name):
 @pytest.mark.parametrize("example, schema_name", [
     ("water-reading.single.json", "water-reading"),
     ("water-reading.envelope.json", "water-reading"),
+    ("lighting-reading.single.json", "lighting-reading"),
+    ("lighting-reading.envelope.json", "lighting-reading"),
+    ("lighting-reading.cabinet.json", "lighting-reading"),
+    ("waste-reading.single.json", "waste-reading"),
+    ("waste-reading.envelope.json", "waste-reading"),
     ("alert.json", "alert"),
 ])
 def test_examples_validate(example, schema_name):
@@ -31,7 +36,9 @@ def test_examples_validate(example, schema_name):
 
 def test_every_example_file_is_checked():
     assert {p.name for p in EXAMPLES.glob("*.json")} == {
-        "water-reading.single.json", "water-reading.envelope.json", "alert.json"}
+        "water-reading.single.json", "water-reading.envelope.json", "alert.json",
+        "lighting-reading.single.json", "lighting-reading.envelope.json", "lighting-reading.cabinet.json",
+        "waste-reading.single.json", "waste-reading.envelope.json"}
 
 
 @pytest.mark.parametrize("bad", [
@@ -51,6 +58,37 @@ def test_water_fields_follow_smart_data_models():
     sdm_names = set()
     for part in sdm.get("allOf", [sdm]):
         sdm_names |= set(part.get("properties", {}))
-    additions = {"gatewayId", "dateObserved"}   # what the model lacks (dateObserved as in other SDM models)
+    # what the model lacks (dateObserved as in other SDM models)
+    additions = {"gatewayId", "dateObserved", "maxFlowLastHour", "nominalFlow", "district", "deviceAlarm"}
     assert set(ours) - additions <= sdm_names | {"id", "type"}
     assert {"waterConsumption", "alarmTamper", "alarmInProgress"} <= set(ours) & sdm_names
+
+
+def test_lighting_fields_follow_smart_data_models():
+    definitions = schemas.load("lighting-reading")["definitions"]
+    additions = {"gatewayId", "dateObserved"}   # what the models lack (dateObserved as in other SDM models)
+    for definition, model, required in (("streetlight", "Streetlight", {"powerState", "powerConsumption",
+                                                                         "illuminanceLevel", "powerRating",
+                                                                         "refStreetlightControlCabinet"}),
+                                        ("cabinet", "StreetlightControlCabinet", {"energyConsumed",
+                                                                                   "totalActivePower"})):
+        ours = set(definitions[definition]["properties"])
+        sdm = json.loads((SDM_DIR / model / "schema.json").read_text())
+        sdm_names = set()
+        for part in sdm.get("allOf", [sdm]):
+            sdm_names |= set(part.get("properties", {}))
+        assert ours - additions <= sdm_names | {"id", "type"}, model
+        assert required <= ours & sdm_names, model
+
+
+@pytest.mark.parametrize("bad", [
+    {"id": "l", "type": "Streetlight", "dateObserved": "2026-01-01T00:00:00Z", "powerState": "dim",
+     "refStreetlightControlCabinet": "c"},
+    {"id": "l", "type": "Streetlight", "dateObserved": "2026-01-01T00:00:00Z", "powerState": "on",
+     "refStreetlightControlCabinet": "c", "illuminanceLevel": 1.5},
+    {"id": "l", "type": "Streetlight", "dateObserved": "2026-01-01T00:00:00Z", "powerState": "on"},
+    {"id": "c", "type": "StreetlightControlCabinet", "dateObserved": "2026-01-01T00:00:00Z"},
+    {"id": "c", "type": "Lamp", "dateObserved": "2026-01-01T00:00:00Z", "energyConsumed": 1},
+])
+def test_lighting_schema_refuses_bad_readings(bad):
+    assert not Draft7Validator(schemas.load("lighting-reading")).is_valid(bad)

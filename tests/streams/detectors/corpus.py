@@ -24,7 +24,12 @@ START = 1_790_000_000.0 - 1_790_000_000.0 % 3600
 
 #: Small scenarios per domain: every incident kind present, no malformed input.
 CORPUS_SCENARIOS = {
-    "water": dict(households=40, households_per_gateway=10, days=2, no_use=2, meter_silent=1, gateway_outage=1,
+    "lighting": dict(lamps=40, cabinets=4, days=2, lamp_failure=2, day_burner=2, power_out_of_range=2, cycling=2,
+                     malformed=0, seed=5),
+    "waste": dict(bins=60, districts=3, days=2.5, overflow=1, full_before_collection=1, fire=2,
+                  collection_late=1, sensor_fault=2, malformed=0, seed=5),
+    "water": dict(households=40, households_per_gateway=10, days=3, no_use=2, meter_silent=1, gateway_outage=1,
+                  continuous_flow=2, burst=2, backflow=2, night_flow=1, device_alarm=2, districts=2,
                   malformed=0, seed=5),
 }
 

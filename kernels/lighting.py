@@ -1,0 +1,489 @@
+"""Lighting kernels: the sun's position, and the per-reading state of the four lamp detectors.
+
+Times are epoch seconds (float64, UTC); angles are degrees; power is watts.
+``NaN`` in a time array means "never" (no open episode, nothing seen yet).
+
+The sun. :func:`solar_elevation` follows NOAA's solar calculator (the
+spreadsheet equations after Meeus, "Astronomical Algorithms"): accurate to a
+fraction of a degree, i.e. sunrise and sunset within a minute or two at
+mid-latitudes, which is far finer than any photocell. :func:`sun_times` gives
+sunrise and sunset of a UTC day from the same equations.
+
+Night and day "with a margin". A lamp is expected on at ``t`` when the sun is
+below ``horizon`` both ``margin`` seconds before and after ``t`` (``t`` lies at
+least ``margin`` after sunset and before sunrise), expected off when the sun is
+above ``horizon`` at both instants; in between lies the twilight window in
+which photocells legitimately switch. Where the sun crosses the horizon once
+each way a day (everywhere outside the polar circles) this is exactly
+"``margin`` after sunset / before sunrise".
+
+Detector kernels take one time-sorted slice of readings (``slot`` int32 lamp
+slot, ``ts``, ``kind`` LAMP/CABINET, ``power`` W, ...), skip cabinet readings
+and readings not newer than the lamp's last one (duplicates, out of order), and
+write per reading a transition code (NO_CHANGE / RAISED / CLEARED) and the
+episode start (s) into preallocated outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from kernels.config import CLEARED, LAMP, NJIT, NO_CHANGE, RAISED
+from kernels.water import _check, _check_writable, _scalar_times
+
+__all__ = ["solar_elevation", "sun_times", "update_lamp_failure", "update_day_burner",
+           "update_power_out_of_range", "update_cycling", "warm_up_lighting"]
+
+DAY_S = 86400.0
+UNIX_EPOCH_JULIAN_DAY = 2440587.5
+J2000_JULIAN_DAY = 2451545.0
+NOT_A_LAMP = -1   # per-reading "lit" value: not a lamp reading, or nothing known
+
+
+# --- the sun ------------------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _sun_declination_and_equation_of_time(t):
+    """Solar declination (rad) and equation of time (min) at epoch ``t`` (s), NOAA equations."""
+    jc = ((t / DAY_S + UNIX_EPOCH_JULIAN_DAY) - J2000_JULIAN_DAY) / 36525.0   # Julian centuries since J2000
+    mean_longitude = (280.46646 + jc * (36000.76983 + jc * 0.0003032)) % 360.0
+    mean_anomaly = math.radians(357.52911 + jc * (35999.05029 - 0.0001537 * jc))
+    eccentricity = 0.016708634 - jc * (0.000042037 + 0.0000001267 * jc)
+    centre = (math.sin(mean_anomaly) * (1.914602 - jc * (0.004817 + 0.000014 * jc))
+              + math.sin(2.0 * mean_anomaly) * (0.019993 - 0.000101 * jc)
+              + math.sin(3.0 * mean_anomaly) * 0.000289)
+    omega = math.radians(125.04 - 1934.136 * jc)
+    apparent_longitude = math.radians(mean_longitude + centre - 0.00569 - 0.00478 * math.sin(omega))
+    mean_obliquity = 23.0 + (26.0 + (21.448 - jc * (46.815 + jc * (0.00059 - jc * 0.001813))) / 60.0) / 60.0
+    obliquity = math.radians(mean_obliquity + 0.00256 * math.cos(omega))
+    declination = math.asin(math.sin(obliquity) * math.sin(apparent_longitude))
+    y = math.tan(obliquity / 2.0) ** 2
+    l0 = math.radians(mean_longitude)
+    equation_of_time = 4.0 * math.degrees(
+        y * math.sin(2.0 * l0) - 2.0 * eccentricity * math.sin(mean_anomaly)
+        + 4.0 * eccentricity * y * math.sin(mean_anomaly) * math.cos(2.0 * l0)
+        - 0.5 * y * y * math.sin(4.0 * l0) - 1.25 * eccentricity * eccentricity * math.sin(2.0 * mean_anomaly))
+    return declination, equation_of_time
+
+
+@njit(**NJIT)
+def _elevation_at(t, latitude, longitude):
+    """Geometric solar elevation (deg) at epoch ``t`` (s) seen from ``latitude``, ``longitude`` (deg)."""
+    declination, equation_of_time = _sun_declination_and_equation_of_time(t)
+    minutes_of_day = (t % DAY_S) / 60.0
+    true_solar_minutes = (minutes_of_day + equation_of_time + 4.0 * longitude) % 1440.0
+    hour_angle = math.radians(true_solar_minutes / 4.0 - 180.0)
+    lat = math.radians(latitude)
+    cos_zenith = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(declination) * math.cos(hour_angle)
+    cos_zenith = min(1.0, max(-1.0, cos_zenith))
+    return 90.0 - math.degrees(math.acos(cos_zenith))
+
+
+@njit(**NJIT)
+def _solar_elevation(ts, latitude, longitude, out):
+    for i in range(ts.shape[0]):
+        t = ts[i]
+        out[i] = _elevation_at(t, latitude, longitude) if np.isfinite(t) else np.nan
+
+
+def solar_elevation(ts, latitude, longitude, out=None):
+    """Geometric solar elevation (deg, no refraction) at each epoch time ``ts`` (s, float64).
+
+    ``latitude`` and ``longitude`` in degrees, north and east positive. NaN times give NaN.
+    Compare with ``SUN_HORIZON_DEG`` (-0.833) for "the sun is up" as almanacs define sunrise.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    _check("ts", ts, np.float64)
+    out = _float_out(out, ts.shape[0])
+    _solar_elevation(ts, latitude, longitude, out)
+    return out
+
+
+@njit(**NJIT)
+def _event_time(day, latitude, longitude, horizon, sign):
+    """Sunrise (sign -1) or sunset (+1) of the UTC day starting at ``day`` (s); NaN if the sun
+    does not cross ``horizon`` that day. Two passes: the sun's position is taken at the event."""
+    lat = math.radians(latitude)
+    guess = day + 43200.0
+    for _ in range(3):
+        declination, equation_of_time = _sun_declination_and_equation_of_time(guess)
+        cos_hour_angle = ((math.sin(math.radians(horizon)) - math.sin(lat) * math.sin(declination))
+                          / (math.cos(lat) * math.cos(declination)))
+        if cos_hour_angle < -1.0 or cos_hour_angle > 1.0:
+            return np.nan
+        hour_angle = math.degrees(math.acos(cos_hour_angle))
+        noon_minutes = 720.0 - 4.0 * longitude - equation_of_time
+        guess = day + (noon_minutes + sign * 4.0 * hour_angle) * 60.0
+    return guess
+
+
+@njit(**NJIT)
+def _sun_times(days, latitude, longitude, horizon, sunrise, sunset):
+    for i in range(days.shape[0]):
+        d = days[i]
+        if not np.isfinite(d):
+            sunrise[i] = np.nan
+            sunset[i] = np.nan
+            continue
+        d = d - d % DAY_S
+        sunrise[i] = _event_time(d, latitude, longitude, horizon, -1.0)
+        sunset[i] = _event_time(d, latitude, longitude, horizon, 1.0)
+
+
+def sun_times(days, latitude, longitude, horizon=-0.833, sunrise=None, sunset=None):
+    """Sunrise and sunset (epoch s, UTC) of the UTC day containing each time in ``days`` (s).
+
+    The sun's centre at elevation ``horizon`` (deg; -0.833 = upper limb on the horizon with
+    refraction). NaN where the sun stays above or below it all day (polar day or night).
+    Returns ``(sunrise, sunset)``.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    horizon = _scalar_times(horizon)[0]
+    _check("days", days, np.float64)
+    n = days.shape[0]
+    sunrise, sunset = _float_out(sunrise, n), _float_out(sunset, n)
+    _sun_times(days, latitude, longitude, horizon, sunrise, sunset)
+    return sunrise, sunset
+
+
+@njit(**NJIT)
+def _night(t, latitude, longitude, horizon, margin):
+    """The sun is below ``horizon`` ``margin`` s before and after ``t``: lamps must burn."""
+    return (_elevation_at(t - margin, latitude, longitude) < horizon
+            and _elevation_at(t + margin, latitude, longitude) < horizon)
+
+
+@njit(**NJIT)
+def _day(t, latitude, longitude, horizon, margin):
+    """The sun is above ``horizon`` ``margin`` s before and after ``t``: lamps must be dark."""
+    return (_elevation_at(t - margin, latitude, longitude) > horizon
+            and _elevation_at(t + margin, latitude, longitude) > horizon)
+
+
+@njit(**NJIT)
+def _lit(power, power_state, lit_above):
+    """1 if the lamp burns (metered power at least ``lit_above`` W; else the reported powerState
+    code when no power was metered), 0 if dark, NOT_A_LAMP if nothing is known."""
+    if np.isfinite(power):
+        return 1 if power >= lit_above else 0
+    if power_state == 1.0:
+        return 1
+    if power_state == 0.0:
+        return 0
+    return NOT_A_LAMP
+
+
+@njit(**NJIT)
+def _fresh(i, slot, ts, kind, last_ts):
+    """Reading ``i`` is a lamp reading newer than its lamp's last one (and then becomes the last)."""
+    s = slot[i]
+    t = ts[i]
+    if kind[i] != LAMP or s < 0 or s >= last_ts.shape[0] or not np.isfinite(t):
+        return False
+    if t <= last_ts[s]:   # NaN last_ts compares False: a first reading is fresh
+        return False
+    last_ts[s] = t
+    return True
+
+
+# --- lighting.lamp_failure ----------------------------------------------------------------------
+
+@njit(**NJIT)
+def _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below,
+                         confirm, last_ts, dark_since, failure_since, codes, starts):
+    for i in range(slot.shape[0]):
+        codes[i] = NO_CHANGE
+        starts[i] = np.nan
+        if not _fresh(i, slot, ts, kind, last_ts):
+            continue
+        s = slot[i]
+        t = ts[i]
+        p = power[i]
+        if not np.isfinite(p):
+            continue
+        if not np.isnan(failure_since[s]):
+            if p >= dark_below:
+                codes[i] = CLEARED
+                starts[i] = failure_since[s]
+                failure_since[s] = np.nan
+                dark_since[s] = np.nan
+            continue
+        if p < dark_below and _night(t, latitude, longitude, horizon, night_margin):
+            if np.isnan(dark_since[s]):
+                dark_since[s] = t
+            if t - dark_since[s] >= confirm:
+                failure_since[s] = dark_since[s]
+                codes[i] = RAISED
+                starts[i] = dark_since[s]
+        else:
+            dark_since[s] = np.nan
+
+
+def update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
+                        last_ts, dark_since, failure_since, codes=None, starts=None):
+    """Lamp failure: dark although the astronomical schedule says it must burn.
+
+    A lamp reading counts as *dark at night* when ``power`` < ``dark_below`` (W) and the sun
+    is below ``horizon`` (deg) from ``night_margin`` s before to ``night_margin`` s after it.
+    Consecutive such readings spanning at least ``confirm`` s open an episode whose start is
+    the first of them; any other reading breaks the run. An open episode closes at the first
+    reading drawing at least ``dark_below`` W (lamp repaired), whatever the time of day.
+    Readings without a metered power are no evidence. State per lamp (in place): ``last_ts``,
+    ``dark_since``, ``failure_since`` (s). Returns ``(codes, starts)`` per reading.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    horizon, night_margin, dark_below, confirm = _scalar_times(horizon, night_margin, dark_below, confirm)
+    n = _check_readings(slot, ts, kind, power)
+    _check_state(last_ts, dark_since, failure_since)
+    codes, starts = _transition_out(codes, starts, n)
+    _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
+                         last_ts, dark_since, failure_since, codes, starts)
+    return codes, starts
+
+
+# --- lighting.day_burner ------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
+                       confirm, last_ts, lit_since, burning_since, codes, starts):
+    for i in range(slot.shape[0]):
+        codes[i] = NO_CHANGE
+        starts[i] = np.nan
+        if not _fresh(i, slot, ts, kind, last_ts):
+            continue
+        s = slot[i]
+        t = ts[i]
+        lit = _lit(power[i], power_state[i], lit_above)
+        if lit == NOT_A_LAMP:
+            continue
+        if not np.isnan(burning_since[s]):
+            if lit == 0:
+                codes[i] = CLEARED
+                starts[i] = burning_since[s]
+                burning_since[s] = np.nan
+                lit_since[s] = np.nan
+            continue
+        if lit == 1 and _day(t, latitude, longitude, horizon, day_margin):
+            if np.isnan(lit_since[s]):
+                lit_since[s] = t
+            if t - lit_since[s] >= confirm:
+                burning_since[s] = lit_since[s]
+                codes[i] = RAISED
+                starts[i] = lit_since[s]
+        else:
+            lit_since[s] = np.nan
+
+
+def update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
+                      confirm, last_ts, lit_since, burning_since, codes=None, starts=None):
+    """Day burner: a lamp that burns in daylight, past the photocells' tolerance.
+
+    A lamp reading counts as *lit by day* when it burns (``power`` >= ``lit_above`` W, or,
+    without metered power, ``power_state`` 1 = on/low) and the sun is above ``horizon`` (deg)
+    from ``day_margin`` s before to ``day_margin`` s after it. Consecutive such readings
+    spanning at least ``confirm`` s open an episode starting at the first; any other reading
+    breaks the run. The first reading showing the lamp dark closes it. State per lamp (in
+    place): ``last_ts``, ``lit_since``, ``burning_since`` (s). Returns ``(codes, starts)``.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    horizon, day_margin, lit_above, confirm = _scalar_times(horizon, day_margin, lit_above, confirm)
+    n = _check_readings(slot, ts, kind, power, power_state)
+    _check_state(last_ts, lit_since, burning_since)
+    codes, starts = _transition_out(codes, starts, n)
+    _update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
+                       confirm, last_ts, lit_since, burning_since, codes, starts)
+    return codes, starts
+
+
+# --- lighting.power_out_of_range ----------------------------------------------------------------
+
+@njit(**NJIT)
+def _update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance,
+                               confirm, last_ts, outside_since, episode_since, codes, starts):
+    for i in range(slot.shape[0]):
+        codes[i] = NO_CHANGE
+        starts[i] = np.nan
+        if not _fresh(i, slot, ts, kind, last_ts):
+            continue
+        s = slot[i]
+        t = ts[i]
+        p = power[i]
+        expected = rating[i] * level[i]
+        evaluable = np.isfinite(p) and p >= lit_above and np.isfinite(expected) and expected > 0.0
+        if not evaluable:   # dark, unmetered or no rated power: no evidence either way, breaks a run
+            outside_since[s] = np.nan
+            continue
+        deviation = abs(p / expected - 1.0)
+        if not np.isnan(episode_since[s]):
+            if deviation <= clear_tolerance:
+                codes[i] = CLEARED
+                starts[i] = episode_since[s]
+                episode_since[s] = np.nan
+                outside_since[s] = np.nan
+            continue
+        if deviation > tolerance:
+            if np.isnan(outside_since[s]):
+                outside_since[s] = t
+            if t - outside_since[s] >= confirm:
+                episode_since[s] = outside_since[s]
+                codes[i] = RAISED
+                starts[i] = outside_since[s]
+        else:
+            outside_since[s] = np.nan
+
+
+def update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance, confirm,
+                              last_ts, outside_since, episode_since, codes=None, starts=None):
+    """Power out of range: a burning lamp draws far from its rated power times its dimming level.
+
+    Expected power = ``rating`` (W) x ``level`` (0-1). A burning reading (``power`` >=
+    ``lit_above`` W) whose relative deviation ``|power / expected - 1|`` exceeds
+    ``tolerance`` is *outside*; consecutive outside readings spanning at least ``confirm`` s
+    open an episode starting at the first; any other reading breaks the run. An open episode
+    closes at the first burning reading within ``clear_tolerance`` (< ``tolerance``: the
+    hysteresis that keeps a lamp near the band edge from flapping). State per lamp (in
+    place): ``last_ts``, ``outside_since``, ``episode_since`` (s). Returns ``(codes, starts)``.
+    """
+    lit_above, tolerance, clear_tolerance, confirm = _scalar_times(lit_above, tolerance, clear_tolerance, confirm)
+    if not 0.0 <= clear_tolerance <= tolerance:
+        raise ValueError(f"clear_tolerance must lie within [0, tolerance], got {clear_tolerance} vs {tolerance}")
+    n = _check_readings(slot, ts, kind, power, rating, level)
+    _check_state(last_ts, outside_since, episode_since)
+    codes, starts = _transition_out(codes, starts, n)
+    _update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance, confirm,
+                               last_ts, outside_since, episode_since, codes, starts)
+    return codes, starts
+
+
+# --- lighting.cycling ---------------------------------------------------------------------------
+
+@njit(**NJIT)
+def _update_cycling(slot, ts, kind, power, power_state, latitude, longitude, horizon, twilight_margin, lit_above,
+                    window, min_transitions, steady_for, last_ts, last_lit, window_start, transitions,
+                    last_transition, cycling_since, codes, starts):
+    for i in range(slot.shape[0]):
+        codes[i] = NO_CHANGE
+        starts[i] = np.nan
+        if not _fresh(i, slot, ts, kind, last_ts):
+            continue
+        s = slot[i]
+        t = ts[i]
+        lit = _lit(power[i], power_state[i], lit_above)
+        if lit != NOT_A_LAMP:
+            previous = last_lit[s]
+            last_lit[s] = lit
+            steady_expected = (_night(t, latitude, longitude, horizon, twilight_margin)
+                               or _day(t, latitude, longitude, horizon, twilight_margin))
+            if previous >= 0 and lit != previous and steady_expected:
+                if np.isnan(window_start[s]) or t - window_start[s] > window:
+                    window_start[s] = t
+                    transitions[s] = 0
+                transitions[s] += 1
+                last_transition[s] = t
+                if np.isnan(cycling_since[s]) and transitions[s] >= min_transitions:
+                    cycling_since[s] = window_start[s]
+                    codes[i] = RAISED
+                    starts[i] = window_start[s]
+                    continue
+        if not np.isnan(cycling_since[s]) and t - last_transition[s] >= steady_for:
+            codes[i] = CLEARED
+            starts[i] = cycling_since[s]
+            cycling_since[s] = np.nan
+            window_start[s] = np.nan
+            transitions[s] = 0
+
+
+def update_cycling(slot, ts, kind, power, power_state, latitude, longitude, horizon, twilight_margin, lit_above,
+                   window, min_transitions, steady_for, last_ts, last_lit, window_start, transitions,
+                   last_transition, cycling_since, codes=None, starts=None):
+    """Cycling: a lamp switching on and off while it should be steady.
+
+    A *transition* is a lamp reading whose lit state (as in :func:`update_day_burner`)
+    differs from the lamp's previous known one, seen outside the twilight windows
+    (``twilight_margin`` s around sunrise and sunset, where photocells switch). A window
+    opens at a transition and lasts ``window`` s; ``min_transitions`` transitions within it
+    open an episode starting at the window's opening. The episode closes at the first
+    reading ``steady_for`` s after the last transition. State per lamp (in place):
+    ``last_ts`` (s), ``last_lit`` (int8, -1 unknown), ``window_start`` (s), ``transitions``
+    (int32), ``last_transition`` (s), ``cycling_since`` (s). Returns ``(codes, starts)``.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    horizon, twilight_margin, lit_above, window, steady_for = _scalar_times(
+        horizon, twilight_margin, lit_above, window, steady_for)
+    min_transitions = int(min_transitions)
+    if min_transitions < 1:
+        raise ValueError(f"min_transitions must be >= 1, got {min_transitions}")
+    n = _check_readings(slot, ts, kind, power, power_state)
+    m = _check_state(last_ts, window_start, last_transition, cycling_since)
+    _check("last_lit", last_lit, np.int8, m)
+    _check("transitions", transitions, np.int32, m)
+    _check_writable("last_lit", last_lit)
+    _check_writable("transitions", transitions)
+    codes, starts = _transition_out(codes, starts, n)
+    _update_cycling(slot, ts, kind, power, power_state, latitude, longitude, horizon, twilight_margin, lit_above,
+                    window, min_transitions, steady_for, last_ts, last_lit, window_start, transitions,
+                    last_transition, cycling_since, codes, starts)
+    return codes, starts
+
+
+# --- validation helpers -------------------------------------------------------------------------
+
+def _coordinates(latitude, longitude) -> tuple[float, float]:
+    latitude, longitude = _scalar_times(latitude, longitude)
+    if not -90.0 <= latitude <= 90.0:
+        raise ValueError(f"latitude must lie within [-90, 90] deg, got {latitude}")
+    if not -180.0 <= longitude <= 180.0:
+        raise ValueError(f"longitude must lie within [-180, 180] deg, got {longitude}")
+    return latitude, longitude
+
+
+def _check_readings(slot, ts, kind, *columns) -> int:
+    _check("slot", slot, np.int32)
+    n = slot.shape[0]
+    _check("ts", ts, np.float64, n)
+    _check("kind", kind, np.float64, n)
+    for i, column in enumerate(columns):
+        _check(f"column {i}", column, np.float64, n)
+    return n
+
+
+def _check_state(last_ts, *times) -> int:
+    _check("last_ts", last_ts, np.float64)
+    m = last_ts.shape[0]
+    _check_writable("last_ts", last_ts)
+    for i, array in enumerate(times):
+        _check(f"state {i}", array, np.float64, m)
+        _check_writable(f"state {i}", array)
+    return m
+
+
+def _float_out(out, n: int) -> np.ndarray:
+    if out is None:
+        return np.empty(n, dtype=np.float64)
+    _check("out", out, np.float64, n)
+    return out
+
+
+def _transition_out(codes, starts, n: int):
+    if codes is None:
+        codes = np.empty(n, dtype=np.int8)
+    else:
+        _check("codes", codes, np.int8, n)
+    return codes, _float_out(starts, n)
+
+
+def warm_up_lighting() -> None:
+    """Compile (or load from cache) every lighting kernel on tiny inputs."""
+    one = np.zeros(1)
+    slot = np.zeros(1, dtype=np.int32)
+    f = np.full(1, np.nan)
+    solar_elevation(one, 47.0, 5.0)
+    sun_times(one, 47.0, 5.0)
+    update_lamp_failure(slot, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
+    update_day_burner(slot, one, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
+    update_power_out_of_range(slot, one, one, one, one, one, 1.0, 0.2, 0.1, 1.0, f.copy(), f.copy(), f.copy())
+    update_cycling(slot, one, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1, 1.0, f.copy(),
+                   np.full(1, -1, dtype=np.int8), f.copy(), np.zeros(1, dtype=np.int32), f.copy(), f.copy())

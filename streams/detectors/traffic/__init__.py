@@ -1,0 +1,1 @@
+"""Traffic detectors: one per file, each wrapping kernels of :mod:`kernels.traffic`."""

@@ -1,0 +1,186 @@
+"""traffic.anomaly_score: a detector's flow, occupancy and speed far from what is usual for it then."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import score_readings, sweep_anomaly, traffic_channels
+from kernels.config import TRAFFIC_BASELINE_ROWS
+from streams.detectors._transitions import transitions
+from streams.detectors.base import Declaration, Detector, threshold
+
+__all__ = ["TrafficAnomalyScore"]
+
+BASELINE = "anomaly_baseline"   # group table: one row per (detector, weekday type, 30-min bin)
+CHANNELS = ("intensity", "occupancy", "speed")
+
+
+class TrafficAnomalyScore(Detector):
+    """A per-reading score in [0, 1] from three channels (sqrt of the count, log of occupancy,
+    log of speed), each compared with a robust baseline of *this* detector at *this* time of
+    day and weekday type (Monday-Friday or weekend; 30-minute bins): an exponentially weighted
+    level and mean absolute deviation, fed only by readings that did not score anomalous, with
+    residuals clipped, so anomalies do not teach the baseline. Until a bin has been learnt on
+    an earlier day (the first day of a detector, or its first weekend) the reading is compared
+    with a short-term clipped baseline instead, with a wider tolerance: it cannot know the
+    daily rhythm, only sudden jumps. The score is ``D^2 / (D^2 + h^2)``, D the largest channel
+    deviation in noise scales. An episode opens when scores stay high for ``min_duration_s``
+    (hysteresis: a run starts at ``alert_score`` and ends below ``calm_score``) and closes
+    after ``calm_after_s`` of calm. A run that overlaps a ``traffic.stuck`` episode of the
+    detector or a ``traffic.incident`` on its segment is explained by those and not raised.
+    """
+
+    declaration = Declaration(
+        name="traffic.anomaly_score", domain="traffic",
+        purpose="Flag detectors whose flow, occupancy or speed stay far from their usual values for the time of "
+                "day and weekday (events, works, diversions, slow failures) for the control room to look at.",
+        legal_basis="Public task of managing road traffic (GDPR does not apply: no personal data).",
+        reads=("id", "dateObserved", "intensity", "occupancy", "averageVehicleSpeed", "refRoadSegment"),
+        recipients="traffic control room, traffic engineers",
+        alert_topic="alerts.v1", severity="info", subject_kind="traffic_detector",
+        retention="alerts kept 90 days", human_oversight="an operator looks at cameras and decides whether to act",
+    )
+
+    @dataclass(frozen=True)
+    class Thresholds:
+        alert_score: float = threshold(
+            0.9, "score 0-1", "A run of high scores starts here: the largest channel is 3x the half-score "
+                              "deviation (6 noise scales at the defaults) away from its baseline.")
+        calm_score: float = threshold(
+            0.5, "score 0-1", "A run ends, and calm starts, below this (2 noise scales): the gap to "
+                              "alert_score is the hysteresis that keeps a borderline value from flapping.")
+        min_duration_s: float = threshold(
+            1800.0, "s", "Scores must stay high for 30 min: longer than the incident test needs (15 min), so "
+                         "an incident is reported as an incident, and than stuck tests need (15-25 min).")
+        calm_after_s: float = threshold(
+            900.0, "s", "Three calm 5-minute readings close an episode: one normal value in a long anomaly "
+                        "does not end it.")
+        half_score_deviation: float = threshold(
+            2.0, "noise scales", "Deviation scoring 0.5. Mean absolute deviation is 0.8 sigma, so 6 scales "
+                                 "(score 0.9) is about 5 sigma of day-to-day noise.")
+        short_term_tolerance: float = threshold(
+            2.0, "factor", "Widens the noise scale of the short-term baseline (no seasonal bin yet): the "
+                           "morning ramp is a trend it cannot know.")
+        intensity_floor: float = threshold(
+            0.5, "sqrt(vehicles)", "Smallest noise scale of sqrt(count): the Poisson noise of a count, "
+                                   "whatever the flow.")
+        occupancy_floor: float = threshold(
+            0.12, "log ratio", "Smallest noise scale of log occupancy: about 12 % interval-to-interval "
+                               "variation at steady flow.")
+        speed_floor: float = threshold(
+            0.06, "log ratio", "Smallest noise scale of log speed: mean speeds vary about 6 % between "
+                               "5-minute intervals in free flow.")
+        interval_s: float = threshold(
+            300.0, "s", "Nominal reporting interval: the short-term baseline forgets over 12 intervals and a "
+                        "gap counts as at most 3.")
+        bin_rate: float = threshold(
+            0.3, "weight", "Weight of a new reading in its seasonal bin (six readings per bin and day): the "
+                           "bin follows the last day or two, so weekly drift is forgotten.")
+        clip: float = threshold(
+            3.0, "noise scales", "Residuals are clipped here before they move a baseline (Huber-style), so a "
+                                 "single outlier moves it little.")
+        baseline_age_s: float = threshold(
+            43200.0, "s", "A seasonal bin is used only once first learnt at least 12 h before: on an earlier "
+                          "day, not minutes ago during the same morning ramp.")
+
+    subject_fields = (("anomaly_last_ts", np.float64, np.nan),
+                      *((f"anomaly_level_{c}", np.float64, np.nan) for c in CHANNELS),
+                      *((f"anomaly_scale_{c}", np.float64, np.nan) for c in CHANNELS),
+                      ("anomaly_hot_since", np.float64, np.nan), ("anomaly_cold_since", np.float64, np.nan),
+                      ("anomaly_since", np.float64, np.nan),
+                      ("stuck_since", np.float64, np.nan), ("stuck_ended", np.float64, np.nan))  # traffic.stuck's
+    group_fields = {BASELINE: (*((f"level_{c}", np.float64, np.nan) for c in CHANNELS),
+                               *((f"scale_{c}", np.float64, np.nan) for c in CHANNELS),
+                               ("first", np.float64, np.nan)),
+                    "segment": (("incident_open_since", np.float64, np.nan),   # traffic.incident's
+                                ("incident_ended", np.float64, np.nan))}
+
+    # -- the kernel's parameters from the thresholds ------------------------------------------------
+    @staticmethod
+    def _parameters(t, floors) -> tuple:
+        return (np.asarray(floors, dtype=np.float64), 12.0 * t.interval_s, 3.0 * t.interval_s, t.bin_rate, t.clip,
+                t.short_term_tolerance, t.half_score_deviation, t.alert_score, t.calm_score, t.baseline_age_s)
+
+    @staticmethod
+    def _ensure_rows(state) -> None:
+        """One baseline row per (detector, weekday type, bin), aligned with the detectors' slots."""
+        table = state.group(BASELINE)
+        missing = len(state.subjects) * TRAFFIC_BASELINE_ROWS - len(table)
+        if missing > 0:
+            table.slots_for([str(i) for i in range(len(table), len(table) + missing)])
+
+    def update(self, state, readings):
+        if not len(readings):
+            return []
+        self._ensure_rows(state)
+        t = self.thresholds
+        c = readings.columns
+        channels = traffic_channels(c["intensity"], c["occupancy"], c["averageVehicleSpeed"])
+        column = state.subject
+        row = lambda name: state.group_column(BASELINE, name)  # noqa: E731
+        score_readings(readings.slots, readings.ts, channels,
+                       *self._parameters(t, (t.intensity_floor, t.occupancy_floor, t.speed_floor)),
+                       column("anomaly_last_ts"), tuple(column(f"anomaly_level_{c}") for c in CHANNELS),
+                       tuple(column(f"anomaly_scale_{c}") for c in CHANNELS),
+                       tuple(row(f"level_{c}") for c in CHANNELS), tuple(row(f"scale_{c}") for c in CHANNELS),
+                       row("first"), column("anomaly_hot_since"), column("anomaly_cold_since"),
+                       column("segment"), state.group_column("segment", "incident_open_since"))
+        return []
+
+    def sweep(self, state, watermark):
+        t = self.thresholds
+        since = state.subject("anomaly_since")
+        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
+                           lambda: sweep_anomaly(
+                               t.min_duration_s, t.calm_after_s, state.subject("anomaly_last_ts"),
+                               state.subject("anomaly_hot_since"), state.subject("anomaly_cold_since"),
+                               state.subject("stuck_since"), state.subject("stuck_ended"), state.subject("segment"),
+                               state.group_column("segment", "incident_open_since"),
+                               state.group_column("segment", "incident_ended"), since))
+
+    def definitional_delay_s(self) -> float:
+        return self.thresholds.min_duration_s
+
+    # -- backtesting one plain series -------------------------------------------------------------------
+    @classmethod
+    def score_series(cls, ts: np.ndarray, values: np.ndarray, thresholds=None) -> np.ndarray:
+        """One score in [0, 1] per row of a single (timestamp s, value) series, any units, any cadence.
+
+        The series is scored in time order (results come back in input order) with the same
+        kernel as live readings, on the raw values: the cadence is inferred (median step
+        between distinct timestamps) and sets the short-term memory; the noise floor is 1 %
+        of the series' interquartile range (it only fixes the unit, so a perfectly flat
+        stretch does not give infinite scores). Rows with a NaN value or time, or repeating
+        an earlier timestamp, score 0; before any baseline exists every score is 0.
+        """
+        t = thresholds if thresholds is not None else cls.Thresholds()
+        ts = np.ascontiguousarray(ts, dtype=np.float64).reshape(-1)
+        values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+        if ts.shape != values.shape:
+            raise ValueError(f"ts and values differ in length: {ts.shape[0]} and {values.shape[0]}")
+        n = ts.shape[0]
+        scores = np.zeros(n)
+        usable = np.isfinite(ts)
+        if not usable.any():
+            return scores
+        order = np.flatnonzero(usable)[np.argsort(ts[usable], kind="stable")]
+        ordered_ts = np.ascontiguousarray(ts[order])
+        ordered_values = np.ascontiguousarray(values[order])
+        steps = np.diff(ordered_ts)
+        steps = steps[steps > 0]
+        interval = float(np.median(steps)) if steps.size else 1.0
+        finite = ordered_values[np.isfinite(ordered_values)]
+        spread = float(np.subtract(*np.percentile(finite, [75, 25]))) if finite.size else 0.0
+        scale_floor = 0.01 * spread if spread > 0 else (0.01 * float(np.max(np.abs(finite))) if finite.size else 0.0)
+        floor = scale_floor if scale_floor > 0 else 1e-9
+        one = lambda: np.full(1, np.nan)  # noqa: E731
+        rows = lambda: np.full(TRAFFIC_BASELINE_ROWS, np.nan)  # noqa: E731
+        parameters = list(cls._parameters(t, (floor,)))
+        parameters[1], parameters[2] = 12.0 * interval, 3.0 * interval
+        ordered_scores = score_readings(np.zeros(order.shape[0], dtype=np.int32), ordered_ts, (ordered_values,),
+                                        *parameters, one(), (one(),), (one(),), (rows(),), (rows(),), rows(),
+                                        one(), one(), np.full(1, -1, dtype=np.int32), one())
+        scores[order] = np.clip(ordered_scores, 0.0, 1.0)
+        return scores

@@ -1,0 +1,41 @@
+"""traffic.silent: a traffic detector that stops reporting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import sweep_detector_silent
+from streams.detectors._transitions import transitions
+from streams.detectors.base import Declaration, Detector, threshold
+
+__all__ = ["TrafficSilent"]
+
+
+class TrafficSilent(Detector):
+    declaration = Declaration(
+        name="traffic.silent", domain="traffic",
+        purpose="Find traffic detectors (loops, radars) that stopped reporting, so they can be repaired and "
+                "their road is not believed empty.",
+        legal_basis="Public task of managing road traffic (GDPR does not apply: no personal data).",
+        reads=("id", "dateObserved"), recipients="traffic control room, detector maintenance",
+        alert_topic="alerts.v1", severity="warning", subject_kind="traffic_detector",
+        retention="alerts kept 90 days", human_oversight="an operator checks the controller before a field visit",
+    )
+
+    @dataclass(frozen=True)
+    class Thresholds:
+        silent_after_s: float = threshold(
+            1200.0, "s", "Four missed 5-minute intervals: one to three can be radio loss or a controller restart.")
+
+    subject_fields = (("silent_since", np.float64, np.nan),)
+
+    def sweep(self, state, watermark):
+        since = state.subject("silent_since")
+        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
+                           lambda: sweep_detector_silent(watermark, self.thresholds.silent_after_s,
+                                                         state.subject("last_seen"), since))
+
+    def definitional_delay_s(self) -> float:
+        return self.thresholds.silent_after_s

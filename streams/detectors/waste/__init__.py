@@ -1,0 +1,1 @@
+"""Waste detectors: one per file, each wrapping a kernel of :mod:`kernels.waste`."""

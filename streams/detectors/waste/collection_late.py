@@ -1,0 +1,58 @@
+"""waste.collection_late: a bin full for a day and still not emptied (a sweep)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kernels import sweep_collection_late, update_collection_late
+from streams.detectors._transitions import transitions
+from streams.detectors.base import Declaration, Detector, episode_transitions, threshold
+
+__all__ = ["CollectionLate"]
+
+
+class CollectionLate(Detector):
+    declaration = Declaration(
+        name="waste.collection_late", domain="waste",
+        purpose="Show waste operations the bins that have been full for a day without being emptied "
+                "(a missed or late collection round).",
+        legal_basis="Public task of municipal waste collection and contract monitoring (GDPR Art. 6(1)(e)); "
+                    "no personal data is read.",
+        reads=("id", "dateObserved", "fillingLevel"), recipients="waste collection planning and contract management",
+        alert_topic="alerts.v1", severity="warning", subject_kind="waste_container",
+        retention="alerts kept 1 year (contract monitoring)",
+        human_oversight="a planner checks the round's log before any contractual penalty",
+    )
+
+    @dataclass(frozen=True)
+    class Thresholds:
+        full_level: float = threshold(
+            0.75, "fraction of bin height", "The level at which a bin is due for collection; normal bins are "
+                                            "collected below 60%, so only a missed round leaves one here.")
+        late_after_s: float = threshold(
+            86400.0, "s", "One day (N = 1 day): daily rounds come back within a day, so a bin full for longer "
+                          "was skipped.")
+
+    subject_fields = (("late_last_ts", np.float64, np.nan), ("late_prev_fill", np.float64, np.nan),
+                      ("late_full_since", np.float64, np.nan), ("late_since", np.float64, np.nan))
+
+    def update(self, state, readings):
+        if not len(readings):
+            return []
+        codes, starts = update_collection_late(
+            readings.slots, readings.ts, readings.columns["fillingLevel"], self.thresholds.full_level,
+            state.subject("late_last_ts"), state.subject("late_prev_fill"), state.subject("late_full_since"),
+            state.subject("late_since"))
+        return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
+                                   readings.ts)
+
+    def sweep(self, state, watermark):
+        since = state.subject("late_since")
+        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
+                           lambda: sweep_collection_late(watermark, self.thresholds.late_after_s,
+                                                         state.subject("late_full_since"), since))
+
+    def definitional_delay_s(self) -> float:
+        return self.thresholds.late_after_s

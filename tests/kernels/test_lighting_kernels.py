@@ -1,0 +1,224 @@
+"""Lighting kernels against their naive references (tests/naive.py) and against almanac sunrise/sunset."""
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kernels import (solar_elevation, sun_times, update_cycling, update_day_burner, update_lamp_failure,
+                     update_power_out_of_range)
+from kernels.config import CABINET, CLEARED, LAMP, RAISED
+from streams.detectors.lighting.cycling import Cycling
+from streams.detectors.lighting.day_burner import DayBurner
+from streams.detectors.lighting.lamp_failure import LampFailure
+from streams.detectors.lighting.power_out_of_range import PowerOutOfRange
+from tests import naive
+
+NAN = float("nan")
+DIJON = (47.32, 5.04)
+WINTER_NIGHT = datetime.fromisoformat("2026-01-10T22:00:00+00:00").timestamp()
+WINTER_NOON = datetime.fromisoformat("2026-01-10T12:00:00+00:00").timestamp()
+
+
+def epoch(text):
+    return datetime.fromisoformat(text).timestamp()
+
+
+# --- the sun ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("city, lat, lon, date, sunrise, sunset", [
+    # Almanac times (UTC) of well-known dates: Paris 05:47 / 21:58 CEST and 08:41 / 16:56 CET,
+    # London 04:43 / 21:21 BST on the June solstice.
+    ("Paris", 48.8566, 2.3522, "2024-06-21", "03:47", "19:58"),
+    ("Paris", 48.8566, 2.3522, "2024-12-21", "07:41", "15:56"),
+    ("London", 51.5074, -0.1278, "2024-06-21", "03:43", "20:21"),
+])
+def test_sunrise_and_sunset_match_the_almanac_within_three_minutes(city, lat, lon, date, sunrise, sunset):
+    day = epoch(f"{date}T00:00:00+00:00")
+    rise, set_ = sun_times(np.array([day + 3600.0]), lat, lon)
+    assert abs(rise[0] - epoch(f"{date}T{sunrise}:00+00:00")) < 180, city
+    assert abs(set_[0] - epoch(f"{date}T{sunset}:00+00:00")) < 180, city
+
+
+def test_sun_times_agree_with_a_bisection_of_the_naive_elevation():
+    days = [epoch("2026-03-20T00:00:00+00:00") + d * 86400 * 23 for d in range(16)]
+    rise, set_ = sun_times(np.array(days), *DIJON)
+    for day, r, s in zip(days, rise, set_):
+        ref_rise, ref_set = naive.sun_times(day, *DIJON)
+        assert abs(r - ref_rise) < 20 and abs(s - ref_set) < 20
+
+
+def test_polar_day_and_night_give_nan_and_nan_days_give_nan():
+    rise, set_ = sun_times(np.array([epoch("2024-06-21T00:00:00+00:00"), epoch("2024-12-21T00:00:00+00:00"), NAN]),
+                           78.22, 15.65)   # Longyearbyen
+    assert np.isnan(rise).all() and np.isnan(set_).all()
+
+
+def test_elevation_at_the_horizon_at_sunrise_and_high_at_noon():
+    rise, set_ = sun_times(np.array([epoch("2026-06-01T00:00:00+00:00")]), *DIJON)
+    assert solar_elevation(np.array([rise[0], set_[0]]), *DIJON) == pytest.approx([-0.833, -0.833], abs=0.02)
+    noon = solar_elevation(np.array([epoch("2026-06-21T11:40:00+00:00")]), *DIJON)[0]
+    assert noon == pytest.approx(90 - 47.32 + 23.44, abs=0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(946684800.0, 4102444800.0), max_size=20),
+       st.floats(-89.0, 89.0), st.floats(-180.0, 180.0))
+def test_solar_elevation_matches_naive(times, lat, lon):
+    got = solar_elevation(np.array(times, dtype=np.float64), lat, lon)
+    want = [naive.solar_elevation(t, lat, lon) for t in times]
+    assert np.allclose(got, want, atol=1e-7)
+
+
+def test_solar_elevation_edges_and_validation():
+    assert solar_elevation(np.empty(0), *DIJON).shape == (0,)
+    assert np.isnan(solar_elevation(np.array([NAN]), *DIJON)[0])
+    with pytest.raises(ValueError):
+        solar_elevation(np.zeros(1), 91.0, 0.0)
+    with pytest.raises(TypeError):
+        solar_elevation(np.zeros(1, dtype=np.float32), *DIJON)
+
+
+# --- detector kernels vs naive ------------------------------------------------------------------
+
+def _lamp_readings(draw_rows):
+    """rows: (slot, dt_s, kind, power, state, rating, level) -> arrays, times from WINTER_NIGHT - 16 h."""
+    slot = np.array([r[0] for r in draw_rows], dtype=np.int32)
+    ts = np.array([WINTER_NIGHT - 16 * 3600 + r[1] for r in draw_rows], dtype=np.float64)
+    cols = [np.array([r[i] for r in draw_rows], dtype=np.float64) for i in range(2, 7)]
+    return slot, ts, cols
+
+
+maybe_nan = st.one_of(st.just(NAN), st.floats(0.0, 200.0))
+rows = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 30 * 3600).map(lambda s: s - s % 900 + 17),
+                          st.sampled_from([float(LAMP), float(LAMP), float(CABINET), NAN]),
+                          st.one_of(maybe_nan, st.sampled_from([0.4, 30.0, 60.0, 90.0])),
+                          st.sampled_from([0.0, 1.0, NAN]), st.sampled_from([60.0, NAN]),
+                          st.sampled_from([1.0, 0.5, 0.0, NAN])), max_size=60).map(
+    lambda r: sorted(r, key=lambda x: x[1]))
+
+
+def _compare(codes, starts, reference):
+    assert [int(c) for c in codes] == [c for c, _ in reference]
+    for (code, start), got in zip(reference, starts):
+        if code in (RAISED, CLEARED):
+            assert got == start
+        else:
+            assert math.isnan(got)
+
+
+def _keys(slot):
+    return [f"lamp-{s}" for s in slot]
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows)
+def test_lamp_failure_matches_naive(data):
+    th = LampFailure.Thresholds()
+    slot, ts, (kind, power, _state, _rating, _level) = _lamp_readings(data)
+    state = [np.full(3, NAN) for _ in range(3)]
+    codes, starts = update_lamp_failure(slot, ts, kind, power, th.latitude_deg, th.longitude_deg, th.horizon_deg,
+                                        th.night_margin_s, th.dark_below_w, th.confirm_s, *state)
+    reference = naive.lamp_failure(list(zip(_keys(slot), ts, kind, power)), {}, th)
+    _compare(codes, starts, reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows)
+def test_day_burner_matches_naive(data):
+    th = DayBurner.Thresholds()
+    slot, ts, (kind, power, power_state, _rating, _level) = _lamp_readings(data)
+    state = [np.full(3, NAN) for _ in range(3)]
+    codes, starts = update_day_burner(slot, ts, kind, power, power_state, th.latitude_deg, th.longitude_deg,
+                                      th.horizon_deg, th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
+    reference = naive.day_burner(list(zip(_keys(slot), ts, kind, power, power_state)), {}, th)
+    _compare(codes, starts, reference)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows)
+def test_power_out_of_range_matches_naive(data):
+    th = PowerOutOfRange.Thresholds()
+    slot, ts, (kind, power, _state, rating, level) = _lamp_readings(data)
+    state = [np.full(3, NAN) for _ in range(3)]
+    codes, starts = update_power_out_of_range(slot, ts, kind, power, rating, level, th.lit_above_w, th.tolerance,
+                                              th.clear_tolerance, th.confirm_s, *state)
+    reference = naive.power_out_of_range(list(zip(_keys(slot), ts, kind, power, rating, level)), {}, th)
+    _compare(codes, starts, reference)
+
+
+def _cycling_state(n):
+    return (np.full(n, NAN), np.full(n, -1, dtype=np.int8), np.full(n, NAN), np.zeros(n, dtype=np.int32),
+            np.full(n, NAN), np.full(n, NAN))
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows, st.integers(1, 5))
+def test_cycling_matches_naive(data, min_transitions):
+    import dataclasses
+
+    th = dataclasses.replace(Cycling.Thresholds(), min_transitions=min_transitions, steady_for_s=4 * 3600.0)
+    slot, ts, (kind, power, power_state, _rating, _level) = _lamp_readings(data)
+    codes, starts = update_cycling(slot, ts, kind, power, power_state, th.latitude_deg, th.longitude_deg,
+                                   th.horizon_deg, th.twilight_margin_s, th.lit_above_w, th.window_s,
+                                   th.min_transitions, th.steady_for_s, *_cycling_state(3))
+    reference = naive.cycling(list(zip(_keys(slot), ts, kind, power, power_state)), {}, th)
+    _compare(codes, starts, reference)
+
+
+# --- fixed cases ----------------------------------------------------------------------------------
+
+def test_lamp_failure_fixed_case_raises_after_confirm_and_clears_when_lit():
+    th = LampFailure.Thresholds()
+    ts = np.array([WINTER_NIGHT, WINTER_NIGHT + 900, WINTER_NIGHT + 1800, WINTER_NOON + 86400,
+                   WINTER_NIGHT + 86400])
+    power = np.array([0.5, 0.4, 0.4, 0.3, 60.0])
+    state = [np.full(1, NAN) for _ in range(3)]
+    codes, starts = update_lamp_failure(np.zeros(5, dtype=np.int32), ts, np.zeros(5), power, *DIJON, -0.833,
+                                        th.night_margin_s, th.dark_below_w, th.confirm_s, *state)
+    assert codes.tolist() == [0, RAISED, 0, 0, CLEARED]
+    assert starts[1] == WINTER_NIGHT and starts[4] == WINTER_NIGHT
+
+
+def test_a_dark_lamp_by_day_or_a_cabinet_is_no_failure():
+    th = LampFailure.Thresholds()
+    ts = np.array([WINTER_NOON, WINTER_NOON + 900, WINTER_NIGHT, WINTER_NIGHT + 900])
+    kind = np.array([LAMP, LAMP, CABINET, CABINET], dtype=np.float64)
+    codes, _ = update_lamp_failure(np.zeros(4, dtype=np.int32), ts, kind, np.zeros(4), *DIJON, -0.833,
+                                   th.night_margin_s, th.dark_below_w, th.confirm_s,
+                                   *[np.full(1, NAN) for _ in range(3)])
+    assert not codes.any()
+
+
+def test_single_reading_empty_batch_and_stale_readings():
+    th = DayBurner.Thresholds()
+    state = [np.full(1, NAN) for _ in range(3)]
+    empty = np.empty(0)
+    codes, starts = update_day_burner(np.empty(0, dtype=np.int32), empty, empty, empty, empty, *DIJON, -0.833,
+                                      th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
+    assert codes.shape == starts.shape == (0,)
+    one = np.array([WINTER_NOON])
+    codes, _ = update_day_burner(np.zeros(1, dtype=np.int32), one, np.zeros(1), np.array([60.0]), np.ones(1),
+                                 *DIJON, -0.833, th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
+    assert codes.tolist() == [0]
+    # a duplicate of that reading is stale: it confirms nothing
+    codes, _ = update_day_burner(np.zeros(2, dtype=np.int32), np.array([WINTER_NOON, WINTER_NOON + 900]),
+                                 np.zeros(2), np.array([60.0, 60.0]), np.ones(2), *DIJON, -0.833,
+                                 th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
+    assert codes.tolist() == [0, RAISED]
+
+
+def test_kernels_refuse_wrong_inputs():
+    th = PowerOutOfRange.Thresholds()
+    f = np.full(1, NAN)
+    with pytest.raises(ValueError, match="clear_tolerance"):
+        update_power_out_of_range(np.zeros(1, dtype=np.int32), f, f, f, f, f, 3.0, 0.1, 0.2, 900.0,
+                                  f.copy(), f.copy(), f.copy())
+    with pytest.raises(TypeError):
+        update_power_out_of_range(np.zeros(1, dtype=np.int64), f, f, f, f, f, 3.0, 0.2, 0.1, 900.0,
+                                  f.copy(), f.copy(), f.copy())
+    with pytest.raises(ValueError, match="min_transitions"):
+        update_cycling(np.zeros(1, dtype=np.int32), f, f, f, f, *DIJON, -0.833, 1800.0, 3.0, 7200.0, 0, 86400.0,
+                       *_cycling_state(1))

@@ -1,0 +1,82 @@
+"""The lighting pipeline in-process (no broker): the default scenario's quality, exact alerts,
+batching invariance and dead letters."""
+
+import pytest
+
+from streams.detectors import REGISTRY
+from streams.domains import DOMAINS
+from streams.evaluation import expected_alerts, summarise
+from streams.ingest import RawMessage
+from streams.pipeline import DomainPipeline
+from streams.pseudonym import Pseudonymizer
+from tests.conftest import TEST_KEY
+
+LIGHTING = DOMAINS["lighting"]
+PARTITIONS = 4
+WINTER = 1_767_225_600.0   # 2026-01-01T00:00:00Z: long nights
+SUMMER = 1_781_913_600.0   # 2026-06-20T00:00:00Z: short nights
+
+
+@pytest.fixture(scope="module", params=[WINTER, SUMMER], ids=["winter", "summer"])
+def simulation(request):
+    return LIGHTING.simulate(start=request.param)   # the default scenario: 360 lamps, 20 cabinets, 3 days
+
+
+@pytest.fixture(scope="module")
+def winter():
+    return LIGHTING.simulate(start=WINTER)
+
+
+def feed(simulation):
+    offsets = [0] * PARTITIONS
+    messages = []
+    for _when, step in simulation.steps():
+        for key, value in step:
+            partition = int(key.rsplit(b"C", 1)[-1]) % PARTITIONS   # partition by control cabinet
+            messages.append(RawMessage(value, "glasscity.lighting.readings.v1", partition, offsets[partition], key))
+            offsets[partition] += 1
+    return messages
+
+
+def run(settings, simulation, messages, batch_size):
+    pipeline = DomainPipeline(LIGHTING, settings, Pseudonymizer(TEST_KEY.encode()),
+                              clock=lambda: simulation.end + 3600)
+    alerts, dead = [], []
+    for i in range(0, len(messages), batch_size):
+        result = pipeline.process(messages[i:i + batch_size])
+        alerts += result.alerts
+        dead += result.dead_letters
+    return alerts, dead
+
+
+def test_default_scenario_quality_per_detector(settings, simulation):
+    alerts, dead = run(settings, simulation, feed(simulation), 1000)
+    detectors = {name: cls() for name, cls in REGISTRY.items()}
+    summaries = summarise([a.event for a in alerts], [(LIGHTING, simulation.incidents)], detectors, REGISTRY,
+                          Pseudonymizer(TEST_KEY.encode()))
+    assert {s.detector for s in summaries} == {c.declaration.name for c in LIGHTING.detectors}
+    for s in summaries:
+        assert s.injected >= 4, s.detector
+        assert s.precision >= 0.95 and s.recall >= 0.98, (s.detector, s.precision, s.recall)
+        assert s.false_alerts == 0 and s.cleared == s.expected_cleared, s
+    assert len(dead) == len(simulation.malformed)
+
+
+def test_exactly_the_expected_alerts_whatever_the_batching(settings, winter):
+    simulation = winter
+    messages = feed(simulation)
+    expected = expected_alerts(LIGHTING, simulation.incidents, REGISTRY, Pseudonymizer(TEST_KEY.encode()))
+    reference = None
+    for batch_size in (len(messages), 97):
+        alerts, dead = run(settings, simulation, messages, batch_size)
+        got = [(a.event["data"]["detector"], a.event["subject"], a.event["data"]["state"]) for a in alerts]
+        assert len(got) == len(set(got)), "an episode was raised or cleared twice"
+        assert set(got) == expected
+        events = sorted((a.event["id"], a.event["time"]) for a in alerts)
+        assert reference is None or events == reference
+        reference = events
+        assert {d.reason for d in dead} <= {"invalid_json", "non_finite", "schema", "timestamp_invalid",
+                                            "timestamp_out_of_range"}
+    for alert in alerts:
+        assert alert.topic == "alerts.v1" and alert.key == alert.event["subject"].encode()
+        assert alert.event["subject"].startswith("urn:ngsi-ld:Streetlight:")
