@@ -90,6 +90,8 @@ class TrafficAnomalyScore(Detector):
                       *((f"anomaly_scale_{c}", np.float64, np.nan) for c in CHANNELS),
                       ("anomaly_hot_since", np.float64, np.nan), ("anomaly_cold_since", np.float64, np.nan),
                       ("anomaly_since", np.float64, np.nan),
+                      # traffic.stuck's open episodes as of the last sweep: what the baseline may trust
+                      ("anomaly_stuck_seen", np.float64, np.nan),
                       ("stuck_since", np.float64, np.nan), ("stuck_ended", np.float64, np.nan))  # traffic.stuck's
     group_fields = {BASELINE: (*((f"level_{c}", np.float64, np.nan) for c in CHANNELS),
                                *((f"scale_{c}", np.float64, np.nan) for c in CHANNELS),
@@ -126,19 +128,25 @@ class TrafficAnomalyScore(Detector):
                        tuple(column(f"anomaly_scale_{c}") for c in CHANNELS),
                        tuple(row(f"level_{c}") for c in CHANNELS), tuple(row(f"scale_{c}") for c in CHANNELS),
                        row("first"), column("anomaly_hot_since"), column("anomaly_cold_since"),
-                       column("segment"), state.group_column("segment", "incident_open_since"))
+                       column("anomaly_stuck_seen"), column("segment"),
+                       state.group_column("segment", "incident_open_since"))
         return []
 
     def sweep(self, state, watermark):
         t = self.thresholds
         since = state.subject("anomaly_since")
-        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
+        # traffic.stuck updates per slice of readings, so what update() would see of it depends on
+        # the batching; a copy taken at the sweep holds every reading before the sweep, whatever the
+        # batching, and is what the next readings' learning consults.
+        state.subject("anomaly_stuck_seen")[:] = state.subject("stuck_since")
+        found = transitions(self.declaration.name, state.subjects.keys, since, watermark,
                            lambda: sweep_anomaly(
                                t.min_duration_s, t.calm_after_s, state.subject("anomaly_last_ts"),
                                state.subject("anomaly_hot_since"), state.subject("anomaly_cold_since"),
                                state.subject("stuck_since"), state.subject("stuck_ended"), state.subject("segment"),
                                state.group_column("segment", "incident_open_since"),
                                state.group_column("segment", "incident_ended"), since))
+        return found
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.min_duration_s
@@ -181,6 +189,6 @@ class TrafficAnomalyScore(Detector):
         parameters[1], parameters[2] = 12.0 * interval, 3.0 * interval
         ordered_scores = score_readings(np.zeros(order.shape[0], dtype=np.int32), ordered_ts, (ordered_values,),
                                         *parameters, one(), (one(),), (one(),), (rows(),), (rows(),), rows(),
-                                        one(), one(), np.full(1, -1, dtype=np.int32), one())
+                                        one(), one(), one(), np.full(1, -1, dtype=np.int32), one())
         scores[order] = np.clip(ordered_scores, 0.0, 1.0)
         return scores

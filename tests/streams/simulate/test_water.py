@@ -62,27 +62,28 @@ def _collect(sim):
     for h, (hour_start, items) in enumerate(sim.hours()):
         per_hour.append((hour_start, items))
         for key, value in items:
-            gw = key.decode()
+            district = key.decode()   # messages are keyed by the gateway's district
             try:
                 msg = orjson.loads(value)
             except orjson.JSONDecodeError:
                 m = re.search(rb"urn:ngsi-ld:WaterMeter:BAD-\d+", value)
-                bad.append((h, gw, "json", m.group().decode() if m else None))
+                bad.append((h, district, "json", m.group().decode() if m else None))
                 continue
             if not MESSAGE_VALIDATOR.is_valid(msg):
-                bad.append((h, gw, "schema", msg.get("id")))
+                bad.append((h, district, "schema", msg.get("id")))
                 continue
+            gw = msg["gatewayId"]
+            assert district == sim.district_ids[sim._gw_district[sim.gateway_ids.index(gw)]]
             if msg["type"] == "ReadingBatch":
-                assert msg["gatewayId"] == gw
                 assert ISO_Z.match(msg["dateSent"])
                 readings, form = msg["readings"], "envelope"
             else:
-                assert msg["gatewayId"] == gw
                 readings, form = [msg], "single"
             for r in readings:
                 if not _reading_ok(r, sim):
-                    bad.append((h, gw, "reading", r.get("id")))
+                    bad.append((h, district, "reading", r.get("id")))
                     continue
+                assert r["district"] == district
                 valid.append((r["id"], _epoch(r["dateObserved"]),
                               round(r["waterConsumption"] * 1000), gw, h, form, r))
     return valid, bad, per_hour
@@ -213,8 +214,8 @@ def test_meter_silent_absent_in_gap(run):
 def test_gateway_outage_sends_nothing(run):
     sim, valid, bad, per_hour, by_meter = run
     (inc,) = [i for i in sim.incidents if i.kind == "gateway_outage"]
-    gw = inc.subject.encode()
-    sent_hours = [h for h, (_, items) in enumerate(per_hour) if any(k == gw for k, _ in items)]
+    gw = b'"gatewayId":"' + inc.subject.encode() + b'"'
+    sent_hours = [h for h, (_, items) in enumerate(per_hour) if any(gw in v for _k, v in items)]
     missing = sorted(set(range(sim.n_hours)) - set(sent_hours))
     assert 4 <= len(missing) <= 8
     assert missing == list(range(missing[0], missing[-1] + 1))
@@ -270,7 +271,7 @@ def test_malformed_items_each_fail_once(run):
     for m in sim.malformed:
         if m["kind"] == "bad_reading_in_envelope":
             envs = [orjson.loads(v) for k, v in per_hour[m["hour"]][1]
-                    if k == m["key"].encode() and b'"ReadingBatch"' in v]
+                    if k == m["key"].encode() and b'"ReadingBatch"' in v and orjson.loads(v)["gatewayId"] == m["gateway"]]
             (env,) = [e for e in envs if any(r["id"] == m["id"] for r in e["readings"])]
             siblings = [r for r in env["readings"] if r["id"] != m["id"]]
             assert siblings and all(_reading_ok(r, sim) for r in siblings)
@@ -324,3 +325,131 @@ def test_profiles_file_and_rebuild(tmp_path, monkeypatch):
         assert sum(p["mean"][wd]) == 10.0
     with pytest.raises(SystemExit):
         profiles_mod.main([])
+
+
+# --- flow incidents, districts and the reading's flow fields -------------------------------------------------------
+
+DAY_START = START   # 2026-01-01T00:00:00Z: three complete 02:00-04:00 nights in three days
+FLOW = WaterScenario(households=200, days=3.0, households_per_gateway=20, districts=5, seed=11, start=DAY_START,
+                     no_use=2, meter_silent=2, gateway_outage=1, malformed=8, night_flow=2)
+
+
+@pytest.fixture(scope="module")
+def flow_run():
+    sim = simulate_water(FLOW)
+    valid, bad, per_hour = _collect(sim)
+    by_meter = defaultdict(list)
+    for v in valid:
+        by_meter[v[0]].append(v)
+    for lst in by_meter.values():
+        lst.sort(key=lambda x: x[1])
+    return sim, valid, bad, by_meter
+
+
+def _kind(sim, kind):
+    return [i for i in sim.incidents if i.kind == kind]
+
+
+def test_flow_kinds_planted_by_default_in_three_day_runs_only():
+    sim = simulate_water(FLOW)
+    counts = {k: len(_kind(sim, k)) for k in ("continuous_flow", "burst", "backflow", "night_flow", "device_alarm")}
+    assert counts == {"continuous_flow": 4, "burst": 4, "backflow": 4, "night_flow": 2, "device_alarm": 5}
+    assert {i.kind for i in SMALL_SIM().incidents} == {"no_use", "meter_silent", "gateway_outage"}
+    subjects = [i.subject for i in sim.incidents]
+    assert len(subjects) == len(set(subjects))
+    with pytest.raises(ValueError, match="too short"):
+        simulate_water(WaterScenario(households=60, days=2.0, start=DAY_START, night_flow=1))
+    with pytest.raises(ValueError, match="too short"):
+        simulate_water(WaterScenario(households=60, days=1.1, start=DAY_START, continuous_flow=1, no_use=0))
+
+
+def SMALL_SIM():
+    return simulate_water(SMALL)
+
+
+def test_districts_are_whole_gateways_and_readings_carry_flow_fields(flow_run):
+    sim, valid, bad, by_meter = flow_run
+    assert len(bad) == len(sim.malformed) == 8 and sim.n_districts == 5
+    district_of_gateway = {}
+    for meter, t, litres, gw, h, form, r in valid:
+        assert district_of_gateway.setdefault(gw, r["district"]) == r["district"]
+        assert r["nominalFlow"] in (2.5, 4.0) and 0.0 <= r["maxFlowLastHour"]
+    assert len(set(district_of_gateway.values())) == 5 and len(district_of_gateway) == 10
+
+
+def _series(lst):
+    """(t, litres in the interval ending at t, peak m3/h, alarm) per reading after the first."""
+    return [(b[1], b[2] - a[2], b[6]["maxFlowLastHour"], b[6].get("deviceAlarm")) for a, b in zip(lst, lst[1:])]
+
+
+def test_normal_households_stay_clear_of_every_flow_rule(flow_run):
+    sim, valid, bad, by_meter = flow_run
+    special = {i.subject for i in sim.incidents}
+    leaky = {sim.meter_ids[m] for m in sim._night_leak}
+    for meter, lst in by_meter.items():
+        if meter in special:
+            continue
+        series = _series(lst)
+        assert all(0 <= litres for _t, litres, _p, _a in series), meter   # never backwards
+        assert all(alarm is None for *_x, alarm in series)
+        run = longest = 0
+        for t, litres, peak, _alarm in series:
+            run = run + 1 if litres > 0 else 0
+            longest = max(longest, run)
+            if meter not in leaky:
+                assert litres <= 400 and peak < 0.9 + 1e-9   # below half of Q3 = 1.25 m3/h
+        assert longest <= 20, meter   # a still hour at least every 21 h: the 24 h leak rule never fires
+
+
+def test_flow_incidents_look_like_their_definitions(flow_run):
+    sim, valid, bad, by_meter = flow_run
+    for inc in _kind(sim, "continuous_flow"):
+        series = _series(by_meter[inc.subject])
+        end = inc.end if inc.end is not None else math.inf
+        inside = [x for x in series if inc.start < x[0] < end]
+        assert inside and all(litres >= 5 for _t, litres, _p, _a in inside)
+        assert [x for x in series if x[0] == inc.start][0][1] == 0   # still just before the leak
+        assert inc.end is None or [x for x in series if x[0] == inc.end][0][1] == 0
+    for inc in _kind(sim, "burst"):
+        q = by_meter[inc.subject][0][6]["nominalFlow"]
+        series = _series(by_meter[inc.subject])
+        first = next(x for x in series if x[0] > inc.start)
+        assert first[2] >= 0.7 * q and first[1] >= 0.25 * q * 1000   # peak and 30 min at half Q3
+        after = next(x for x in series if x[0] == inc.end)
+        assert after[1] <= 400 and after[2] < 0.5 * q
+    for inc in _kind(sim, "backflow"):
+        series = _series(by_meter[inc.subject])
+        falling = [x for x in series if inc.start < x[0] < inc.end]
+        assert 2 <= len(falling) <= 4 and all(-30 <= litres <= -5 for _t, litres, _p, _a in falling)
+        assert next(x for x in series if x[0] == inc.end)[1] >= 0
+    codes = set()
+    for inc in _kind(sim, "device_alarm"):
+        series = _series(by_meter[inc.subject])
+        end = inc.end if inc.end is not None else math.inf
+        on = {x[3] for x in series if inc.start <= x[0] < end - 3600}
+        assert len(on) == 1 and None not in on
+        codes |= on
+        assert all(x[3] is None for x in series if x[0] < inc.start or x[0] >= end - 3600)
+    assert codes == {"leak", "burst", "dry", "reverse", "tamper"}
+
+
+def test_night_flow_districts_rise_on_their_incident_night(flow_run):
+    sim, valid, bad, by_meter = flow_run
+    incidents = {i.subject: i for i in _kind(sim, "night_flow")}
+
+    def night_minimum(district, night_start):
+        means = []
+        for hour in (1, 2):   # readings at 03:00 and 04:00 close the 02-03 and 03-04 intervals
+            uses = [b[2] - a[2] for lst in by_meter.values() for a, b in zip(lst, lst[1:])
+                    if b[6]["district"] == district and night_start + hour * 3600 <= b[1] < night_start + (hour + 1) * 3600
+                    and b[1] - a[1] < 5400]
+            means.append(sum(uses) / len(uses))
+        return min(means)
+
+    for district in sim.district_ids:
+        nights = [night_minimum(district, DAY_START + d * 86400 + 7200) for d in range(3)]
+        if district in incidents:
+            assert incidents[district].start == DAY_START + 2 * 86400 + 7200
+            assert nights[2] >= 1.5 * max(nights[:2]) + 3   # litres per meter and hour
+        else:
+            assert nights[2] < 1.5 * max(nights[:2]) + 3
