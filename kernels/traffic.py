@@ -365,11 +365,10 @@ def baseline_row(slot: int, t: float) -> int:
 def _score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, short_term_tolerance,
                     half_score_deviation, alert_score, calm_score, baseline_age,
                     last_ts, short_level, short_scale, bin_level, bin_scale, bin_first, hot_since, cold_since,
-                    stuck_seen, subject_segment, segment_open_since, scores):
+                    quarantined, scores):
     n_subjects = last_ts.shape[0]
     n_rows = bin_first.shape[0]
     n_channels = len(channels)
-    n_segments = segment_open_since.shape[0]
     for i in range(slot.shape[0]):
         scores[i] = 0.0
         s = slot[i]
@@ -398,20 +397,15 @@ def _score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, s
         score = deviation * deviation / (deviation * deviation + half_score_deviation * half_score_deviation)
         scores[i] = score
         # 2. learn: the short-term baseline always, with clipped residuals (it follows the daily
-        #    rhythm and, slowly, lasting changes); the seasonal one only from calm readings outside
-        #    a run of high scores, a stuck episode of the detector and an incident open on its
-        #    segment. A reading
-        #    that is merely unusual (between calm_score and alert_score) does not teach it either:
-        #    the short-term baseline adapts to a lasting disturbance within the hour, and what it
-        #    then calls normal must not become tomorrow's normal.
+        #    rhythm and, slowly, lasting changes); the seasonal one only from non-anomalous readings
+        #    outside a run of high scores and outside quarantine (a fault of the detector, a queue on
+        #    its segment): the short-term baseline adapts to a lasting disturbance within the hour,
+        #    and what it then calls normal must not become tomorrow's normal.
         if np.isnan(last_ts[s]):
             rate = 1.0
         else:
             rate = 1.0 - math.exp(-min(t - last_ts[s], max_step) / tau)
-        g = subject_segment[s]
-        incident_open = g >= 0 and g < n_segments and not np.isnan(segment_open_since[g])
-        learn_bin = (score < calm_score and np.isnan(hot_since[s]) and np.isnan(stuck_seen[s])
-                     and not incident_open)
+        learn_bin = score < alert_score and np.isnan(hot_since[s]) and np.isnan(quarantined[s])
         first_in_bin = np.isnan(bin_first[row])
         if learn_bin and first_in_bin:
             bin_first[row] = t
@@ -455,7 +449,7 @@ def _score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, s
 def score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, short_term_tolerance,
                    half_score_deviation, alert_score, calm_score, baseline_age,
                    last_ts, short_level, short_scale, bin_level, bin_scale, bin_first, hot_since, cold_since,
-                   stuck_seen, subject_segment, segment_open_since, scores=None):
+                   quarantined, scores=None):
     """Anomaly score in [0, 1] of each time-sorted reading, and the runs of high scores.
 
     ``channels``: a tuple of float64 arrays (one value per reading; NaN = absent), already
@@ -469,15 +463,10 @@ def score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, sh
     exponentially weighted level and mean absolute residual, residuals clipped at ``clip``
     scales: the short-term one with time constant ``tau`` (s, steps capped at ``max_step``
     s) from every reading, the seasonal one with weight ``bin_rate`` only from readings
-    scoring below ``calm_score``, outside a run of high scores, while the detector has no
-    stuck episode and no incident is open on its segment (anomalies, faults and incidents do
-    not teach it).
-
-    Read only: ``stuck_seen`` (per detector, NaN = no stuck episode open), ``subject_segment``
-    (int32 per detector, -1 = none) and ``segment_open_since`` (per segment, NaN = no
-    incident open). Callers pass values settled at sweeps (a copy of the stuck state taken at
-    the last sweep, the incident state written by :func:`sweep_incident`), so for a reading
-    they hold what the sweeps before it settled, whatever the batching.
+    scoring below ``alert_score``, outside a run of high scores and while the detector is not
+    ``quarantined`` (float64 per detector, read only; NaN = its data may teach the baseline,
+    anything else = they are explained by a fault or an incident). Callers set quarantine at
+    sweeps, so for a reading it holds what the sweeps before it settled, whatever the batching.
 
     State per detector: ``last_ts``, ``short_level``/``short_scale`` (tuples per channel),
     ``hot_since`` (start of the current run of scores >= ``alert_score``, kept while scores
@@ -522,9 +511,7 @@ def score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, sh
         _check(name, arr, np.float64, m)
         _check_writable(name, arr)
     _check_writable("bin_first", bin_first)
-    _check("stuck_seen", stuck_seen, np.float64, m)
-    _check("subject_segment", subject_segment, np.int32, m)
-    _check("segment_open_since", segment_open_since, np.float64)
+    _check("quarantined", quarantined, np.float64, m)
     if scores is None:
         scores = np.empty(n, dtype=np.float64)
     else:
@@ -532,7 +519,7 @@ def score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, sh
     _score_readings(slot, ts, channels, floors, tau, max_step, bin_rate, clip, short_term_tolerance,
                     half_score_deviation, alert_score, calm_score, baseline_age,
                     last_ts, short_level, short_scale, bin_level, bin_scale, bin_first, hot_since, cold_since,
-                    stuck_seen, subject_segment, segment_open_since, scores)
+                    quarantined, scores)
     return scores
 
 
@@ -601,8 +588,7 @@ def warm_up_traffic() -> None:
     b = lambda: np.full(rows, np.nan)  # noqa: E731
     score_readings(i, t, (f(), f(), f()), np.ones(3), 1.0, 1.0, 0.5, 3.0, 2.0, 2.0, 0.9, 0.5, 1.0,
                    f(), (f(), f(), f()), (f(), f(), f()), (b(), b(), b()), (b(), b(), b()), b(), f(), f(),
-                   f(), np.full(1, -1, dtype=np.int32), f())
-    score_readings(i, t, (f(),), np.ones(1), 1.0, 1.0, 0.5, 3.0, 2.0, 2.0, 0.9, 0.5, 1.0,
-                   f(), (f(),), (f(),), (b(),), (b(),), b(), f(), f(), f(), np.full(1, -1, dtype=np.int32),
                    f())
+    score_readings(i, t, (f(),), np.ones(1), 1.0, 1.0, 0.5, 3.0, 2.0, 2.0, 0.9, 0.5, 1.0,
+                   f(), (f(),), (f(),), (b(),), (b(),), b(), f(), f(), f())
     sweep_anomaly(1.0, 1.0, f(), f(), f(), f(), f(), i.copy(), f(), f(), f())

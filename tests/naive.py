@@ -888,3 +888,310 @@ def water_flow_reference(events, thresholds):
 def _water_reading_episodes(detector, key, codes, starts, ts):
     return [(detector, key, "raised" if code == RAISED else "cleared", start, ts)
             for code, start in zip(codes, starts) if code != NO_CHANGE]
+
+
+# --- traffic (kernels/traffic.py) ------------------------------------------------------------------------
+#
+# Detector state as one dict per detector; readings as tuples; a sweep returns codes per detector.
+
+READING_APPLIED, TRAFFIC_STALE, TRAFFIC_INVALID = 0, 4, 5
+TRAFFIC_BIN_S, TRAFFIC_BINS_PER_DAY = 1800.0, 48
+TRAFFIC_BASELINE_ROWS = 2 * TRAFFIC_BINS_PER_DAY
+OCCUPANCY_LOG_OFFSET, SPEED_LOG_OFFSET_KMH = 0.02, 5.0
+
+
+def _nan(x):
+    return isinstance(x, float) and math.isnan(x)
+
+
+def apply_traffic_readings(readings, last_seen, subject_segment, subject_position, last_occupancy):
+    """readings: (slot, ts, segment_slot, position, occupancy). Returns (codes, *new state lists)."""
+    last_seen, subject_segment = list(last_seen), list(subject_segment)
+    subject_position, last_occupancy = list(subject_position), list(last_occupancy)
+    codes = []
+    for slot, ts, segment, position, occupancy in readings:
+        if not 0 <= slot < len(last_seen) or not math.isfinite(ts):
+            codes.append(TRAFFIC_INVALID)
+        elif not _nan(last_seen[slot]) and ts <= last_seen[slot]:
+            codes.append(TRAFFIC_STALE)
+        else:
+            last_seen[slot] = ts
+            if segment >= 0:
+                subject_segment[slot] = segment
+            if math.isfinite(position):
+                subject_position[slot] = position
+            last_occupancy[slot] = occupancy
+            codes.append(READING_APPLIED)
+    return codes, last_seen, subject_segment, subject_position, last_occupancy
+
+
+def sweep_detector_silent(watermark, silent_after, last_seen, silent_since):
+    # the same rule as a water meter falling silent, with no gateway to blame
+    return sweep_meter_silent(watermark, silent_after, last_seen, [-1] * len(last_seen), [], silent_since)
+
+
+def update_stuck(readings, flat_after, impossible_after, state):
+    """readings: (slot, ts, intensity, occupancy, speed); state: one dict per detector with keys
+    last_ts, q, o, v, flat_since, impossible_since, since, ended (NaN = none). Returns (codes, starts, state)."""
+    state = [dict(d) for d in state]
+    codes, starts = [], []
+    for slot, ts, q, o, v in readings:
+        code, start = NO_CHANGE, float("nan")
+        if 0 <= slot < len(state) and math.isfinite(ts) and (_nan(state[slot]["last_ts"])
+                                                             or ts > state[slot]["last_ts"]):
+            d = state[slot]
+            same = lambda a, b: a == b or (_nan(a) and _nan(b))  # noqa: E731
+            if not _nan(d["last_ts"]) and q > 0 and q == d["q"] and same(o, d["o"]) and same(v, d["v"]):
+                if _nan(d["flat_since"]):
+                    d["flat_since"] = d["last_ts"]
+            else:
+                d["flat_since"] = float("nan")
+            if q == 0 and v > 0:
+                if _nan(d["impossible_since"]):
+                    d["impossible_since"] = ts
+            else:
+                d["impossible_since"] = float("nan")
+            d["last_ts"], d["q"], d["o"], d["v"] = ts, q, o, v
+            if _nan(d["since"]):
+                if not _nan(d["flat_since"]) and ts - d["flat_since"] >= flat_after:
+                    d["since"] = d["flat_since"]
+                elif not _nan(d["impossible_since"]) and ts - d["impossible_since"] >= impossible_after:
+                    d["since"] = d["impossible_since"]
+                if not _nan(d["since"]):
+                    code, start = RAISED, d["since"]
+            elif _nan(d["flat_since"]) and _nan(d["impossible_since"]):
+                code, start = CLEARED, d["since"]
+                d["since"], d["ended"] = float("nan"), ts
+        codes.append(code)
+        starts.append(start)
+    return codes, starts, state
+
+
+def adjacent_downstream(subject_segment, subject_position, n_segments):
+    """The detector at the smallest position beyond each one on its segment (lowest slot among lanes), or -1."""
+    result = []
+    for s, (g, p) in enumerate(zip(subject_segment, subject_position)):
+        best = -1
+        if 0 <= g < n_segments and not _nan(p):
+            for other, (g2, p2) in enumerate(zip(subject_segment, subject_position)):
+                if g2 == g and not _nan(p2) and p2 > p and (
+                        best < 0 or (p2, other) < (subject_position[best], best)):
+                    best = other
+        result.append(best)
+    return result
+
+
+def sweep_incident(watermark, th, last_seen, subject_segment, subject_position, last_occupancy, stuck_since,
+                   state, n_segments):
+    """th: traffic.incident Thresholds; state: one dict per detector (congested, calm, since).
+    Returns (codes, state, segment_open_since, segment_ended_now: {segment: watermark})."""
+    state = [dict(d) for d in state]
+    downstream = adjacent_downstream(subject_segment, subject_position, n_segments)
+    codes, ended = [], {}
+    for u, d in enumerate(downstream):
+        congested = False
+        if d >= 0:
+            ou, od = last_occupancy[u], last_occupancy[d]
+            if (watermark - last_seen[u] < th.fresh_within_s and watermark - last_seen[d] < th.fresh_within_s
+                    and _nan(stuck_since[u]) and _nan(stuck_since[d]) and math.isfinite(ou) and math.isfinite(od)):
+                congested = ou - od >= th.occupancy_difference and ou - od >= th.relative_difference * ou
+        e, code = state[u], NO_CHANGE
+        if _nan(e["since"]):
+            if congested:
+                if _nan(e["congested"]):
+                    e["congested"] = watermark
+                if watermark - e["congested"] >= th.persist_after_s:
+                    e["since"], e["calm"], code = e["congested"], float("nan"), RAISED
+            else:
+                e["congested"] = float("nan")
+        elif congested:
+            e["calm"] = float("nan")
+        else:
+            if _nan(e["calm"]):
+                e["calm"] = watermark
+            if watermark - e["calm"] >= th.clear_after_s:
+                e["since"] = e["congested"] = e["calm"] = float("nan")
+                code = CLEARED
+                if 0 <= subject_segment[u] < n_segments:
+                    ended[subject_segment[u]] = watermark
+        codes.append(code)
+    open_since = [float("nan")] * n_segments
+    for u, e in enumerate(state):
+        g = subject_segment[u]
+        if 0 <= g < n_segments and not _nan(e["since"]):
+            open_since[g] = e["since"] if _nan(open_since[g]) else min(open_since[g], e["since"])
+    return codes, state, open_since, ended
+
+
+def traffic_channels(intensity, occupancy, speed):
+    """One reading's three channels: sqrt(count), log(occupancy + offset), log(km/h + offset); NaN stays NaN."""
+    return (math.sqrt(max(intensity, 0.0)) if not _nan(intensity) else float("nan"),
+            math.log(max(occupancy, 0.0) + OCCUPANCY_LOG_OFFSET) if not _nan(occupancy) else float("nan"),
+            math.log(max(speed, 0.0) + SPEED_LOG_OFFSET_KMH) if not _nan(speed) else float("nan"))
+
+
+def baseline_row(slot, t):
+    day = math.floor(t / 86400.0)
+    weekend = 1 if (day + 3) % 7 >= 5 else 0   # 1970-01-01 was a Thursday
+    tod = min(int((t - day * 86400.0) // TRAFFIC_BIN_S), TRAFFIC_BINS_PER_DAY - 1)
+    return slot * TRAFFIC_BASELINE_ROWS + weekend * TRAFFIC_BINS_PER_DAY + tod
+
+
+def _ewm(level, scale, x, weight, floor, clip):
+    """One clipped exponentially weighted step of (level, mean absolute residual)."""
+    if _nan(level):
+        return x, floor
+    bound = clip * max(scale, floor)
+    r = x - level
+    return level + weight * min(max(r, -bound), bound), scale + weight * (min(abs(r), bound) - scale)
+
+
+def score_readings(readings, floors, p, detectors, rows):
+    """readings: (slot, ts, channel values); p: dict of the kernel's parameters (tau, max_step, bin_rate, clip,
+    short_term_tolerance, half_score_deviation, alert_score, calm_score, baseline_age); detectors: one dict per
+    detector (last_ts, level: list, scale: list, hot, cold, quarantined); rows: dict row -> dict(level, scale,
+    first), absent = never learnt. Returns (scores, detectors, rows)."""
+    detectors = [dict(d, level=list(d["level"]), scale=list(d["scale"])) for d in detectors]
+    rows = {r: dict(v, level=list(v["level"]), scale=list(v["scale"])) for r, v in rows.items()}
+    k = len(floors)
+    scores = []
+    for slot, ts, xs in readings:
+        if not 0 <= slot < len(detectors) or not math.isfinite(ts) or (
+                not _nan(detectors[slot]["last_ts"]) and ts <= detectors[slot]["last_ts"]):
+            scores.append(0.0)
+            continue
+        d = detectors[slot]
+        row_id = baseline_row(slot, ts)
+        row = rows.setdefault(row_id, {"level": [float("nan")] * k, "scale": [float("nan")] * k,
+                                       "first": float("nan")})
+        seasonal = not _nan(row["first"]) and ts - row["first"] >= p["baseline_age"]
+        deviations = [0.0]
+        for c, x in enumerate(xs):
+            if _nan(x):
+                continue
+            if seasonal and not _nan(row["level"][c]):
+                deviations.append(abs(x - row["level"][c]) / max(row["scale"][c], floors[c]))
+            elif not _nan(d["level"][c]):
+                deviations.append(abs(x - d["level"][c]) / (max(d["scale"][c], floors[c])
+                                                             * p["short_term_tolerance"]))
+        worst = max(deviations)
+        score = worst ** 2 / (worst ** 2 + p["half_score_deviation"] ** 2)
+        scores.append(score)
+        rate = 1.0 if _nan(d["last_ts"]) else 1.0 - math.exp(-min(ts - d["last_ts"], p["max_step"]) / p["tau"])
+        learn = score < p["alert_score"] and _nan(d["hot"]) and _nan(d["quarantined"])
+        if learn and _nan(row["first"]):
+            row["first"] = ts
+        for c, x in enumerate(xs):
+            if _nan(x):
+                continue
+            d["level"][c], d["scale"][c] = _ewm(d["level"][c], d["scale"][c], x, rate, floors[c], p["clip"])
+            if learn:
+                row["level"][c], row["scale"][c] = _ewm(row["level"][c], row["scale"][c], x, p["bin_rate"],
+                                                        floors[c], p["clip"])
+        d["last_ts"] = ts
+        if score >= p["alert_score"]:
+            d["cold"] = float("nan")
+            if _nan(d["hot"]):
+                d["hot"] = ts
+        elif score < p["calm_score"]:
+            d["hot"] = float("nan")
+            if _nan(d["cold"]):
+                d["cold"] = ts
+        else:
+            d["cold"] = float("nan")
+    return scores, detectors, rows
+
+
+def sweep_anomaly(min_duration, calm_after, last_ts, hot, cold, stuck_since, stuck_ended, subject_segment,
+                  segment_open_since, segment_ended, since):
+    """Returns (codes, since)."""
+    since = list(since)
+    codes = []
+    for s in range(len(last_ts)):
+        code = NO_CHANGE
+        if _nan(since[s]):
+            g = subject_segment[s]
+            segment_busy = 0 <= g < len(segment_open_since) and (
+                not _nan(segment_open_since[g]) or (not _nan(segment_ended[g]) and segment_ended[g] >= hot[s]))
+            stuck_busy = not _nan(stuck_since[s]) or (not _nan(stuck_ended[s]) and stuck_ended[s] >= hot[s])
+            if (not _nan(hot[s]) and last_ts[s] - hot[s] >= min_duration and not stuck_busy
+                    and not segment_busy):
+                since[s], code = hot[s], RAISED
+        elif not _nan(cold[s]) and last_ts[s] - cold[s] >= calm_after:
+            since[s], code = float("nan"), CLEARED
+        codes.append(code)
+    return codes, since
+
+
+def traffic_reference(events, thresholds):
+    inc_t, stuck_t = thresholds["traffic.incident"], thresholds["traffic.stuck"]
+    silent_t, an_t = thresholds["traffic.silent"], thresholds["traffic.anomaly_score"]
+    nan = float("nan")
+    keys, index, segments = [], {}, {}
+    last_seen, seg, pos, occ, silent_since = [], [], [], [], []
+    stuck = []
+    incident = []
+    seg_ended = {}
+    floors = (an_t.intensity_floor, an_t.occupancy_floor, an_t.speed_floor)
+    params = dict(tau=12.0 * an_t.interval_s, max_step=3.0 * an_t.interval_s, bin_rate=an_t.bin_rate,
+                  clip=an_t.clip, short_term_tolerance=an_t.short_term_tolerance,
+                  half_score_deviation=an_t.half_score_deviation, alert_score=an_t.alert_score,
+                  calm_score=an_t.calm_score, baseline_age=an_t.baseline_age_s)
+    anomaly, rows, anomaly_since = [], {}, []
+    segment_open = []
+    found = []
+    for event in events:
+        if event[0] == "reading":
+            _, key, ts, columns, groups = event
+            if key not in index:
+                index[key] = len(keys)
+                keys.append(key)
+                for column in (last_seen, pos, occ, silent_since, anomaly_since):
+                    column.append(nan)
+                seg.append(-1)
+                stuck.append({name: nan for name in ("last_ts", "q", "o", "v", "flat_since", "impossible_since",
+                                                     "since", "ended")})
+                incident.append({"congested": nan, "calm": nan, "since": nan})
+                anomaly.append({"last_ts": nan, "level": [nan] * 3, "scale": [nan] * 3, "hot": nan, "cold": nan,
+                                "quarantined": nan})
+            segment = groups.get("segment")
+            if segment is not None and segment not in segments:
+                segments[segment] = len(segments)
+                segment_open.append(nan)
+            s = index[key]
+            q, o, v = columns["intensity"], columns["occupancy"], columns["averageVehicleSpeed"]
+            _codes, last_seen, seg, pos, occ = apply_traffic_readings(
+                [(s, ts, -1 if segment is None else segments[segment], columns["positionAlongSegment"], o)],
+                last_seen, seg, pos, occ)
+            codes, starts, stuck = update_stuck([(s, ts, q, o, v)], stuck_t.flat_after_s, stuck_t.impossible_after_s,
+                                                stuck)
+            found += _reading_episodes("traffic.stuck", key, codes, starts, ts)
+            _scores, anomaly, rows = score_readings([(s, ts, traffic_channels(q, o, v))], floors, params, anomaly,
+                                                    rows)
+        else:
+            t = event[1]
+            n_segments = len(segments)
+            stuck_since = [d["since"] for d in stuck]
+            before = [e["since"] for e in incident]
+            codes, incident, segment_open, ended = sweep_incident(t, inc_t, last_seen, seg, pos, occ, stuck_since,
+                                                                  incident, n_segments)
+            seg_ended.update(ended)
+            found += _episodes("traffic.incident", keys, codes, [e["since"] for e in incident], before, t)
+            before = list(silent_since)
+            codes, silent_since = sweep_detector_silent(t, silent_t.silent_after_s, last_seen, silent_since)
+            found += _episodes("traffic.silent", keys, codes, silent_since, before, t)
+            # quarantine: a stuck episode of the detector, or a congested pair / open incident on its segment
+            queued = {seg[u] for u, e in enumerate(incident) if seg[u] >= 0
+                      and (not _nan(e["congested"]) or not _nan(e["since"]))}
+            for u, d in enumerate(anomaly):
+                d["quarantined"] = stuck_since[u] if not _nan(stuck_since[u]) else (t if seg[u] in queued else nan)
+            before = list(anomaly_since)
+            codes, anomaly_since = sweep_anomaly(
+                an_t.min_duration_s, an_t.calm_after_s, [d["last_ts"] for d in anomaly], [d["hot"] for d in anomaly],
+                [d["cold"] for d in anomaly], stuck_since, [d["ended"] for d in stuck], seg, segment_open,
+                [seg_ended.get(g, nan) for g in range(n_segments)], anomaly_since)
+            found += _episodes("traffic.anomaly_score", keys, codes, anomaly_since, before, t)
+    return found
+
+
+DOMAIN_REFERENCES["traffic"] = traffic_reference

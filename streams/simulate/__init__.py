@@ -4,7 +4,7 @@ Contract of the water city (``streams.simulate.water``):
 
 * ``simulate_water(WaterScenario(...))`` plans a run; ``.hours()`` yields, in time
   order, one ``(hour_start_epoch_s, [(kafka_key, kafka_value), ...])`` per city-hour,
-  ready to produce to the water readings topic. Keys are gateway ids (utf-8); values
+  ready to produce to the water readings topic. Keys are district ids (utf-8); values
   are the wire format of ``schemas/water-reading.schema.json`` (a ``ReadingBatch``
   envelope per gateway and hour, plus single-reading messages and malformed items).
 * Ground truth -- ``incidents``, ``malformed``, ``valid_readings`` -- is known right

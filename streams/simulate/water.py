@@ -5,10 +5,11 @@
 ``(key, value)`` pairs of the ``glasscity.water.readings.v1`` topic: one
 ``ReadingBatch`` envelope per gateway and hour, a few single-reading messages,
 and injected malformed items. Messages are keyed by the gateway's district, so a
-district's readings stay on one partition (its night flow is summed there). Everything about the run that a detector should
-find -- incidents, malformed items, the number of valid readings -- is known right
-after construction (see :meth:`WaterSimulation.ground_truth`). The labels are of
-our own making; the households' daily rhythms come from real DAIAD data.
+district's readings stay on one partition (its night flow is summed there).
+Everything about the run that a detector should find -- incidents, malformed
+items, the number of valid readings -- is known right after construction (see
+:meth:`WaterSimulation.ground_truth`). The labels are of our own making; the
+households' daily rhythms come from real DAIAD data.
 
 Time model. City-hour ``h`` starts at ``start + h*3600``. Meter ``m`` reports at
 ``t = start + h*3600 + offset_m`` (fixed offset 0-59 s). The reading's index
@@ -105,7 +106,7 @@ NIGHT_LEAK_LITRES = (15, 30)
 NIGHT_LEAK_QUIET_HOURS = (9, 17)
 DAYTIME_HOURS = (7, 17)  # bursts and backflow start within these UTC hours (away from the night window)
 NIGHT_START_HOUR = 2  # the night-flow window: 02:00-04:00
-DEVICE_ALARM_KINDS = ("leak", "burst", "dry", "reverse", "tamper")
+DEVICE_ALARM_KINDS = ("leak", "burst", "dry", "reverse", "tamper")  # kernels.water_flow.DEVICE_ALARMS, "none" aside
 
 
 def meter_id(i: int) -> str:

@@ -192,7 +192,8 @@ def run_night(readings, sweeps, n_meters=4, n_districts=2, thresholds=(7200.0, 3
     meters = nans(n_meters, 2)
     night, closed = nans(n_districts, 2)
     sums, counts = np.zeros((n_districts, NIGHT_BINS)), np.zeros((n_districts, NIGHT_BINS))
-    history, nights, since = np.full((n_districts, NIGHT_HISTORY), NAN), np.zeros(n_districts), np.full(n_districts, NAN)
+    history = np.full((n_districts, NIGHT_HISTORY), NAN)
+    nights, since = np.zeros(n_districts), np.full(n_districts, NAN)
     ref = {"meters": [m.tolist() for m in meters], "night": night.tolist(), "closed": closed.tolist(),
            "sum": sums.tolist(), "count": counts.tolist(), "history": [[] for _ in range(n_districts)],
            "since": since.tolist()}
@@ -303,3 +304,13 @@ def test_random_night_flow_matches_the_reference(items, ticks):
 
 def test_warm_up_flow_runs():
     kernels.warm_up_flow()
+
+
+def test_alarm_codes_are_defined_once_and_agree_with_the_schema_and_the_simulator():
+    import schemas
+    from kernels.water_flow import DEVICE_ALARMS
+    from streams.simulate.water import DEVICE_ALARM_KINDS
+
+    enum = schemas.load("water-reading")["definitions"]["reading"]["properties"]["deviceAlarm"]["enum"]
+    assert tuple(enum) == DEVICE_ALARMS and DEVICE_ALARM_KINDS == DEVICE_ALARMS[1:]
+    assert DEVICE_ALARM_CODES == {name: code for code, name in enumerate(DEVICE_ALARMS)}

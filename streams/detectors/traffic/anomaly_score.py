@@ -90,8 +90,10 @@ class TrafficAnomalyScore(Detector):
                       *((f"anomaly_scale_{c}", np.float64, np.nan) for c in CHANNELS),
                       ("anomaly_hot_since", np.float64, np.nan), ("anomaly_cold_since", np.float64, np.nan),
                       ("anomaly_since", np.float64, np.nan),
-                      # traffic.stuck's open episodes as of the last sweep: what the baseline may trust
-                      ("anomaly_stuck_seen", np.float64, np.nan),
+                      # set at sweeps: a stuck episode of the detector or a queue on its segment
+                      ("anomaly_quarantined", np.float64, np.nan),
+                      # traffic.incident's (read only)
+                      ("incident_congested_since", np.float64, np.nan), ("incident_since", np.float64, np.nan),
                       ("stuck_since", np.float64, np.nan), ("stuck_ended", np.float64, np.nan))  # traffic.stuck's
     group_fields = {BASELINE: (*((f"level_{c}", np.float64, np.nan) for c in CHANNELS),
                                *((f"scale_{c}", np.float64, np.nan) for c in CHANNELS),
@@ -128,17 +130,13 @@ class TrafficAnomalyScore(Detector):
                        tuple(column(f"anomaly_scale_{c}") for c in CHANNELS),
                        tuple(row(f"level_{c}") for c in CHANNELS), tuple(row(f"scale_{c}") for c in CHANNELS),
                        row("first"), column("anomaly_hot_since"), column("anomaly_cold_since"),
-                       column("anomaly_stuck_seen"), column("segment"),
-                       state.group_column("segment", "incident_open_since"))
+                       column("anomaly_quarantined"))
         return []
 
     def sweep(self, state, watermark):
         t = self.thresholds
         since = state.subject("anomaly_since")
-        # traffic.stuck updates per slice of readings, so what update() would see of it depends on
-        # the batching; a copy taken at the sweep holds every reading before the sweep, whatever the
-        # batching, and is what the next readings' learning consults.
-        state.subject("anomaly_stuck_seen")[:] = state.subject("stuck_since")
+        self._quarantine(state, watermark)
         found = transitions(self.declaration.name, state.subjects.keys, since, watermark,
                            lambda: sweep_anomaly(
                                t.min_duration_s, t.calm_after_s, state.subject("anomaly_last_ts"),
@@ -147,6 +145,27 @@ class TrafficAnomalyScore(Detector):
                                state.group_column("segment", "incident_open_since"),
                                state.group_column("segment", "incident_ended"), since))
         return found
+
+    @staticmethod
+    def _quarantine(state, watermark: float) -> None:
+        """Mark the detectors whose readings must not teach the seasonal baseline until the next
+        sweep: an open ``traffic.stuck`` episode, or a congested pair or open incident anywhere on
+        the segment (the queue and the starved detector below it).
+
+        traffic.stuck updates per slice of readings, so what update() would see of it directly
+        would depend on the batching; at a sweep every reading before it has been applied,
+        whatever the batching, so the next readings consult a settled quarantine.
+        """
+        quarantined = state.subject("anomaly_quarantined")
+        quarantined[:] = state.subject("stuck_since")
+        segment = state.subject("segment")
+        queued = ~(np.isnan(state.subject("incident_congested_since")) & np.isnan(state.subject("incident_since")))
+        queued &= segment >= 0
+        if queued.any():
+            disturbed = np.zeros(int(segment.max()) + 1, dtype=bool)
+            disturbed[segment[queued]] = True
+            hit = (segment >= 0) & disturbed[np.maximum(segment, 0)]
+            quarantined[hit & np.isnan(quarantined)] = watermark
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.min_duration_s
@@ -189,6 +208,6 @@ class TrafficAnomalyScore(Detector):
         parameters[1], parameters[2] = 12.0 * interval, 3.0 * interval
         ordered_scores = score_readings(np.zeros(order.shape[0], dtype=np.int32), ordered_ts, (ordered_values,),
                                         *parameters, one(), (one(),), (one(),), (rows(),), (rows(),), rows(),
-                                        one(), one(), one(), np.full(1, -1, dtype=np.int32), one())
+                                        one(), one(), one())
         scores[order] = np.clip(ordered_scores, 0.0, 1.0)
         return scores

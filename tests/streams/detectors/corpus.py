@@ -28,6 +28,8 @@ CORPUS_SCENARIOS = {
                      malformed=0, seed=5),
     "waste": dict(bins=60, districts=3, days=2.5, overflow=1, full_before_collection=1, fire=2,
                   collection_late=1, sensor_fault=2, malformed=0, seed=5),
+    "traffic": dict(segments=8, detectors_per_segment=3, days=2, incident=2, stuck=2, silent=2, anomaly=2,
+                    malformed=0, seed=5),
     "water": dict(households=40, households_per_gateway=10, days=3, no_use=2, meter_silent=1, gateway_outage=1,
                   continuous_flow=2, burst=2, backflow=2, night_flow=1, device_alarm=2, districts=2,
                   malformed=0, seed=5),

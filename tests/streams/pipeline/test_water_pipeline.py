@@ -96,7 +96,7 @@ def test_alert_events_are_valid_pseudonymous_and_routed(settings, simulation):
         assert alert.topic == ("alerts.welfare.v1" if detector == "water.no_use_24h" else "alerts.v1")
         encoded = orjson.dumps(alert.event).decode()
         assert not any(raw in encoded for raw in raw_ids if "GC-" in raw), "a raw meter id leaked into an alert"
-        if detector != "feed.gateway_outage":
+        if REGISTRY[detector].declaration.subject_kind == "water_meter":
             assert alert.event["subject"].startswith("wm-") and len(alert.event["subject"]) == 35
         assert alert.key == alert.event["subject"].encode()
 
@@ -206,6 +206,6 @@ def test_default_scenario_meets_the_quality_bar_for_every_detector(settings):
                           Pseudonymizer(TEST_KEY.encode()))
     assert {s.detector for s in summaries} == set(detectors)
     for s in summaries:
-        assert s.injected >= 4 or s.detector == "feed.gateway_outage", s
+        assert s.injected > 0, s
         assert s.precision >= 0.95 and s.recall >= 0.98, s
         assert (s.detected, s.false_alerts, s.cleared) == (s.injected, 0, s.expected_cleared), s

@@ -271,7 +271,8 @@ def test_malformed_items_each_fail_once(run):
     for m in sim.malformed:
         if m["kind"] == "bad_reading_in_envelope":
             envs = [orjson.loads(v) for k, v in per_hour[m["hour"]][1]
-                    if k == m["key"].encode() and b'"ReadingBatch"' in v and orjson.loads(v)["gatewayId"] == m["gateway"]]
+                    if k == m["key"].encode() and b'"ReadingBatch"' in v
+                    and orjson.loads(v)["gatewayId"] == m["gateway"]]
             (env,) = [e for e in envs if any(r["id"] == m["id"] for r in e["readings"])]
             siblings = [r for r in env["readings"] if r["id"] != m["id"]]
             assert siblings and all(_reading_ok(r, sim) for r in siblings)
@@ -441,7 +442,8 @@ def test_night_flow_districts_rise_on_their_incident_night(flow_run):
         means = []
         for hour in (1, 2):   # readings at 03:00 and 04:00 close the 02-03 and 03-04 intervals
             uses = [b[2] - a[2] for lst in by_meter.values() for a, b in zip(lst, lst[1:])
-                    if b[6]["district"] == district and night_start + hour * 3600 <= b[1] < night_start + (hour + 1) * 3600
+                    if b[6]["district"] == district
+                    and night_start + hour * 3600 <= b[1] < night_start + (hour + 1) * 3600
                     and b[1] - a[1] < 5400]
             means.append(sum(uses) / len(uses))
         return min(means)
