@@ -53,6 +53,7 @@ def alert_event(transition: Transition, declaration: Declaration, source: str = 
             "episodeId": episode_id(t.detector, t.subject, t.episode_start),
             "episodeStart": iso_time(t.episode_start),
             "description": declaration.purpose,
+            **({"details": t.details} if t.details else {}),
         },
     }
 

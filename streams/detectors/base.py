@@ -74,6 +74,7 @@ class Transition(NamedTuple):
     state: str              # "raised" | "cleared"
     episode_start: float    # s; with detector and subject it identifies the episode
     time: float             # s; the reading time or watermark at which the change was seen
+    details: dict | None = None   # small, deterministic facts for the recipient (e.g. the alarm code)
 
 
 class Readings(NamedTuple):

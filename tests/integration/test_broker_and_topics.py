@@ -53,4 +53,5 @@ def test_topics_command_line(broker):
                              "--topic-prefix", env_prefix, "--partitions", "2"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("created") == 4 and f"{env_prefix}.alerts.welfare.v1" in result.stdout
+    assert result.stdout.count("created") == 2 * 4 + 2   # readings + dead letters per domain, two alert topics
+    assert f"{env_prefix}.alerts.welfare.v1" in result.stdout and f"{env_prefix}.lighting.dlq.v1" in result.stdout

@@ -5,29 +5,34 @@ import os
 import subprocess
 import sys
 
-ARGS = ["--households", "300", "--days", "2", "--hour-seconds", "0", "--malformed", "8", "--quiet-alerts", "1"]
+from streams.detectors import REGISTRY
+from streams.domains import DOMAINS
+
+ARGS = ["--households", "300", "--days", "3", "--hour-seconds", "0", "--malformed", "8", "--quiet-alerts", "1"]
 
 
-def run_demo(tmp_path, **env):
+def run_demo(tmp_path, *extra, **env):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GLASSCITY_")}
-    result = subprocess.run([sys.executable, "-m", "streams", "demo", *ARGS, "--output", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "streams", "demo", *ARGS, *extra, "--output", str(tmp_path)],
                             capture_output=True, text=True, timeout=240, env={**clean, **env})
     return result
 
 
-def test_demo_detects_every_incident_and_writes_its_evidence(tmp_path):
+def test_demo_covers_all_four_domains_and_every_incident_kind(tmp_path):
     result = run_demo(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     truth = json.loads((tmp_path / "ground-truth.json").read_text())
-    rows = {line.split()[2]: line.split() for line in lines if len(line.split()) > 8 and line.split()[0] in truth}
+    assert set(truth) == {"water", "traffic", "waste", "lighting"}
+    rows = {line.split()[1]: line.split() for line in lines if len(line.split()) > 8 and line.split()[0] in truth}
+    assert set(rows) == set(REGISTRY)   # every detector has its row in the summary
     incidents = [i for domain in truth.values() for i in domain["incidents"]]
-    kinds = {i["kind"] for i in incidents}
-    assert kinds >= {"no_use", "meter_silent", "gateway_outage"} and kinds <= set(rows)
-    for kind in kinds:
-        injected = sum(1 for i in incidents if i["kind"] == kind)
-        row = rows[kind]   # domain, detector, kind, injected, alerted, missed, cleared, false alerts, ...
-        assert row[3] == str(injected) and row[4] == str(injected) and row[5] == "0" and row[7] == "0", row
+    for domain_name, domain_truth in truth.items():
+        for kind, detector in DOMAINS[domain_name].incident_detectors.items():
+            injected = sum(1 for i in domain_truth["incidents"] if i["kind"] == kind)
+            row = rows[detector]   # domain, detector, kind, injected, alerted, missed, cleared, false alerts, ...
+            assert injected > 0 and row[3] == str(injected), row
+            assert row[4] == str(injected) and row[5] == "0" and row[7] == "0", row
     valid = sum(d["valid_readings"] for d in truth.values())
     assert f"readings counted by the worker: {valid} of {valid} sent" in result.stdout
     malformed = sum(len(d["malformed"]) for d in truth.values())
@@ -37,9 +42,9 @@ def test_demo_detects_every_incident_and_writes_its_evidence(tmp_path):
 
 
 def test_demo_fails_when_a_welfare_incident_is_missed(tmp_path):
-    # a 5-day no-use threshold cannot fire in a 2-day city: the welfare incidents are missed
+    # a 5-day no-use threshold cannot fire in a 3-day city: the welfare incidents are missed
     thresholds = tmp_path / "thresholds.json"
     thresholds.write_text(json.dumps({"water.no_use_24h": {"no_use_after_s": 432000}}))
-    result = run_demo(tmp_path, GLASSCITY_THRESHOLDS=str(thresholds))
+    result = run_demo(tmp_path, "--domains", "water", GLASSCITY_THRESHOLDS=str(thresholds))
     assert result.returncode == 1
     assert "injected welfare incident(s) missed" in result.stderr

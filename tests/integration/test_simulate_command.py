@@ -12,7 +12,7 @@ def test_simulate_produces_every_message_and_the_ground_truth(broker_settings, t
     result = subprocess.run(
         [sys.executable, "-m", "streams", "simulate", "--households", "60", "--households-per-gateway", "10",
          "--days", "1.5", "--hour-seconds", "0", "--no-use", "1", "--meter-silent", "1", "--gateway-outage", "1",
-         "--malformed", "5", "--ground-truth", str(truth_file), "--bootstrap", broker_settings.bootstrap,
+         "--malformed", "5", "--domains", "water", "--ground-truth", str(truth_file), "--bootstrap", broker_settings.bootstrap,
          "--topic-prefix", broker_settings.topic_prefix],
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

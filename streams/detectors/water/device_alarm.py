@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import device_alarm
-from kernels.water_flow import ALARM_CLEARED, ALARM_RAISED
+from kernels.water_flow import ALARM_CLEARED, ALARM_RAISED, DEVICE_ALARMS
 from streams.detectors.base import Declaration, Detector, Transition, threshold
 
 __all__ = ["DeviceAlarm"]
@@ -53,5 +53,6 @@ class DeviceAlarm(Detector):
             if codes[i] & ALARM_CLEARED:
                 result.append(Transition(name, subject, "cleared", float(cleared[i]), time))
             if codes[i] & ALARM_RAISED:
-                result.append(Transition(name, subject, "raised", float(raised[i]), time))
+                alarm = DEVICE_ALARMS[int(readings.columns["deviceAlarm"][i])]
+                result.append(Transition(name, subject, "raised", float(raised[i]), time, {"alarmCode": alarm}))
         return result

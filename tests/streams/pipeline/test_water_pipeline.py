@@ -209,3 +209,18 @@ def test_default_scenario_meets_the_quality_bar_for_every_detector(settings):
         assert s.injected > 0, s
         assert s.precision >= 0.95 and s.recall >= 0.98, s
         assert (s.detected, s.false_alerts, s.cleared) == (s.injected, 0, s.expected_cleared), s
+
+
+def test_device_alarm_alerts_name_the_alarm_code(settings):
+    pipeline = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: 1_800_000_000.0)
+    readings = []
+    for hour, alarm in enumerate(["none", "leak", "leak", "none", "none", "none"]):
+        reading = {"id": "m1", "type": "WaterConsumptionObserved", "dateObserved": f"2026-11-01T{hour:02d}:00:00Z",
+                   "waterConsumption": 1.0 + hour / 100, "deviceAlarm": alarm}
+        readings.append(RawMessage(orjson.dumps(reading), "r", 0, hour))
+    alerts = [a.event for a in pipeline.process(readings).alerts if a.event["data"]["detector"] == "water.device_alarm"]
+    assert [(a["data"]["state"], a["data"].get("details")) for a in alerts] == [
+        ("raised", {"alarmCode": "leak"}), ("cleared", None)]
+    validator = Draft7Validator(schemas.load("alert"))
+    for alert in alerts:
+        validator.validate(alert)
