@@ -94,3 +94,12 @@ __all__ = [
     "update_stuck_level",
     "warm_up_waste",
 ]
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every domain's kernels at worker start, so no batch waits
+    for Numba. Each kernel module warms its own kernels; a new module adds its warm-up here."""
+    from kernels.water import warm_up as warm_up_water
+
+    for warm in (warm_up_water, warm_up_flow, warm_up_traffic, warm_up_waste, warm_up_lighting):
+        warm()

@@ -531,7 +531,7 @@ def _sweep_anomaly(min_duration, calm_after, last_ts, hot_since, cold_since, stu
         out[s] = NO_CHANGE
         if np.isnan(anomaly_since[s]):
             hot = hot_since[s]
-            if np.isnan(hot) or last_ts[s] - hot < min_duration:
+            if np.isnan(hot) or not last_ts[s] - hot >= min_duration:   # NaN last_ts: not yet
                 continue
             # a run that overlaps a stuck episode or an incident on the segment is theirs
             if not np.isnan(stuck_since[s]) or stuck_ended[s] >= hot:

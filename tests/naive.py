@@ -1051,8 +1051,7 @@ def score_readings(readings, floors, p, detectors, rows):
     short_term_tolerance, half_score_deviation, alert_score, calm_score, baseline_age); detectors: one dict per
     detector (last_ts, level: list, scale: list, hot, cold, quarantined); rows: dict row -> dict(level, scale,
     first), absent = never learnt. Returns (scores, detectors, rows)."""
-    detectors = [dict(d, level=list(d["level"]), scale=list(d["scale"])) for d in detectors]
-    rows = {r: dict(v, level=list(v["level"]), scale=list(v["scale"])) for r, v in rows.items()}
+    detectors, rows = list(detectors), dict(rows)   # a reading's detector and row are copied before any change
     k = len(floors)
     scores = []
     for slot, ts, xs in readings:
@@ -1060,10 +1059,11 @@ def score_readings(readings, floors, p, detectors, rows):
                 not _nan(detectors[slot]["last_ts"]) and ts <= detectors[slot]["last_ts"]):
             scores.append(0.0)
             continue
-        d = detectors[slot]
+        d = detectors[slot] = dict(detectors[slot], level=list(detectors[slot]["level"]),
+                                   scale=list(detectors[slot]["scale"]))
         row_id = baseline_row(slot, ts)
-        row = rows.setdefault(row_id, {"level": [float("nan")] * k, "scale": [float("nan")] * k,
-                                       "first": float("nan")})
+        old = rows.get(row_id, {"level": [float("nan")] * k, "scale": [float("nan")] * k, "first": float("nan")})
+        row = rows[row_id] = dict(old, level=list(old["level"]), scale=list(old["scale"]))
         seasonal = not _nan(row["first"]) and ts - row["first"] >= p["baseline_age"]
         deviations = [0.0]
         for c, x in enumerate(xs):

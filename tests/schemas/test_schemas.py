@@ -12,7 +12,7 @@ from tests.conftest import SDM_DIR
 EXAMPLES = schemas.SCHEMA_DIR / "examples"
 
 
-@pytest.mark.parametrize("name", ["water-reading", "lighting-reading", "waste-reading", "alert"])
+@pytest.mark.parametrize("name", ["water-reading", "traffic-reading", "lighting-reading", "waste-reading", "alert"])
 def test_schema_is_valid_draft07(name):
     schema = schemas.load(name)
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
@@ -22,6 +22,8 @@ def test_schema_is_valid_draft07(name):
 @pytest.mark.parametrize("example, schema_name", [
     ("water-reading.single.json", "water-reading"),
     ("water-reading.envelope.json", "water-reading"),
+    ("traffic-reading.single.json", "traffic-reading"),
+    ("traffic-reading.envelope.json", "traffic-reading"),
     ("lighting-reading.single.json", "lighting-reading"),
     ("lighting-reading.envelope.json", "lighting-reading"),
     ("lighting-reading.cabinet.json", "lighting-reading"),
@@ -38,7 +40,8 @@ def test_every_example_file_is_checked():
     assert {p.name for p in EXAMPLES.glob("*.json")} == {
         "water-reading.single.json", "water-reading.envelope.json", "alert.json",
         "lighting-reading.single.json", "lighting-reading.envelope.json", "lighting-reading.cabinet.json",
-        "waste-reading.single.json", "waste-reading.envelope.json"}
+        "waste-reading.single.json", "waste-reading.envelope.json",
+        "traffic-reading.single.json", "traffic-reading.envelope.json"}
 
 
 @pytest.mark.parametrize("bad", [

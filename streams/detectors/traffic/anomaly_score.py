@@ -29,7 +29,10 @@ class TrafficAnomalyScore(Detector):
     deviation in noise scales. An episode opens when scores stay high for ``min_duration_s``
     (hysteresis: a run starts at ``alert_score`` and ends below ``calm_score``) and closes
     after ``calm_after_s`` of calm. A run that overlaps a ``traffic.stuck`` episode of the
-    detector or a ``traffic.incident`` on its segment is explained by those and not raised.
+    detector or a ``traffic.incident`` on its segment is explained by those and not raised;
+    and while either is open (or the segment's detector pairs look congested) the detector is
+    quarantined: its readings do not teach the seasonal baseline, so yesterday's incident does
+    not make today's normal traffic at that hour look anomalous.
     """
 
     declaration = Declaration(

@@ -1,0 +1,370 @@
+"""Traffic kernels against their naive references (tests/naive.py): fixed, random, NaN and edge inputs."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernels
+from kernels.config import CLEARED, NO_CHANGE, RAISED, TRAFFIC_BASELINE_ROWS
+from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
+from streams.detectors.traffic.incident import TrafficIncident
+from tests import naive
+
+NAN = float("nan")
+DAY = 86400.0
+MONDAY = 1_790_000_000.0 - 1_790_000_000.0 % DAY   # 2026-09-21, a Monday, 00:00 UTC
+
+
+def same(a, b):
+    a, b = list(a), list(b)
+    return len(a) == len(b) and all((isinstance(x, float) and math.isnan(x) and math.isnan(y)) or x == y
+                                    for x, y in zip(a, b))
+
+
+def column(readings, k, dtype=np.float64):
+    return np.array([r[k] for r in readings], dtype=dtype)
+
+
+def by_time(readings):
+    return sorted(readings, key=lambda r: (math.isnan(r[1]), 0.0 if math.isnan(r[1]) else r[1]))
+
+
+times = st.one_of(st.just(NAN), st.integers(0, 60).map(lambda k: 300.0 * k))
+
+
+# --- shared detector state ------------------------------------------------------------------------
+
+def run_apply(readings, m=4):
+    state = [np.full(m, NAN), np.full(m, -1, dtype=np.int32), np.full(m, NAN), np.full(m, NAN)]
+    codes = kernels.apply_traffic_readings(column(readings, 0, np.int32), column(readings, 1),
+                                           column(readings, 2, np.int32), column(readings, 3), column(readings, 4),
+                                           *state)
+    ref = naive.apply_traffic_readings(readings, [NAN] * m, [-1] * m, [NAN] * m, [NAN] * m)
+    assert same(codes, ref[0])
+    for got, want in zip(state, ref[1:]):
+        assert same(got, want)
+    return list(codes), state
+
+
+def test_apply_keeps_the_newest_reading_and_skips_stale_and_invalid():
+    codes, (last_seen, segment, position, occupancy) = run_apply(
+        [(0, 300.0, 1, 400.0, 0.1), (0, 300.0, 1, 400.0, 0.9), (1, NAN, 0, 0.0, 0.2), (5, 600.0, 0, 0.0, 0.2),
+         (0, 600.0, -1, NAN, 0.3)])
+    assert codes == [0, 4, 5, 5, 0]
+    assert last_seen[0] == 600.0 and segment[0] == 1 and position[0] == 400.0 and occupancy[0] == 0.3
+    assert math.isnan(last_seen[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 4), times, st.integers(-1, 2), st.sampled_from([NAN, 0.0, 400.0]),
+                          st.sampled_from([NAN, 0.0, 0.05, 0.6])), max_size=30))
+def test_apply_matches_reference_on_random_input(readings):
+    run_apply(by_time(readings))
+
+
+def test_apply_on_an_empty_batch_changes_nothing():
+    codes, state = run_apply([])
+    assert codes == [] and all(np.isnan(state[0]))
+
+
+# --- traffic.silent ---------------------------------------------------------------------------------
+
+def test_silent_raises_after_the_gap_and_clears_on_the_next_reading():
+    last_seen, since = np.array([0.0, 1000.0, NAN]), np.full(3, NAN)
+    assert list(kernels.sweep_detector_silent(1200.0, 1200.0, last_seen, since)) == [RAISED, NO_CHANGE, NO_CHANGE]
+    assert since[0] == 0.0
+    assert list(kernels.sweep_detector_silent(1500.0, 1200.0, last_seen, since)) == [NO_CHANGE] * 3
+    last_seen[0] = 1600.0
+    assert list(kernels.sweep_detector_silent(1700.0, 1200.0, last_seen, since)) == [CLEARED, NO_CHANGE, NO_CHANGE]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(times, times), min_size=1, max_size=8), st.integers(0, 60).map(lambda k: 300.0 * k))
+def test_silent_matches_reference_on_random_input(pairs, watermark):
+    last_seen = np.array([p[0] for p in pairs])
+    since = np.array([p[1] for p in pairs])
+    want = naive.sweep_detector_silent(watermark, 1200.0, list(last_seen), list(since))
+    codes = kernels.sweep_detector_silent(watermark, 1200.0, last_seen, since)
+    assert same(codes, want[0]) and same(since, want[1])
+
+
+# --- traffic.stuck -----------------------------------------------------------------------------------
+
+STUCK_KEYS = ("last_ts", "q", "o", "v", "flat_since", "impossible_since", "since", "ended")
+
+
+def run_stuck(readings, m=3, flat_after=1500.0, impossible_after=900.0):
+    arrays = [np.full(m, NAN) for _ in STUCK_KEYS]
+    codes, starts = kernels.update_stuck(column(readings, 0, np.int32), column(readings, 1), column(readings, 2),
+                                         column(readings, 3), column(readings, 4), flat_after, impossible_after,
+                                         *arrays)
+    ref_codes, ref_starts, ref_state = naive.update_stuck(readings, flat_after, impossible_after,
+                                                          [{k: NAN for k in STUCK_KEYS} for _ in range(m)])
+    assert same(codes, ref_codes) and same(starts, ref_starts)
+    for k, arr in zip(STUCK_KEYS, arrays):
+        assert same(arr, [d[k] for d in ref_state]), k
+    return list(codes), list(starts)
+
+
+def test_a_flat_run_raises_at_flat_after_with_its_first_reading_as_start_and_clears_on_change():
+    readings = [(0, 300.0 * k, 12.0, 0.05, 48.0) for k in range(1, 8)] + [(0, 2400.0, 13.0, 0.05, 48.0)]
+    codes, starts = run_stuck(readings)
+    assert codes == [0, 0, 0, 0, 0, RAISED, 0, CLEARED]      # 300 -> 1800: 1500 s of identical readings
+    assert starts[5] == 300.0 and starts[7] == 300.0
+
+
+def test_zero_counts_are_a_quiet_road_and_speed_without_vehicles_is_impossible():
+    quiet = [(0, 300.0 * k, 0.0, 0.0, NAN) for k in range(1, 12)]
+    assert run_stuck(quiet)[0] == [0] * 11
+    impossible = [(1, 300.0 * k, 0.0, 0.0, 40.0) for k in range(1, 6)] + [(1, 1800.0, 0.0, 0.0, NAN)]
+    codes, starts = run_stuck(impossible)
+    assert codes == [0, 0, 0, RAISED, 0, CLEARED] and starts[3] == 300.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 3), times, st.sampled_from([NAN, 0.0, 5.0, 5.0, 9.0]),
+                          st.sampled_from([NAN, 0.0, 0.03, 0.03]), st.sampled_from([NAN, 0.0, 40.0, 40.0])),
+                max_size=40))
+def test_stuck_matches_reference_on_random_input(readings):
+    run_stuck(by_time(readings), flat_after=900.0, impossible_after=600.0)
+
+
+def test_stuck_on_empty_batch_and_one_nan_reading():
+    assert run_stuck([]) == ([], [])
+    assert run_stuck([(0, NAN, NAN, NAN, NAN)])[0] == [0]
+
+
+# --- traffic.incident --------------------------------------------------------------------------------
+
+def test_downstream_neighbour_is_the_next_station_of_the_same_segment():
+    segment = np.array([0, 0, 0, 1, 0, 0, -1], dtype=np.int32)
+    position = np.array([0.0, 800.0, 400.0, 400.0, 400.0, NAN, 0.0])
+    got = kernels.adjacent_downstream(segment, position, 2)
+    assert list(got) == [2, -1, 1, -1, 1, -1, -1]     # two lanes at 400 m: the lower slot is the neighbour
+    assert same(got, naive.adjacent_downstream(list(segment), list(position), 2))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 2), st.sampled_from([NAN, 0.0, 400.0, 800.0, 1200.0])), max_size=10))
+def test_downstream_matches_reference_on_random_input(detectors):
+    segment = np.array([d[0] for d in detectors], dtype=np.int32)
+    position = np.array([d[1] for d in detectors], dtype=np.float64)
+    assert same(kernels.adjacent_downstream(segment, position, 2),
+                naive.adjacent_downstream(list(segment), list(position), 2))
+
+
+def run_incident_sweeps(ticks, last_seen, segment, position, occupancy, stuck_since, n_segments=2):
+    """``occupancy``/``last_seen``: per tick, the detectors' values. Returns codes per tick; checks the reference."""
+    th = TrafficIncident.Thresholds()
+    m = len(segment)
+    segment = np.array(segment, dtype=np.int32)
+    position = np.array(position, dtype=np.float64)
+    stuck = np.array(stuck_since, dtype=np.float64)
+    state = [np.full(m, NAN) for _ in range(3)]
+    open_since, ended = np.full(n_segments, NAN), np.full(n_segments, NAN)
+    ref_state = [{"congested": NAN, "calm": NAN, "since": NAN} for _ in range(m)]
+    ref_ended = [NAN] * n_segments
+    result = []
+    for t, seen, occ in zip(ticks, last_seen, occupancy):
+        seen, occ = np.array(seen, dtype=np.float64), np.array(occ, dtype=np.float64)
+        codes = kernels.sweep_incident(t, th.occupancy_difference, th.relative_difference, th.persist_after_s,
+                                       th.clear_after_s, th.fresh_within_s, seen, segment, position, occ, stuck,
+                                       *state, open_since, ended)
+        ref_codes, ref_state, ref_open, ref_now = naive.sweep_incident(t, th, list(seen), list(segment),
+                                                                       list(position), list(occ), list(stuck),
+                                                                       ref_state, n_segments)
+        for g, when in ref_now.items():
+            ref_ended[g] = when
+        assert same(codes, ref_codes) and same(open_since, ref_open) and same(ended, ref_ended)
+        for name, arr in zip(("congested", "calm", "since"), state):
+            assert same(arr, [d[name] for d in ref_state])
+        result.append(list(codes))
+    return result
+
+
+def test_a_lasting_queue_above_free_flow_raises_on_the_upstream_detector_and_clears():
+    ticks = [300.0 * k for k in range(1, 16)]
+    queue = [0.6 if 3 <= k < 9 else 0.1 for k in range(15)]
+    occupancy = [[q, 0.05, 0.05] for q in queue]
+    seen = [[t - 10.0] * 3 for t in ticks]
+    codes = run_incident_sweeps(ticks, seen, [0, 0, 0], [0.0, 400.0, 800.0], occupancy, [NAN] * 3)
+    raised = [k for k, c in enumerate(codes) if c[0] == RAISED]
+    cleared = [k for k, c in enumerate(codes) if c[0] == CLEARED]
+    assert raised == [6] and cleared == [12]   # 900 s after the first congested (k=3) and first calm (k=9) sweeps
+    assert all(c[1] == c[2] == NO_CHANGE for c in codes)
+
+
+def test_a_stuck_or_silent_detector_is_no_evidence():
+    ticks = [300.0 * k for k in range(1, 10)]
+    occupancy = [[0.6, 0.05]] * 9
+    fresh = [[t - 10.0] * 2 for t in ticks]
+    assert all(c == [0, 0] for c in run_incident_sweeps(ticks, fresh, [0, 0], [0.0, 400.0], occupancy, [NAN, 5.0]))
+    stale = [[t - 10.0, 0.0] for t in ticks]
+    assert all(c == [0, 0] for c in run_incident_sweeps(ticks, stale, [0, 0], [0.0, 400.0], occupancy, [NAN] * 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 1), st.sampled_from([NAN, 0.0, 400.0, 800.0]),
+                          st.sampled_from([NAN, 5.0])), min_size=1, max_size=5),
+       st.lists(st.lists(st.sampled_from([NAN, 0.02, 0.1, 0.4, 0.7]), min_size=5, max_size=5), min_size=1,
+                max_size=25),
+       st.sampled_from([10.0, 10.0, 1000.0]))
+def test_incident_matches_reference_on_random_input(detectors, occupancies, age):
+    m = len(detectors)
+    ticks = [300.0 * (k + 1) for k in range(len(occupancies))]
+    run_incident_sweeps(ticks, [[t - age] * m for t in ticks], [d[0] for d in detectors], [d[1] for d in detectors],
+                        [o[:m] for o in occupancies], [d[2] for d in detectors])
+
+
+# --- traffic.anomaly_score ---------------------------------------------------------------------------
+
+def test_channels_and_baseline_rows_match_reference():
+    q, o, v = np.array([0.0, 9.0, NAN]), np.array([0.0, 0.1, 0.5]), np.array([NAN, 50.0, 0.0])
+    got = kernels.traffic_channels(q, o, v)
+    for i in range(3):
+        assert same([c[i] for c in got], naive.traffic_channels(q[i], o[i], v[i]))
+    saturday = MONDAY + 5 * DAY
+    for slot, t in ((0, MONDAY), (1, MONDAY + 1799.0), (2, MONDAY + 1800.0), (3, saturday + 86399.0),
+                    (0, saturday - 1.0)):
+        assert kernels.baseline_row(slot, t) == naive.baseline_row(slot, t)
+    assert kernels.baseline_row(0, saturday) == TRAFFIC_BASELINE_ROWS // 2
+    assert kernels.baseline_row(1, MONDAY + 1800.0) == TRAFFIC_BASELINE_ROWS + 1
+
+
+PARAMS = dict(tau=3600.0, max_step=900.0, bin_rate=0.3, clip=3.0, short_term_tolerance=2.0,
+              half_score_deviation=2.0, alert_score=0.9, calm_score=0.5, baseline_age=43200.0)
+FLOORS = (0.5, 0.12, 0.06)
+
+
+def run_scores(readings, m=2, quarantined=None, floors=FLOORS):
+    """readings: (slot, ts, (channel values)). Checks the kernel against the reference; returns (scores, state)."""
+    k = len(floors)
+    quarantined = np.full(m, NAN) if quarantined is None else np.array(quarantined, dtype=np.float64)
+    n_rows = m * TRAFFIC_BASELINE_ROWS
+    st_ = dict(last=np.full(m, NAN), level=tuple(np.full(m, NAN) for _ in range(k)),
+               scale=tuple(np.full(m, NAN) for _ in range(k)), bin_level=tuple(np.full(n_rows, NAN) for _ in range(k)),
+               bin_scale=tuple(np.full(n_rows, NAN) for _ in range(k)), first=np.full(n_rows, NAN),
+               hot=np.full(m, NAN), cold=np.full(m, NAN))
+    channels = tuple(np.array([r[2][c] for r in readings], dtype=np.float64) for c in range(k))
+    scores = kernels.score_readings(column(readings, 0, np.int32), column(readings, 1), channels,
+                                    np.array(floors), *PARAMS.values(), st_["last"], st_["level"], st_["scale"],
+                                    st_["bin_level"], st_["bin_scale"], st_["first"], st_["hot"], st_["cold"],
+                                    quarantined)
+    detectors = [{"last_ts": NAN, "level": [NAN] * k, "scale": [NAN] * k, "hot": NAN, "cold": NAN,
+                  "quarantined": quarantined[s]} for s in range(m)]
+    ref_scores, ref_detectors, ref_rows = naive.score_readings(readings, floors, PARAMS, detectors, {})
+    assert np.allclose(scores, ref_scores, rtol=1e-12, atol=1e-12, equal_nan=True)
+    for s, d in enumerate(ref_detectors):
+        assert same([st_["last"][s], st_["hot"][s], st_["cold"][s]], [d["last_ts"], d["hot"], d["cold"]])
+        assert np.allclose([lv[s] for lv in st_["level"]], d["level"], rtol=1e-12, equal_nan=True)
+        assert np.allclose([sc[s] for sc in st_["scale"]], d["scale"], rtol=1e-12, equal_nan=True)
+    learnt = {int(r) for r in np.flatnonzero(~np.isnan(st_["first"]))}
+    assert learnt == {r for r, row in ref_rows.items() if not math.isnan(row["first"])}
+    for r in learnt:
+        assert np.allclose([lv[r] for lv in st_["bin_level"]], ref_rows[r]["level"], rtol=1e-12, equal_nan=True)
+    return scores, st_
+
+
+def daily_flow(days, slot=0, step=300.0, anomaly=None):
+    """A detector's (sqrt count, log occupancy, log speed) following a fixed daily rhythm."""
+    rng = np.random.default_rng(4)
+    readings = []
+    for k in range(int(days * DAY / step)):
+        t = MONDAY + step * (k + 1)
+        hour = (t % DAY) / 3600.0
+        count = 5.0 + 60.0 * math.exp(-0.5 * ((hour - 8.0) / 1.5) ** 2) + rng.normal(0, 1.0)
+        values = (math.sqrt(max(count, 0.0)), math.log(0.002 * count + 0.02), math.log(50.0 + rng.normal(0, 1.0)))
+        if anomaly is not None and anomaly[0] <= t < anomaly[1]:
+            values = (values[0] * 0.3, values[1], values[2])
+        readings.append((slot, t, values))
+    return readings
+
+
+def test_a_disturbance_on_a_learnt_day_scores_high_and_normal_days_score_low():
+    start = MONDAY + DAY + 9 * 3600.0
+    scores, _ = run_scores(daily_flow(2, anomaly=(start, start + 3600.0)))
+    ts = np.array([r[1] for r in daily_flow(2)])
+    during = (ts >= start) & (ts < start + 3600.0)
+    second_day_normal = (ts >= MONDAY + DAY + 3600.0) & ~during & (ts < MONDAY + 2 * DAY - 3600.0)
+    assert np.median(scores[during]) >= 0.9
+    assert np.percentile(scores[second_day_normal], 95) < 0.5
+
+
+def test_a_quarantined_detector_teaches_the_seasonal_baseline_nothing():
+    readings = daily_flow(1)
+    _scores, free = run_scores(readings, m=1)
+    _scores, held = run_scores(readings, m=1, quarantined=[5.0])
+    assert not np.isnan(free["first"]).all() and np.isnan(held["first"]).all()
+    assert same([lv[0] for lv in free["level"]], [lv[0] for lv in held["level"]])   # the short-term one learns
+
+
+channel_values = st.sampled_from([NAN, 0.0, 1.0, 2.0, 3.0, 8.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 2), st.one_of(st.just(NAN), st.integers(0, 400).map(
+    lambda k: MONDAY + 1800.0 * k)), st.tuples(channel_values, channel_values)), max_size=60),
+       st.lists(st.sampled_from([NAN, NAN, 1.0]), min_size=2, max_size=2))
+def test_scores_match_reference_on_random_input(readings, quarantined):
+    run_scores(by_time(readings), m=2, quarantined=quarantined, floors=(0.5, 0.1))
+
+
+def test_scores_of_empty_batch_one_reading_and_nan_values():
+    scores, _ = run_scores([])
+    assert scores.shape == (0,)
+    scores, st_ = run_scores([(0, MONDAY, (3.0, -3.0, 4.0))])
+    assert list(scores) == [0.0] and st_["last"][0] == MONDAY      # nothing to compare with yet
+    scores, st_ = run_scores([(0, MONDAY, (NAN, NAN, NAN)), (1, NAN, (1.0, 1.0, 1.0))])
+    assert list(scores) == [0.0, 0.0] and math.isnan(st_["last"][1])
+
+
+def test_score_readings_refuses_bad_parameters():
+    with pytest.raises(ValueError):
+        kernels.score_readings(np.zeros(0, np.int32), np.zeros(0), (np.zeros(0),), np.array([0.0]),
+                               *PARAMS.values(), np.full(1, NAN), (np.full(1, NAN),), (np.full(1, NAN),),
+                               (np.full(TRAFFIC_BASELINE_ROWS, NAN),), (np.full(TRAFFIC_BASELINE_ROWS, NAN),),
+                               np.full(TRAFFIC_BASELINE_ROWS, NAN), np.full(1, NAN), np.full(1, NAN), np.full(1, NAN))
+
+
+def test_sweep_anomaly_raises_unexplained_runs_only_and_clears_after_calm():
+    last = np.array([4000.0, 4000.0, 4000.0, 4000.0, 4000.0])
+    hot = np.array([1000.0, 1000.0, 1000.0, 3000.0, NAN])
+    cold = np.full(5, NAN)
+    stuck_since, stuck_ended = np.array([NAN, 900.0, NAN, NAN, NAN]), np.full(5, NAN)
+    segment = np.array([-1, -1, 0, -1, 1], dtype=np.int32)
+    open_since, ended = np.array([NAN, NAN]), np.array([1500.0, NAN])
+    since = np.full(5, NAN)
+    args = (1800.0, 900.0, last, hot, cold, stuck_since, stuck_ended, segment, open_since, ended)
+    want = naive.sweep_anomaly(*(list(a) if isinstance(a, np.ndarray) else a for a in args), list(since))
+    codes = kernels.sweep_anomaly(*args, since)
+    assert list(codes) == [RAISED, 0, 0, 0, 0] and since[0] == 1000.0
+    assert same(codes, want[0]) and same(since, want[1])
+    last[0], hot[0], cold[0] = 5000.0, NAN, 4100.0
+    assert list(kernels.sweep_anomaly(*args, since)) == [CLEARED, 0, 0, 0, 0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(times, times, times, times, times, st.integers(-1, 1), times), min_size=1, max_size=6),
+       st.tuples(times, times), st.tuples(times, times))
+def test_sweep_anomaly_matches_reference_on_random_input(detectors, open_since, ended):
+    cols = [np.array([d[k] for d in detectors], dtype=np.float64) for k in range(5)]
+    segment = np.array([d[5] for d in detectors], dtype=np.int32)
+    since = np.array([d[6] for d in detectors], dtype=np.float64)
+    open_since, ended = np.array(open_since), np.array(ended)
+    want = naive.sweep_anomaly(1800.0, 900.0, *(list(c) for c in cols), list(segment), list(open_since),
+                               list(ended), list(since))
+    codes = kernels.sweep_anomaly(1800.0, 900.0, *cols, segment, open_since, ended, since)
+    assert same(codes, want[0]) and same(since, want[1])
+
+
+def test_score_series_scores_every_row_in_the_unit_interval():
+    t = MONDAY + 300.0 * np.arange(2000)
+    values = 50 + 30 * np.sin(2 * np.pi * (t % DAY) / DAY) + np.random.default_rng(2).normal(0, 2.0, 2000)
+    values[1100:1130] += 120.0   # a Thursday: its weekday bins were learnt on earlier days
+    values[10] = NAN
+    scores = TrafficAnomalyScore.score_series(t[::-1].copy(), values[::-1].copy())[::-1]
+    assert scores.shape == (2000,) and np.all((scores >= 0) & (scores <= 1)) and scores[10] == 0.0
+    assert np.median(scores[1100:1130]) > np.percentile(scores[:1000], 99)
