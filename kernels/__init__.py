@@ -41,15 +41,14 @@ from kernels.traffic import (
     baseline_row,
     score_readings,
     sweep_anomaly,
-    sweep_detector_silent,
     sweep_incident,
     traffic_channels,
     update_stuck,
     warm_up_traffic,
 )
+from kernels.absence import sweep_absence, warm_up_absence
 from kernels.water import (
     apply_meter_readings,
-    sweep_gateway_outage,
     sweep_meter_silent,
     sweep_no_use,
     warm_up,
@@ -61,7 +60,6 @@ __all__ = [
     "baseline_row",
     "score_readings",
     "sweep_anomaly",
-    "sweep_detector_silent",
     "sweep_incident",
     "traffic_channels",
     "update_stuck",
@@ -81,7 +79,7 @@ __all__ = [
     "sweep_night_flow",
     "warm_up_flow",
     "apply_meter_readings",
-    "sweep_gateway_outage",
+    "sweep_absence",
     "sweep_meter_silent",
     "sweep_no_use",
     "warm_up",
@@ -101,5 +99,5 @@ def warm_up() -> None:
     for Numba. Each kernel module warms its own kernels; a new module adds its warm-up here."""
     from kernels.water import warm_up as warm_up_water
 
-    for warm in (warm_up_water, warm_up_flow, warm_up_traffic, warm_up_waste, warm_up_lighting):
+    for warm in (warm_up_absence, warm_up_water, warm_up_flow, warm_up_traffic, warm_up_waste, warm_up_lighting):
         warm()

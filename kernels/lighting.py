@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from kernels.config import CLEARED, LAMP, NJIT, NO_CHANGE, RAISED
-from kernels.water import _check, _check_writable, _scalar_times
+from kernels._checks import _check, _check_writable, _scalar_times
 
 __all__ = ["solar_elevation", "sun_times", "update_lamp_failure", "update_day_burner",
            "update_power_out_of_range", "update_cycling", "warm_up_lighting"]

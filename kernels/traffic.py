@@ -20,9 +20,9 @@ from kernels.config import (
     CLEARED, EPOCH_WEEKDAY, NJIT, NO_CHANGE, OCCUPANCY_LOG_OFFSET, RAISED, READING_APPLIED, SKIPPED_INVALID,
     SKIPPED_STALE, SPEED_LOG_OFFSET_KMH, TRAFFIC_BASELINE_ROWS, TRAFFIC_BIN_S, TRAFFIC_BINS_PER_DAY,
 )
-from kernels.water import _check, _check_writable, _out, _scalar_times
+from kernels._checks import _check, _check_writable, _out, _scalar_times
 
-__all__ = ["apply_traffic_readings", "sweep_detector_silent", "update_stuck", "adjacent_downstream",
+__all__ = ["apply_traffic_readings", "update_stuck", "adjacent_downstream",
            "sweep_incident", "traffic_channels", "baseline_row", "score_readings", "sweep_anomaly",
            "warm_up_traffic"]
 
@@ -78,41 +78,6 @@ def apply_traffic_readings(slot, ts, segment_slot, position, occupancy,
     out = _out(out, n)
     _apply_traffic_readings(slot, ts, segment_slot, position, occupancy,
                             last_seen, subject_segment, subject_position, last_occupancy, out)
-    return out
-
-
-# --- traffic.silent ------------------------------------------------------------------------------
-
-@njit(**NJIT)
-def _sweep_detector_silent(watermark, silent_after, last_seen, silent_since, out):
-    for d in range(last_seen.shape[0]):
-        out[d] = NO_CHANGE
-        seen = last_seen[d]
-        if np.isnan(seen):
-            continue
-        if np.isnan(silent_since[d]):
-            if watermark - seen >= silent_after:
-                silent_since[d] = seen
-                out[d] = RAISED
-        elif seen > silent_since[d]:
-            silent_since[d] = np.nan
-            out[d] = CLEARED
-
-
-def sweep_detector_silent(watermark, silent_after, last_seen, silent_since, out=None):
-    """Open or close detector-silent episodes at event time ``watermark`` (s).
-
-    A detector whose newest reading is at least ``silent_after`` s older than the watermark
-    opens an episode (``silent_since`` = that reading's time); its next reading closes it.
-    Returns int8 per detector: NO_CHANGE, RAISED or CLEARED.
-    """
-    watermark, silent_after = _scalar_times(watermark, silent_after)
-    _check("last_seen", last_seen, np.float64)
-    m = last_seen.shape[0]
-    _check("silent_since", silent_since, np.float64, m)
-    _check_writable("silent_since", silent_since)
-    out = _out(out, m)
-    _sweep_detector_silent(watermark, silent_after, last_seen, silent_since, out)
     return out
 
 
@@ -581,7 +546,6 @@ def warm_up_traffic() -> None:
     i = np.zeros(1, dtype=np.int32)
     t = np.zeros(1)
     apply_traffic_readings(i, t, i.copy(), f(), f(), f(), i.copy(), f(), f())
-    sweep_detector_silent(0.0, 1.0, f(), f())
     update_stuck(i, t, f(), f(), f(), 1.0, 1.0, f(), f(), f(), f(), f(), f(), f(), f())
     sweep_incident(0.0, 0.2, 0.5, 1.0, 1.0, 1.0, f(), i.copy(), f(), f(), f(), f(), f(), f(), f(), f())
     rows = TRAFFIC_BASELINE_ROWS

@@ -25,7 +25,7 @@ from numba import njit
 from kernels.config import (
     CLEARED, EMPTYING_DROP, FILL_SLOPE_WINDOW, NJIT, NO_CHANGE, RAISED, SAME_LEVEL, STATUS_BURNING,
 )
-from kernels.water import _check, _check_writable, _out, _scalar_times
+from kernels._checks import _check, _check_writable, _out, _scalar_times
 
 __all__ = ["update_overflow", "update_fire", "update_collection_late", "sweep_collection_late",
            "update_fill_forecast", "update_stuck_level", "fill_slope_and_level", "warm_up_waste"]

@@ -4,7 +4,7 @@ State is columnar, one float64/int32 array per field, indexed by a meter's slot
 (or a gateway's slot). Times are epoch seconds (float64, UTC); indices are m3.
 ``NaN`` in a time array means "never" (never seen / no open episode).
 
-Order of a sweep at watermark ``w``: gateways first (``sweep_gateway_outage``),
+Order of a sweep at watermark ``w``: gateways first (``kernels.absence.sweep_absence``),
 then meters (``sweep_meter_silent``, ``sweep_no_use``) with the gateways'
 outage state as suppression, so a gateway outage is one feed alert and not a
 flood of per-meter alerts.
@@ -15,30 +15,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels._checks import _check, _check_writable, _out, _scalar_times
 from kernels.config import (
     APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CLEARED, MIN_USE_M3, NJIT, NO_CHANGE, RAISED,
     SKIPPED_INVALID, SKIPPED_STALE,
 )
 
-__all__ = ["apply_meter_readings", "sweep_gateway_outage", "sweep_meter_silent", "sweep_no_use", "warm_up"]
-
-
-def _check(name: str, array: np.ndarray, dtype, length: int | None = None) -> None:
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
-    if array.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {array.dtype}")
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    if length is not None and array.shape[0] != length:
-        raise ValueError(f"{name} must have length {length}, got {array.shape[0]}")
-    if not array.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous")
-
-
-def _check_writable(name: str, array: np.ndarray) -> None:
-    if not array.flags.writeable:
-        raise ValueError(f"{name} is state and must be writable")
+__all__ = ["apply_meter_readings", "sweep_meter_silent", "sweep_no_use", "warm_up"]
 
 
 # --- readings ------------------------------------------------------------------------------
@@ -119,40 +102,6 @@ def apply_meter_readings(slot, ts, index, gateway_slot,
 
 
 # --- sweeps -----------------------------------------------------------------------------------
-
-@njit(**NJIT)
-def _sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since, out):
-    for g in range(gateway_last_seen.shape[0]):
-        out[g] = NO_CHANGE
-        seen = gateway_last_seen[g]
-        if np.isnan(seen):
-            continue
-        if np.isnan(outage_since[g]):
-            if watermark - seen >= silent_after:
-                outage_since[g] = seen
-                out[g] = RAISED
-        elif seen > outage_since[g]:
-            outage_since[g] = np.nan
-            out[g] = CLEARED
-
-
-def sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since, out=None):
-    """Open or close gateway-outage episodes at event time ``watermark`` (s).
-
-    A gateway whose newest reading is at least ``silent_after`` seconds older than
-    the watermark opens an episode (``outage_since`` = that newest reading time);
-    any newer reading closes it. Returns ``out`` (int8 per gateway: NO_CHANGE,
-    RAISED, CLEARED).
-    """
-    watermark, silent_after = _scalar_times(watermark, silent_after)
-    _check("gateway_last_seen", gateway_last_seen, np.float64)
-    g = gateway_last_seen.shape[0]
-    _check("outage_since", outage_since, np.float64, g)
-    _check_writable("outage_since", outage_since)
-    out = _out(out, g)
-    _sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since, out)
-    return out
-
 
 @njit(**NJIT)
 def _suppressed(meter_gateway, gateway_outage_since, m):
@@ -241,28 +190,10 @@ def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, met
     return out
 
 
-def _scalar_times(*values) -> tuple[float, ...]:
-    result = []
-    for v in values:
-        v = float(v)
-        if not np.isfinite(v):
-            raise ValueError(f"times and durations must be finite seconds, got {v}")
-        result.append(v)
-    return tuple(result)
-
-
-def _out(out, n: int) -> np.ndarray:
-    if out is None:
-        return np.empty(n, dtype=np.int8)
-    _check("out", out, np.int8, n)
-    return out
-
-
 def warm_up() -> None:
     """Compile (or load from cache) every kernel on tiny inputs, before data waits."""
     f = np.full(1, np.nan)
     i = np.zeros(1, dtype=np.int32)
     apply_meter_readings(i, np.zeros(1), np.zeros(1), i.copy(), f.copy(), f.copy(), f.copy(), i.copy(), f.copy())
-    sweep_gateway_outage(0.0, 1.0, f.copy(), f.copy())
     sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy())
     sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy())

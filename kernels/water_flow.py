@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from kernels.config import CLEARED, MIN_USE_M3, NJIT, NO_CHANGE, RAISED
-from kernels.water import _check, _check_writable, _out, _scalar_times
+from kernels._checks import _check, _check_writable, _out, _scalar_times
 
 __all__ = ["DEVICE_ALARMS", "DEVICE_ALARM_CODES", "NIGHT_BINS", "NIGHT_HISTORY", "ALARM_RAISED", "ALARM_CLEARED",
            "continuous_flow", "burst", "backflow", "device_alarm", "night_flow_accumulate", "sweep_night_flow",

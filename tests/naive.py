@@ -48,7 +48,7 @@ def apply_meter_readings(readings, last_seen, last_index, last_use, meter_gatewa
     return codes, last_seen, last_index, last_use, meter_gateway, gateway_last_seen
 
 
-def sweep_gateway_outage(watermark, silent_after, gateway_last_seen, outage_since):
+def sweep_absence(watermark, silent_after, gateway_last_seen, outage_since):
     outage_since = list(outage_since)
     codes = []
     for g, seen in enumerate(gateway_last_seen):
@@ -140,7 +140,7 @@ def water_reference(events, thresholds):
         else:
             t = event[1]
             before = list(g["outage_since"])
-            codes, g["outage_since"] = sweep_gateway_outage(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"])
+            codes, g["outage_since"] = sweep_absence(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"])
             found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t)
             before = list(m["silent_since"])
             codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
@@ -925,11 +925,6 @@ def apply_traffic_readings(readings, last_seen, subject_segment, subject_positio
     return codes, last_seen, subject_segment, subject_position, last_occupancy
 
 
-def sweep_detector_silent(watermark, silent_after, last_seen, silent_since):
-    # the same rule as a water meter falling silent, with no gateway to blame
-    return sweep_meter_silent(watermark, silent_after, last_seen, [-1] * len(last_seen), [], silent_since)
-
-
 def update_stuck(readings, flat_after, impossible_after, state):
     """readings: (slot, ts, intensity, occupancy, speed); state: one dict per detector with keys
     last_ts, q, o, v, flat_since, impossible_since, since, ended (NaN = none). Returns (codes, starts, state)."""
@@ -1178,7 +1173,7 @@ def traffic_reference(events, thresholds):
             seg_ended.update(ended)
             found += _episodes("traffic.incident", keys, codes, [e["since"] for e in incident], before, t)
             before = list(silent_since)
-            codes, silent_since = sweep_detector_silent(t, silent_t.silent_after_s, last_seen, silent_since)
+            codes, silent_since = sweep_absence(t, silent_t.silent_after_s, last_seen, silent_since)
             found += _episodes("traffic.silent", keys, codes, silent_since, before, t)
             # quarantine: a stuck episode of the detector, or a congested pair / open incident on its segment
             queued = {seg[u] for u, e in enumerate(incident) if seg[u] >= 0

@@ -74,11 +74,11 @@ def test_apply_on_an_empty_batch_changes_nothing():
 
 def test_silent_raises_after_the_gap_and_clears_on_the_next_reading():
     last_seen, since = np.array([0.0, 1000.0, NAN]), np.full(3, NAN)
-    assert list(kernels.sweep_detector_silent(1200.0, 1200.0, last_seen, since)) == [RAISED, NO_CHANGE, NO_CHANGE]
+    assert list(kernels.sweep_absence(1200.0, 1200.0, last_seen, since)) == [RAISED, NO_CHANGE, NO_CHANGE]
     assert since[0] == 0.0
-    assert list(kernels.sweep_detector_silent(1500.0, 1200.0, last_seen, since)) == [NO_CHANGE] * 3
+    assert list(kernels.sweep_absence(1500.0, 1200.0, last_seen, since)) == [NO_CHANGE] * 3
     last_seen[0] = 1600.0
-    assert list(kernels.sweep_detector_silent(1700.0, 1200.0, last_seen, since)) == [CLEARED, NO_CHANGE, NO_CHANGE]
+    assert list(kernels.sweep_absence(1700.0, 1200.0, last_seen, since)) == [CLEARED, NO_CHANGE, NO_CHANGE]
 
 
 @settings(max_examples=60, deadline=None)
@@ -86,8 +86,8 @@ def test_silent_raises_after_the_gap_and_clears_on_the_next_reading():
 def test_silent_matches_reference_on_random_input(pairs, watermark):
     last_seen = np.array([p[0] for p in pairs])
     since = np.array([p[1] for p in pairs])
-    want = naive.sweep_detector_silent(watermark, 1200.0, list(last_seen), list(since))
-    codes = kernels.sweep_detector_silent(watermark, 1200.0, last_seen, since)
+    want = naive.sweep_absence(watermark, 1200.0, list(last_seen), list(since))
+    codes = kernels.sweep_absence(watermark, 1200.0, last_seen, since)
     assert same(codes, want[0]) and same(since, want[1])
 
 

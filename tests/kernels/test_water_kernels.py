@@ -125,10 +125,10 @@ def arr(values, dtype=np.float64):
 def test_gateway_sweep_fixed():
     seen = arr([0.0, 5000.0, NAN, 100.0])
     since = arr([NAN, NAN, NAN, 50.0])
-    codes = kernels.sweep_gateway_outage(7200.0, 7200.0, seen, since)
+    codes = kernels.sweep_absence(7200.0, 7200.0, seen, since)
     assert codes.tolist() == [kc.RAISED, kc.NO_CHANGE, kc.NO_CHANGE, kc.CLEARED]
     assert since[0] == 0.0 and math.isnan(since[3])
-    want_codes, want_since = naive.sweep_gateway_outage(7200.0, 7200.0, [0.0, 5000.0, NAN, 100.0],
+    want_codes, want_since = naive.sweep_absence(7200.0, 7200.0, [0.0, 5000.0, NAN, 100.0],
                                                         [NAN, NAN, NAN, 50.0])
     assert codes.tolist() == want_codes and same(since, want_since)
 
@@ -159,7 +159,7 @@ def test_no_use_sweep_needs_reporting_meter_and_clears_on_use():
 def test_sweeps_on_empty_state():
     e = np.empty(0)
     ei = np.empty(0, dtype=np.int32)
-    assert kernels.sweep_gateway_outage(1.0, 1.0, e, e.copy()).shape == (0,)
+    assert kernels.sweep_absence(1.0, 1.0, e, e.copy()).shape == (0,)
     assert kernels.sweep_meter_silent(1.0, 1.0, e, ei, e, e.copy()).shape == (0,)
     assert kernels.sweep_no_use(1.0, 1.0, 1.0, e, e, ei, e, e.copy()).shape == (0,)
 
@@ -167,7 +167,7 @@ def test_sweeps_on_empty_state():
 def test_sweep_rejects_non_finite_watermark():
     e = np.empty(0)
     with pytest.raises(ValueError, match="finite"):
-        kernels.sweep_gateway_outage(NAN, 1.0, e, e.copy())
+        kernels.sweep_absence(NAN, 1.0, e, e.copy())
 
 
 maybe_time = st.one_of(st.floats(0, 4e5), st.just(NAN))
@@ -188,8 +188,8 @@ def test_sweeps_random_match_naive(data):
     no_use_since = data.draw(st.lists(maybe_time, min_size=n, max_size=n))
 
     got_since = arr(gw_since)
-    codes = kernels.sweep_gateway_outage(watermark, 7200.0, arr(gw_seen), got_since)
-    want = naive.sweep_gateway_outage(watermark, 7200.0, gw_seen, gw_since)
+    codes = kernels.sweep_absence(watermark, 7200.0, arr(gw_seen), got_since)
+    want = naive.sweep_absence(watermark, 7200.0, gw_seen, gw_since)
     assert codes.tolist() == want[0] and same(got_since, want[1])
 
     got_silent = arr(silent_since)

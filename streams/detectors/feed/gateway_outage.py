@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import sweep_gateway_outage
+from kernels import sweep_absence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -35,7 +35,7 @@ class GatewayOutage(Detector):
     def sweep(self, state, watermark):
         since = state.group_column("gateway", "outage_since")
         return transitions(self.declaration.name, state.group("gateway").keys, since, watermark,
-                           lambda: sweep_gateway_outage(watermark, self.thresholds.silent_after_s,
+                           lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
                                                         state.group_column("gateway", "last_seen"), since))
 
     def definitional_delay_s(self) -> float:

@@ -23,7 +23,7 @@ class PowerOutOfRange(Detector):
         severity="info", subject_kind="streetlight", retention="alerts kept 90 days",
         human_oversight="a maintenance planner compares the lamp's inventory (fitted lamp, driver) with the "
                         "readings before ordering work",
-        alarm_name="powerOutOfRange",
+        alarm_name="lampPowerTooHigh | lampPowerTooLow",   # TALQ 2.7.1 LampMonitorFunction events
     )
 
     @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import sweep_detector_silent
+from kernels import sweep_absence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -34,7 +34,7 @@ class TrafficSilent(Detector):
     def sweep(self, state, watermark):
         since = state.subject("silent_since")
         return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_detector_silent(watermark, self.thresholds.silent_after_s,
+                           lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
                                                          state.subject("last_seen"), since))
 
     def definitional_delay_s(self) -> float:
