@@ -4,7 +4,8 @@ Prints figures and writes ``benchmarks/results/throughput.json``. Speed lives he
 not in the tests. Two figures:
 
 - ``in_process``: the one pipeline (decode -> pseudonymise -> kernels -> alerts) on
-  pre-generated messages, no broker: readings per second of CPU-bound work.
+  pre-generated messages, no broker, for the water city of ``--households`` and for
+  each other domain's default scenario: readings per second of CPU-bound work.
 - ``broker``: the whole feed produced to the embedded broker first, then a worker
   process consumes it; wall time from worker start to every reading counted
   (includes the worker's start-up and consumer-group join).
@@ -21,6 +22,7 @@ import platform
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from streams.broker import EmbeddedBroker, free_port, stop_process  # noqa: E402
 from streams.config import settings_from  # noqa: E402
 from streams.demo import start_worker, wait_until_consumed  # noqa: E402
+from streams.domains import DOMAINS  # noqa: E402
 from streams.ingest import RawMessage  # noqa: E402
-from streams.pipeline import WaterPipeline  # noqa: E402
+from streams.pipeline import DomainPipeline  # noqa: E402
 from streams.pseudonym import Pseudonymizer  # noqa: E402
 from streams.simulate import WaterScenario, simulate_water  # noqa: E402
 from streams.simulate.produce import produce  # noqa: E402
@@ -38,13 +41,13 @@ from streams.topics import create_topics  # noqa: E402
 KEY = "benchmark-pseudonym-key-0000"
 
 
-def in_process(simulation, settings) -> dict:
+def in_process(domain, simulation, settings) -> dict:
     messages = []
-    for _when, hour in simulation.hours():
-        messages += [RawMessage(v, "r", int(k.rsplit(b"-", 1)[-1]) % 4, i, k) for i, (k, v) in enumerate(hour)]
-    pipeline = WaterPipeline(settings, Pseudonymizer(KEY.encode()), clock=lambda: simulation.end + 3600)
+    for _when, step in simulation.steps():
+        messages += [RawMessage(v, "r", zlib.crc32(k) % 4, i, k) for i, (k, v) in enumerate(step)]
+    pipeline = DomainPipeline(domain, settings, Pseudonymizer(KEY.encode()), clock=lambda: simulation.end + 3600)
     pipeline.process(messages[:1])  # kernels compiled / loaded from cache before timing
-    pipeline = WaterPipeline(settings, Pseudonymizer(KEY.encode()), clock=lambda: simulation.end + 3600)
+    pipeline = DomainPipeline(domain, settings, Pseudonymizer(KEY.encode()), clock=lambda: simulation.end + 3600)
     started = time.perf_counter()
     alerts = 0
     for i in range(0, len(messages), settings.batch_size):
@@ -88,9 +91,15 @@ def main() -> int:
     simulation = simulate_water(WaterScenario(households=args.households, days=args.days, start=1_790_000_000.0,
                                               malformed=20))
     report = {"households": args.households, "days": args.days, "machine": {"cpus": os.cpu_count(),
-              "python": platform.python_version()}, "in_process": in_process(simulation, settings)}
-    print(f"in-process: {report['in_process']['readings_per_s']:,} readings/s "
-          f"({report['in_process']['readings']:,} readings in {report['in_process']['seconds']} s)")
+              "python": platform.python_version()},
+              "in_process": {"water": in_process(DOMAINS["water"], simulation, settings)}}
+    for name, domain in DOMAINS.items():
+        if name != "water":
+            sim = domain.simulate(days=args.days, start=1_790_000_000.0)
+            report["in_process"][name] = in_process(domain, sim, settings)
+    for name, figures in report["in_process"].items():
+        print(f"in-process {name:9}: {figures['readings_per_s']:>9,} readings/s "
+              f"({figures['readings']:,} readings in {figures['seconds']} s)")
     if not args.skip_broker:
         report["broker"] = through_broker(simulation, settings)
         b = report["broker"]

@@ -55,6 +55,19 @@ EPOCH_WEEKDAY = 3
 OCCUPANCY_LOG_OFFSET = 0.02
 SPEED_LOG_OFFSET_KMH = 5.0
 
+#: Scoring one plain series of unknown units and cadence (``series_scores``). Its short-term level
+#: forgets over 12 intervals but at most an hour (an hourly series is not smoothed over half a day), a
+#: gap counts as at most 3 intervals; the noise scales average the last day of residuals; until they
+#: have seen this many calm residuals they lean on a prior of half the series' interquartile range, so
+#: early rows only score high when wildly off; the floor (1 % of that range) only fixes the unit.
+SERIES_LEVEL_INTERVALS = 12.0
+SERIES_LEVEL_MEMORY_S = 3600.0
+SERIES_MAX_GAP_INTERVALS = 3.0
+SERIES_SCALE_MEMORY_S = 86400.0
+SERIES_PRIOR_SAMPLES = 8.0
+SERIES_PRIOR_SPREAD = 0.5
+SERIES_FLOOR_SPREAD = 0.01
+
 # --- lighting ------------------------------------------------------------------------------------
 
 #: The city whose sun the lighting detectors follow by default: Dijon (deg; north and east positive).

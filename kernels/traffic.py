@@ -18,13 +18,15 @@ from numba import njit
 
 from kernels.config import (
     CLEARED, EPOCH_WEEKDAY, NJIT, NO_CHANGE, OCCUPANCY_LOG_OFFSET, RAISED, READING_APPLIED, SKIPPED_INVALID,
-    SKIPPED_STALE, SPEED_LOG_OFFSET_KMH, TRAFFIC_BASELINE_ROWS, TRAFFIC_BIN_S, TRAFFIC_BINS_PER_DAY,
+    SERIES_LEVEL_INTERVALS, SERIES_LEVEL_MEMORY_S, SERIES_MAX_GAP_INTERVALS, SERIES_PRIOR_SAMPLES,
+    SERIES_SCALE_MEMORY_S, SKIPPED_STALE, SPEED_LOG_OFFSET_KMH, TRAFFIC_BASELINE_ROWS, TRAFFIC_BIN_S,
+    TRAFFIC_BINS_PER_DAY,
 )
 from kernels._checks import _check, _check_writable, _out, _scalar_times
 
 __all__ = ["apply_traffic_readings", "update_stuck", "adjacent_downstream",
            "sweep_incident", "traffic_channels", "baseline_row", "score_readings", "sweep_anomaly",
-           "warm_up_traffic"]
+           "series_scores", "warm_up_traffic"]
 
 
 # --- shared detector state ---------------------------------------------------------------------
@@ -540,6 +542,125 @@ def sweep_anomaly(min_duration, calm_after, last_ts, hot_since, cold_since, stuc
     return out
 
 
+# --- one plain series (backtests) ---------------------------------------------------------------------
+
+@njit(**NJIT)
+def _series_scores(ts, values, interval, floor, prior_scale, bin_rate, clip, short_term_tolerance,
+                   half_score_deviation, alert_score, calm_score, baseline_age, scores):
+    bin_level = np.full(TRAFFIC_BASELINE_ROWS, np.nan)
+    bin_count = np.zeros(TRAFFIC_BASELINE_ROWS)
+    bin_first = np.full(TRAFFIC_BASELINE_ROWS, np.nan)
+    # a bin gets samples_per_bin readings a day: together they weigh bin_rate, whatever the cadence
+    bin_sample_rate = 1.0 - (1.0 - bin_rate) ** (min(interval, TRAFFIC_BIN_S) / TRAFFIC_BIN_S)
+    scale_rate = 1.0 - math.exp(-interval / SERIES_SCALE_MEMORY_S)
+    tau = min(SERIES_LEVEL_INTERVALS * interval, SERIES_LEVEL_MEMORY_S)
+    level = np.nan
+    short_scale = prior_scale
+    short_seen = 0.0
+    seasonal_scale = prior_scale
+    seasonal_seen = 0.0
+    last = np.nan
+    hot = False
+    for i in range(ts.shape[0]):
+        scores[i] = 0.0
+        t = ts[i]
+        if not np.isfinite(t) or t <= last:
+            continue
+        step = t - last
+        last = t
+        x = values[i]
+        if np.isnan(x):
+            continue
+        row = _baseline_row(0, t)
+        learnt = bin_count[row] > 0
+        seasonal = learnt and t - bin_first[row] >= baseline_age
+        short_r = x - level
+        seasonal_r = x - bin_level[row]
+        # 1. deviation against the view that predicts this series better (the smaller learnt noise
+        #    scale): the bin of this time of day and day type once learnt on an earlier day, else the
+        #    short-term level with a wider tolerance (it cannot know the daily rhythm)
+        deviation = 0.0
+        if not np.isnan(level):
+            deviation = abs(short_r) / max(short_scale, floor)
+            if seasonal and seasonal_scale < short_scale:
+                deviation = abs(seasonal_r) / max(seasonal_scale, floor)
+            elif not seasonal:
+                deviation /= short_term_tolerance
+        score = deviation * deviation / (deviation * deviation + half_score_deviation * half_score_deviation)
+        scores[i] = score
+        # 2. learn, residuals clipped: the short-term level from every reading; the noise scales and
+        #    the bins only outside runs of high scores, so an anomaly does not teach what is usual
+        calm = score < alert_score and not hot
+        short_bound = clip * max(short_scale, floor)
+        seasonal_bound = clip * max(seasonal_scale, floor)
+        if np.isnan(level):
+            level = x
+        else:
+            rate = 1.0 - math.exp(-min(step, SERIES_MAX_GAP_INTERVALS * interval) / tau)
+            level += rate * min(max(short_r, -short_bound), short_bound)
+            if calm:
+                short_seen += 1.0
+                weight = max(1.0 / (short_seen + SERIES_PRIOR_SAMPLES), scale_rate)
+                short_scale += weight * (min(abs(short_r), short_bound) - short_scale)
+        if calm:
+            if seasonal:
+                seasonal_seen += 1.0
+                weight = max(1.0 / (seasonal_seen + SERIES_PRIOR_SAMPLES), scale_rate)
+                seasonal_scale += weight * (min(abs(seasonal_r), seasonal_bound) - seasonal_scale)
+            if not learnt:
+                bin_level[row] = x
+                bin_first[row] = t
+            else:
+                weight = max(1.0 / (bin_count[row] + 1.0), bin_sample_rate)
+                bin_level[row] += weight * min(max(seasonal_r, -seasonal_bound), seasonal_bound)
+            bin_count[row] += 1.0
+        # 3. runs, with hysteresis: hot from a score >= alert_score until one < calm_score
+        if score >= alert_score:
+            hot = True
+        elif score < calm_score:
+            hot = False
+
+
+def series_scores(ts, values, interval, floor, prior_scale, bin_rate, clip, short_term_tolerance,
+                  half_score_deviation, alert_score, calm_score, baseline_age, scores=None):
+    """Anomaly score in [0, 1] of each row of one time-sorted series of any units and cadence.
+
+    ``ts`` (s) and ``values`` (float64, NaN = missing); ``interval`` the series' cadence (s),
+    ``floor`` the smallest noise scale and ``prior_scale`` the noise scale assumed before any
+    is learnt (both in the series' units). Two views predict each value: a short-term level
+    (exponentially weighted, time constant 12 intervals but at most an hour) and a seasonal
+    bin (30-minute time of day, weekday or weekend, see :func:`baseline_row`; weight
+    ``bin_rate`` per day), usable once first learnt at least ``baseline_age`` s earlier. Each
+    view has one noise scale, the mean absolute residual over about a day, shrunk towards
+    ``prior_scale`` for the first few residuals. The deviation D is the residual in noise
+    scales of the view with the smaller scale (the seasonal one for a daily rhythm, the
+    short-term one for a random walk); with no usable bin, the short-term one widened by
+    ``short_term_tolerance``. Score ``D^2 / (D^2 + h^2)``, ``h = half_score_deviation``.
+    Residuals are clipped at ``clip`` scales before they move anything; the noise scales and
+    the bins learn only from rows scoring below ``alert_score`` outside a run of high scores
+    (a run ends below ``calm_score``), so an anomaly does not teach what is usual. The first
+    row, rows with a NaN value and rows not newer than the previous one score 0 (a NaN value
+    changes nothing). Returns ``scores`` (float64 per row).
+    """
+    interval, floor, prior_scale, baseline_age = _scalar_times(interval, floor, prior_scale, baseline_age)
+    bin_rate, clip, short_term_tolerance, half_score_deviation, alert_score, calm_score = _scalar_times(
+        bin_rate, clip, short_term_tolerance, half_score_deviation, alert_score, calm_score)
+    if interval <= 0 or floor <= 0 or prior_scale <= 0 or half_score_deviation <= 0 or short_term_tolerance <= 0:
+        raise ValueError("interval, floor, prior_scale, half_score_deviation and short_term_tolerance must be > 0")
+    if not 0 < bin_rate <= 1:
+        raise ValueError("bin_rate must be in (0, 1]")
+    _check("ts", ts, np.float64)
+    n = ts.shape[0]
+    _check("values", values, np.float64, n)
+    if scores is None:
+        scores = np.empty(n, dtype=np.float64)
+    else:
+        _check("scores", scores, np.float64, n)
+    _series_scores(ts, values, interval, floor, prior_scale, bin_rate, clip, short_term_tolerance,
+                   half_score_deviation, alert_score, calm_score, baseline_age, scores)
+    return scores
+
+
 def warm_up_traffic() -> None:
     """Compile (or load from cache) every traffic kernel on tiny inputs."""
     f = lambda: np.full(1, np.nan)  # noqa: E731
@@ -556,3 +677,4 @@ def warm_up_traffic() -> None:
     score_readings(i, t, (f(),), np.ones(1), 1.0, 1.0, 0.5, 3.0, 2.0, 2.0, 0.9, 0.5, 1.0,
                    f(), (f(),), (f(),), (b(),), (b(),), b(), f(), f(), f())
     sweep_anomaly(1.0, 1.0, f(), f(), f(), f(), f(), i.copy(), f(), f(), f())
+    series_scores(t, f(), 300.0, 1.0, 1.0, 0.3, 3.0, 2.0, 2.0, 0.9, 0.5, 1.0)

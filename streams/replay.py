@@ -123,19 +123,34 @@ def _replay_series(cls, thresholds, input_path, output_path, out) -> dict:
 
 
 def _series_episodes(cls, thresholds, ts, scores) -> list[tuple[float, float | None]]:
-    """Episodes where the score stays at or above the detector's alert level (its own rule when it has one)."""
+    """Episodes by the detector's own alert rule: a run that starts at ``alert_score`` and does not
+    calm down (below ``calm_score`` for ``calm_after_s``) counts once it has lasted ``min_duration_s``;
+    it ends when calm has lasted ``calm_after_s``."""
     if hasattr(cls, "series_episodes"):
         return list(cls.series_episodes(ts, scores, thresholds))
-    level = getattr(thresholds, "alert_score", 0.5)
-    episodes, start = [], None
-    for t, s in zip(ts, scores):
-        if s >= level and start is None:
-            start = t
-        elif s < level and start is not None:
-            episodes.append((start, t))
-            start = None
-    if start is not None:
-        episodes.append((start, None))
+    alert = getattr(thresholds, "alert_score", 0.5)
+    calm = getattr(thresholds, "calm_score", alert)
+    min_duration = getattr(thresholds, "min_duration_s", 0.0)
+    calm_after = getattr(thresholds, "calm_after_s", 0.0)
+    episodes: list[tuple[float, float | None]] = []
+    run_start = calm_since = None
+    raised = False
+    for t, score in zip(ts, scores):
+        if run_start is None:
+            if score >= alert:
+                run_start, calm_since, raised = t, None, False
+        elif score < calm:
+            calm_since = t if calm_since is None else calm_since
+            if t - calm_since >= calm_after:
+                if raised:
+                    episodes.append((run_start, calm_since))
+                run_start = None
+        else:
+            calm_since = None
+        if run_start is not None and not raised and calm_since is None and t - run_start >= min_duration:
+            raised = True
+    if run_start is not None and raised:
+        episodes.append((run_start, None))
     return episodes
 
 

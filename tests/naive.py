@@ -1190,3 +1190,66 @@ def traffic_reference(events, thresholds):
 
 
 DOMAIN_REFERENCES["traffic"] = traffic_reference
+
+
+def series_scores(ts, values, interval, floor, prior_scale, p):
+    """One plain series, time-sorted: the reference of kernels.series_scores. p: dict bin_rate, clip,
+    short_term_tolerance, half_score_deviation, alert_score, calm_score, baseline_age. Returns scores."""
+    from kernels.config import (SERIES_LEVEL_INTERVALS, SERIES_LEVEL_MEMORY_S, SERIES_MAX_GAP_INTERVALS,
+                                SERIES_PRIOR_SAMPLES, SERIES_SCALE_MEMORY_S)
+    bins = {}   # row -> [level, count, first]
+    bin_sample_rate = 1.0 - (1.0 - p["bin_rate"]) ** (min(interval, TRAFFIC_BIN_S) / TRAFFIC_BIN_S)
+    scale_rate = 1.0 - math.exp(-interval / SERIES_SCALE_MEMORY_S)
+    tau = min(SERIES_LEVEL_INTERVALS * interval, SERIES_LEVEL_MEMORY_S)
+    level, last, hot = None, None, False
+    scale = {"short": [prior_scale, 0], "seasonal": [prior_scale, 0]}   # view -> [noise scale, calm residuals]
+    clip = lambda r, bound: min(max(r, -bound), bound)  # noqa: E731
+
+    def learn_scale(view, r, bound):
+        scale[view][1] += 1
+        weight = max(1.0 / (scale[view][1] + SERIES_PRIOR_SAMPLES), scale_rate)
+        scale[view][0] += weight * (min(abs(r), bound) - scale[view][0])
+
+    scores = []
+    for t, x in zip(ts, values):
+        if not math.isfinite(t) or (last is not None and t <= last):
+            scores.append(0.0)
+            continue
+        step, last = (None if last is None else t - last), t
+        if _nan(x):
+            scores.append(0.0)
+            continue
+        row = baseline_row(0, t)
+        b = bins.get(row)
+        seasonal = b is not None and t - b[2] >= p["baseline_age"]
+        short_s, seasonal_s = scale["short"][0], scale["seasonal"][0]
+        d = 0.0
+        if level is not None:
+            if seasonal and seasonal_s < short_s:
+                d = abs(x - b[0]) / max(seasonal_s, floor)
+            else:
+                d = abs(x - level) / max(short_s, floor) / (1.0 if seasonal else p["short_term_tolerance"])
+        score = d * d / (d * d + p["half_score_deviation"] ** 2)
+        scores.append(score)
+        calm = score < p["alert_score"] and not hot
+        if level is None:
+            level = x
+        else:
+            r, bound = x - level, p["clip"] * max(short_s, floor)
+            level += (1.0 - math.exp(-min(step, SERIES_MAX_GAP_INTERVALS * interval) / tau)) * clip(r, bound)
+            if calm:
+                learn_scale("short", r, bound)
+        if calm:
+            bound = p["clip"] * max(seasonal_s, floor)
+            if seasonal:
+                learn_scale("seasonal", x - b[0], bound)
+            if b is None:
+                bins[row] = [x, 1, t]
+            else:
+                b[0] += max(1.0 / (b[1] + 1), bin_sample_rate) * clip(x - b[0], bound)
+                b[1] += 1
+        if score >= p["alert_score"]:
+            hot = True
+        elif score < p["calm_score"]:
+            hot = False
+    return scores

@@ -368,3 +368,44 @@ def test_score_series_scores_every_row_in_the_unit_interval():
     scores = TrafficAnomalyScore.score_series(t[::-1].copy(), values[::-1].copy())[::-1]
     assert scores.shape == (2000,) and np.all((scores >= 0) & (scores <= 1)) and scores[10] == 0.0
     assert np.median(scores[1100:1130]) > np.percentile(scores[:1000], 99)
+
+
+SERIES = dict(bin_rate=0.3, clip=3.0, short_term_tolerance=2.0, half_score_deviation=2.0, alert_score=0.9,
+              calm_score=0.5, baseline_age=43200.0)
+
+
+def run_series(ts, values, interval=300.0, floor=0.05, prior=5.0):
+    ts, values = np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64)
+    scores = kernels.series_scores(ts, values, interval, floor, prior, *SERIES.values())
+    want = naive.series_scores(list(ts), list(values), interval, floor, prior, SERIES)
+    assert np.allclose(scores, want, rtol=1e-9, atol=1e-12)
+    assert np.all((scores >= 0) & (scores <= 1))
+    return scores
+
+
+def test_series_scores_match_reference_on_a_noisy_daily_rhythm_with_an_anomaly():
+    t = MONDAY + 300.0 * np.arange(1500)
+    values = 50 + 30 * np.sin(2 * np.pi * t / DAY) + np.random.default_rng(3).normal(0, 2.0, 1500)
+    values[1300:1330] += 100.0
+    values[[7, 400, 900]] = NAN
+    scores = run_series(t, values, prior=20.0)
+    assert np.median(scores[1300:1330]) >= 0.9 and np.percentile(scores[300:1290], 99) < 0.9
+    assert scores[0] == 0.0 and scores[7] == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just(NAN), st.integers(0, 400).map(lambda k: MONDAY + 900.0 * k)),
+                          st.one_of(st.just(NAN), st.floats(-50, 50))), max_size=40))
+def test_series_scores_match_reference_on_random_input(rows):
+    rows = by_time([(0, t, x) for t, x in rows])
+    run_series([r[1] for r in rows], [r[2] for r in rows], interval=900.0, floor=0.1, prior=2.0)
+
+
+def test_series_scores_of_empty_and_one_row_and_bad_parameters():
+    assert run_series([], []).shape == (0,)
+    assert list(run_series([MONDAY], [3.0])) == [0.0]
+    assert list(run_series([MONDAY, MONDAY + 300.0, MONDAY + 300.0], [1.0, NAN, 1e6])) == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError):
+        kernels.series_scores(np.zeros(1), np.zeros(1), 0.0, 1.0, 1.0, *SERIES.values())
+    with pytest.raises(TypeError):
+        kernels.series_scores(np.zeros(1), np.zeros(1, dtype=np.float32), 300.0, 1.0, 1.0, *SERIES.values())

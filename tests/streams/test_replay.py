@@ -121,3 +121,21 @@ def test_unknown_detector_and_missing_file_are_clear_errors(tmp_path):
         replay("water.no_use_24h", tmp_path / "x.csv", None, settings)
     result = subprocess.run([sys.executable, "-m", "streams", "replay"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--detector and --input are required" in result.stderr
+
+
+@pytest.mark.parametrize("name", SCORE_DETECTORS)
+def test_series_alerts_follow_the_detectors_persistence_rule(name, tmp_path, capsys):
+    source = tmp_path / "series.csv"
+    write_series(source, anomaly=slice(4000, 4040))   # 40 intervals of 5 min: well past any minimum duration
+    summary = replay(name, source, tmp_path / "out.csv", settings_from(environ={}))
+    printed = capsys.readouterr().out
+    start = START + 300 * 4000
+    assert summary["alerts"] >= 1
+    assert any(line.startswith(f"{name}: anomalous from ") and _iso_at(start) in line for line in printed.splitlines())
+    assert summary["alerts"] <= 3, printed   # isolated noisy points do not make episodes
+
+
+def _iso_at(t):
+    from streams.alerts import iso_time
+
+    return iso_time(t)[:13]   # the hour is enough: the episode starts within it

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import score_readings, sweep_anomaly, traffic_channels
-from kernels.config import TRAFFIC_BASELINE_ROWS
+from kernels import score_readings, series_scores, sweep_anomaly, traffic_channels
+from kernels.config import SERIES_FLOOR_SPREAD, SERIES_PRIOR_SPREAD, TRAFFIC_BASELINE_ROWS
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -178,20 +178,21 @@ class TrafficAnomalyScore(Detector):
     def score_series(cls, ts: np.ndarray, values: np.ndarray, thresholds=None) -> np.ndarray:
         """One score in [0, 1] per row of a single (timestamp s, value) series, any units, any cadence.
 
-        The series is scored in time order (results come back in input order) with the same
-        kernel as live readings, on the raw values: the cadence is inferred (median step
-        between distinct timestamps) and sets the short-term memory; the noise floor is 1 %
-        of the series' interquartile range (it only fixes the unit, so a perfectly flat
-        stretch does not give infinite scores). Rows with a NaN value or time, or repeating
-        an earlier timestamp, score 0; before any baseline exists every score is 0.
+        The series is scored in time order (results come back in input order) by its own kernel
+        (:func:`kernels.series_scores`), not the traffic channels': nothing about its units is
+        assumed. The cadence is inferred (median step between distinct timestamps); the noise
+        scales are learnt from the series itself, starting from half its interquartile range (so
+        early rows score high only when wildly off) with a floor of 1 % of it (which only fixes the
+        unit, so a perfectly flat stretch does not give infinite scores). The thresholds' score
+        levels, clip, bin weight, short-term tolerance and baseline age apply as for live readings.
+        Rows with a NaN value or time, or repeating an earlier timestamp, score 0.
         """
         t = thresholds if thresholds is not None else cls.Thresholds()
         ts = np.ascontiguousarray(ts, dtype=np.float64).reshape(-1)
         values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if ts.shape != values.shape:
             raise ValueError(f"ts and values differ in length: {ts.shape[0]} and {values.shape[0]}")
-        n = ts.shape[0]
-        scores = np.zeros(n)
+        scores = np.zeros(ts.shape[0])
         usable = np.isfinite(ts)
         if not usable.any():
             return scores
@@ -203,14 +204,13 @@ class TrafficAnomalyScore(Detector):
         interval = float(np.median(steps)) if steps.size else 1.0
         finite = ordered_values[np.isfinite(ordered_values)]
         spread = float(np.subtract(*np.percentile(finite, [75, 25]))) if finite.size else 0.0
-        scale_floor = 0.01 * spread if spread > 0 else (0.01 * float(np.max(np.abs(finite))) if finite.size else 0.0)
-        floor = scale_floor if scale_floor > 0 else 1e-9
-        one = lambda: np.full(1, np.nan)  # noqa: E731
-        rows = lambda: np.full(TRAFFIC_BASELINE_ROWS, np.nan)  # noqa: E731
-        parameters = list(cls._parameters(t, (floor,)))
-        parameters[1], parameters[2] = 12.0 * interval, 3.0 * interval
-        ordered_scores = score_readings(np.zeros(order.shape[0], dtype=np.int32), ordered_ts, (ordered_values,),
-                                        *parameters, one(), (one(),), (one(),), (rows(),), (rows(),), rows(),
-                                        one(), one(), one())
+        if not spread > 0 and finite.size:   # mostly constant: the size of what departs from it
+            spread = float(np.max(np.abs(finite - np.median(finite))))
+        if not spread > 0:
+            spread = float(np.max(np.abs(finite))) if finite.size else 0.0
+        spread = spread if spread > 0 else 1.0
+        ordered_scores = series_scores(ordered_ts, ordered_values, interval, SERIES_FLOOR_SPREAD * spread,
+                                       SERIES_PRIOR_SPREAD * spread, t.bin_rate, t.clip, t.short_term_tolerance,
+                                       t.half_score_deviation, t.alert_score, t.calm_score, t.baseline_age_s)
         scores[order] = np.clip(ordered_scores, 0.0, 1.0)
         return scores
