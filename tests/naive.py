@@ -1161,8 +1161,14 @@ def traffic_reference(events, thresholds):
             codes, starts, stuck = update_stuck([(s, ts, q, o, v)], stuck_t.flat_after_s, stuck_t.impossible_after_s,
                                                 stuck)
             found += _reading_episodes("traffic.stuck", key, codes, starts, ts)
-            _scores, anomaly, rows = score_readings([(s, ts, traffic_channels(q, o, v))], floors, params, anomaly,
-                                                    rows)
+            # a mean speed over too few vehicles is not scored (the spread between vehicles, not the road)
+            scored_v = v if not _nan(q) and q >= an_t.speed_min_vehicles else nan
+            if q == 0 and not _nan(v) and v > 0:      # a speed with no vehicle: a fault, not traffic
+                q_real = o_real = nan
+            else:
+                q_real, o_real = q, o
+            _scores, anomaly, rows = score_readings([(s, ts, traffic_channels(q_real, o_real, scored_v))], floors,
+                                                    params, anomaly, rows)
         else:
             t = event[1]
             n_segments = len(segments)

@@ -17,6 +17,20 @@ BASELINE = "anomaly_baseline"   # group table: one row per (detector, weekday ty
 CHANNELS = ("intensity", "occupancy", "speed")
 
 
+def speed_worth_scoring(intensity: np.ndarray, speed: np.ndarray, min_vehicles: float) -> np.ndarray:
+    """The mean speed (km/h) of readings counting at least ``min_vehicles`` vehicles, NaN for the others
+    (and where count or speed is missing): below that the mean is mostly the spread between vehicles."""
+    with np.errstate(invalid="ignore"):
+        return np.where(intensity >= min_vehicles, speed, np.nan)
+
+
+def plausible(intensity: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """False for readings that report a speed with no vehicle counted: a device fault (traffic.stuck's
+    "impossible"), not traffic, so none of its channels may be scored or teach the baseline."""
+    with np.errstate(invalid="ignore"):
+        return ~((intensity == 0) & (speed > 0))
+
+
 class TrafficAnomalyScore(Detector):
     """A per-reading score in [0, 1] from three channels (sqrt of the count, log of occupancy,
     log of speed), each compared with a robust baseline of *this* detector at *this* time of
@@ -75,6 +89,10 @@ class TrafficAnomalyScore(Detector):
         speed_floor: float = threshold(
             0.06, "log ratio", "Smallest noise scale of log speed: mean speeds vary about 6 % between "
                                "5-minute intervals in free flow.")
+        speed_min_vehicles: float = threshold(
+            5.0, "vehicles per interval", "A mean speed over fewer vehicles is not scored: one or two cars at "
+                 "night differ from each other by 20-40 %, so their mean says which cars passed, not how the road "
+                 "flows, and a bin learnt from a handful of such means looks far tighter than the next night is.")
         interval_s: float = threshold(
             300.0, "s", "Nominal reporting interval: the short-term baseline forgets over 12 intervals and a "
                         "gap counts as at most 3.")
@@ -124,7 +142,10 @@ class TrafficAnomalyScore(Detector):
         self._ensure_rows(state)
         t = self.thresholds
         c = readings.columns
-        channels = traffic_channels(c["intensity"], c["occupancy"], c["averageVehicleSpeed"])
+        real = plausible(c["intensity"], c["averageVehicleSpeed"])
+        channels = traffic_channels(np.where(real, c["intensity"], np.nan), np.where(real, c["occupancy"], np.nan),
+                                    speed_worth_scoring(c["intensity"], c["averageVehicleSpeed"],
+                                                        t.speed_min_vehicles))
         column = state.subject
         row = lambda name: state.group_column(BASELINE, name)  # noqa: E731
         score_readings(readings.slots, readings.ts, channels,
