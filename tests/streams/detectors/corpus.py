@@ -82,11 +82,13 @@ def _as_tuple(event: dict) -> tuple:
     return (data["detector"], event["subject"], data["state"], data["episodeStart"], event["time"])
 
 
-def run_corpus(domain, name: str, snapshot_halfway: bool) -> CorpusResult:
+def run_corpus(domain, name: str, snapshot_halfway: bool, one_message_per_batch: bool = False) -> CorpusResult:
     sim = simulation(domain)
     messages = raw_messages(sim)
     pipeline = DomainPipeline(domain, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600)
-    if snapshot_halfway:
+    if one_message_per_batch:
+        alerts = [alert for message in messages for alert in pipeline.process([message]).alerts]
+    elif snapshot_halfway:
         half = len(messages) // 2
         alerts = pipeline.process(messages[:half]).alerts
         snapshot = pipeline.revoke(0)

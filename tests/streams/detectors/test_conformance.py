@@ -8,6 +8,7 @@ from streams.detectors import REGISTRY, Detector
 from streams.detectors.base import Declaration
 from streams.domains import DOMAINS
 from streams.state import PartitionState
+from tests.streams.detectors.corpus import PSEUDONYMS, SETTINGS
 
 DETECTORS = sorted(REGISTRY)
 DOMAIN_OF = {cls.declaration.name: domain for domain in DOMAINS.values() for cls in domain.detectors}
@@ -69,6 +70,32 @@ def test_shared_corpus_matches_its_naive_reference_and_survives_a_state_round_tr
     assert straight.kernel == straight.naive, name
     assert resumed.kernel == straight.kernel
     assert straight.kernel, f"{name} found nothing on its corpus: the corpus must exercise it"
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_single_reading_batches_give_the_same_episodes(name):
+    """Fed one message at a time (a single reading or one envelope per batch), the detector finds
+    exactly what it finds in one batch."""
+    from tests.streams.detectors.corpus import run_corpus
+
+    domain = DOMAIN_OF[name]
+    assert run_corpus(domain, name, False, one_message_per_batch=True).kernel == \
+        run_corpus(domain, name, False).kernel
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_lone_reading_on_fresh_state(name):
+    from tests.streams.detectors.corpus import prepared_state, raw_messages, simulation
+    from streams.ingest import decode
+    from streams.pipeline import DomainPipeline
+
+    domain = DOMAIN_OF[name]
+    sim = simulation(domain)
+    first_valid = next(m for m in raw_messages(sim) if len(decode([m], domain, now=sim.end + 3600)))
+    pipeline = DomainPipeline(domain, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600)
+    result = pipeline.process([first_valid])
+    assert result.readings >= 1 and result.dead_letters == []
+    assert [a for a in result.alerts if a.event["data"]["detector"] == name] == []   # nothing from one reading
 
 
 @pytest.mark.parametrize("name", DETECTORS)
