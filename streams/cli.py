@@ -178,13 +178,13 @@ def cmd_topics(args) -> int:
 def cmd_simulate(args) -> int:
     import orjson
 
-    from streams.demo import city_simulations
+    from streams.demo import city_clock_start, city_simulations
     from streams.domains import select_domains
     from streams.simulate.produce import produce
 
     settings = settings_from(args)
     domains = select_domains(settings.domains)
-    start = (time.time() // 3600) * 3600 - round(args.days * 24) * 3600
+    start = city_clock_start(args.days)
     try:
         simulations = city_simulations(domains, args, start)
     except ValueError as error:

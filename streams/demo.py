@@ -8,6 +8,7 @@ starts is stopped after a bounded wait, whatever happens.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import subprocess
@@ -148,6 +149,17 @@ def _print_alert(event: dict, topic: str) -> None:
           f"{data['detector']:20} {event['subject']}", flush=True)
 
 
+def city_clock_start(days: float, now: float | None = None) -> float:
+    """Epoch s of city-hour 0: midnight UTC, ``days`` whole days before today's midnight.
+
+    Starting at midnight gives every run the same shape of days and nights, so a 3-day
+    city always holds the three 02:00-04:00 nights water.night_flow needs, whatever the
+    hour the demo is started at.
+    """
+    now = time.time() if now is None else now
+    return (now // 86400) * 86400 - math.ceil(days) * 86400
+
+
 def city_simulations(domains, args, start: float) -> list:
     """One simulation per domain, on one city clock starting at ``start`` (epoch s)."""
     simulations = []
@@ -189,7 +201,7 @@ def run_demo(args) -> int:
                                  log_level="warning", app_id="glasscity-demo")
         domains = select_domains(settings.domains)
         detectors = configured_detectors(settings)
-        city_start = (time.time() // 3600) * 3600 - round(args.days * 24) * 3600
+        city_start = city_clock_start(args.days)
         simulations = city_simulations(domains, args, city_start)
         print(f"glasscity demo: {', '.join(d.name for d in domains)}; {args.days:g} city-days, "
               f"{args.hour_seconds:g} s per city-hour; logs in {out}/", flush=True)
