@@ -52,8 +52,8 @@ from kernels.water import (
     apply_meter_readings,
     sweep_meter_silent,
     sweep_no_use,
-    warm_up,
 )
+from kernels.water import warm_up as warm_up_water
 
 __all__ = [
     "adjacent_downstream",
@@ -99,7 +99,5 @@ __all__ = [
 def warm_up() -> None:
     """Compile (or load from the cache) every domain's kernels at worker start, so no batch waits
     for Numba. Each kernel module warms its own kernels; a new module adds its warm-up here."""
-    from kernels.water import warm_up as warm_up_water
-
     for warm in (warm_up_absence, warm_up_water, warm_up_flow, warm_up_traffic, warm_up_waste, warm_up_lighting):
         warm()

@@ -7,7 +7,6 @@ Every flag falls back to a ``GLASSCITY_*`` environment variable, named in
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys

@@ -10,7 +10,7 @@ import time
 
 from kafka.partitioner.default import murmur2
 
-from streams.demo import AlertReader, metric_sum, read_metrics, start_worker, wait_until_consumed
+from streams.demo import AlertReader, metric_sum, start_worker, wait_until_consumed
 from streams.detectors import REGISTRY
 from streams.domains import DOMAINS
 from streams.evaluation import summarise

@@ -211,7 +211,6 @@ def test_single_reading_empty_batch_and_stale_readings():
 
 
 def test_kernels_refuse_wrong_inputs():
-    th = PowerOutOfRange.Thresholds()
     f = np.full(1, NAN)
     with pytest.raises(ValueError, match="clear_tolerance"):
         update_power_out_of_range(np.zeros(1, dtype=np.int32), f, f, f, f, f, 3.0, 0.1, 0.2, 900.0,

@@ -1,7 +1,6 @@
 """Schemas: valid draft-07, examples validate, field names follow Smart Data Models."""
 
 import json
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft7Validator

@@ -85,7 +85,7 @@ def test_single_reading_batches_give_the_same_episodes(name):
 
 @pytest.mark.parametrize("name", DETECTORS)
 def test_a_lone_reading_on_fresh_state(name):
-    from tests.streams.detectors.corpus import prepared_state, raw_messages, simulation
+    from tests.streams.detectors.corpus import raw_messages, simulation
     from streams.ingest import decode
     from streams.pipeline import DomainPipeline
 
