@@ -31,6 +31,7 @@ import math
 import numpy as np
 from numba import njit
 
+from kernels._episodes import _confirmed_episode, _newer
 from kernels.config import CLEARED, LAMP, NJIT, NO_CHANGE, RAISED
 from kernels._checks import _check, _check_writable, _scalar_times
 
@@ -179,14 +180,7 @@ def _lit(power, power_state, lit_above):
 @njit(**NJIT)
 def _fresh(i, slot, ts, kind, last_ts):
     """Reading ``i`` is a lamp reading newer than its lamp's last one (and then becomes the last)."""
-    s = slot[i]
-    t = ts[i]
-    if kind[i] != LAMP or s < 0 or s >= last_ts.shape[0] or not np.isfinite(t):
-        return False
-    if t <= last_ts[s]:   # NaN last_ts compares False: a first reading is fresh
-        return False
-    last_ts[s] = t
-    return True
+    return kind[i] == LAMP and _newer(slot[i], ts[i], last_ts)
 
 
 # --- lighting.lamp_failure ----------------------------------------------------------------------
@@ -204,22 +198,9 @@ def _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, ni
         p = power[i]
         if not np.isfinite(p):
             continue
-        if not np.isnan(failure_since[s]):
-            if p >= dark_below:
-                codes[i] = CLEARED
-                starts[i] = failure_since[s]
-                failure_since[s] = np.nan
-                dark_since[s] = np.nan
-            continue
-        if p < dark_below and _night(t, latitude, longitude, horizon, night_margin):
-            if np.isnan(dark_since[s]):
-                dark_since[s] = t
-            if t - dark_since[s] >= confirm:
-                failure_since[s] = dark_since[s]
-                codes[i] = RAISED
-                starts[i] = dark_since[s]
-        else:
-            dark_since[s] = np.nan
+        dark_at_night = p < dark_below and _night(t, latitude, longitude, horizon, night_margin)
+        _confirmed_episode(i, s, t, dark_at_night, p >= dark_below, confirm, dark_since, failure_since,
+                           codes, starts)
 
 
 def update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
@@ -259,22 +240,8 @@ def _update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, 
         lit = _lit(power[i], power_state[i], lit_above)
         if lit == NOT_A_LAMP:
             continue
-        if not np.isnan(burning_since[s]):
-            if lit == 0:
-                codes[i] = CLEARED
-                starts[i] = burning_since[s]
-                burning_since[s] = np.nan
-                lit_since[s] = np.nan
-            continue
-        if lit == 1 and _day(t, latitude, longitude, horizon, day_margin):
-            if np.isnan(lit_since[s]):
-                lit_since[s] = t
-            if t - lit_since[s] >= confirm:
-                burning_since[s] = lit_since[s]
-                codes[i] = RAISED
-                starts[i] = lit_since[s]
-        else:
-            lit_since[s] = np.nan
+        lit_by_day = lit == 1 and _day(t, latitude, longitude, horizon, day_margin)
+        _confirmed_episode(i, s, t, lit_by_day, lit == 0, confirm, lit_since, burning_since, codes, starts)
 
 
 def update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
@@ -317,22 +284,8 @@ def _update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, 
             outside_since[s] = np.nan
             continue
         deviation = abs(p / expected - 1.0)
-        if not np.isnan(episode_since[s]):
-            if deviation <= clear_tolerance:
-                codes[i] = CLEARED
-                starts[i] = episode_since[s]
-                episode_since[s] = np.nan
-                outside_since[s] = np.nan
-            continue
-        if deviation > tolerance:
-            if np.isnan(outside_since[s]):
-                outside_since[s] = t
-            if t - outside_since[s] >= confirm:
-                episode_since[s] = outside_since[s]
-                codes[i] = RAISED
-                starts[i] = outside_since[s]
-        else:
-            outside_since[s] = np.nan
+        _confirmed_episode(i, s, t, deviation > tolerance, deviation <= clear_tolerance, confirm, outside_since,
+                           episode_since, codes, starts)
 
 
 def update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance, confirm,

@@ -26,33 +26,21 @@ from kernels.config import (
     CLEARED, EMPTYING_DROP, FILL_SLOPE_WINDOW, NJIT, NO_CHANGE, RAISED, SAME_LEVEL, STATUS_BURNING,
 )
 from kernels._checks import _check, _check_writable, _out, _scalar_times
+from kernels._episodes import _newer
 
 __all__ = ["update_overflow", "update_fire", "update_collection_late", "sweep_collection_late",
            "update_fill_forecast", "update_stuck_level", "fill_slope_and_level", "warm_up_waste"]
-
-
-@njit(**NJIT)
-def _fresh(s, t, n_bins, last_ts):
-    """True when reading (bin ``s``, time ``t``) is valid and newer than the bin's last one; records it."""
-    if s < 0 or s >= n_bins or not np.isfinite(t):
-        return False
-    last = last_ts[s]
-    if not np.isnan(last) and t <= last:
-        return False
-    last_ts[s] = t
-    return True
 
 
 # --- waste.overflow -------------------------------------------------------------------------------
 
 @njit(**NJIT)
 def _update_overflow(slot, ts, fill, raise_at, clear_below, last_ts, overflow_since, codes, starts):
-    n_bins = last_ts.shape[0]
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _fresh(s, t, n_bins, last_ts) or np.isnan(x):
+        if not _newer(s, t, last_ts) or np.isnan(x):
             continue
         if np.isnan(overflow_since[s]):
             if x >= raise_at:
@@ -87,12 +75,11 @@ def update_overflow(slot, ts, fill, raise_at, clear_below, last_ts, overflow_sin
 @njit(**NJIT)
 def _update_fire(slot, ts, temperature, status, fire_c, jump_c, jump_within_s, clear_c,
                  last_ts, last_temp, last_temp_ts, fire_since, codes, starts):
-    n_bins = last_ts.shape[0]
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], temperature[i]
-        if not _fresh(s, t, n_bins, last_ts):
+        if not _newer(s, t, last_ts):
             continue
         burning = status[i] == STATUS_BURNING
         hot = burning
@@ -141,12 +128,11 @@ def update_fire(slot, ts, temperature, status, fire_c, jump_c, jump_within_s, cl
 
 @njit(**NJIT)
 def _update_collection_late(slot, ts, fill, full_level, last_ts, prev_fill, full_since, late_since, codes, starts):
-    n_bins = last_ts.shape[0]
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _fresh(s, t, n_bins, last_ts) or np.isnan(x):
+        if not _newer(s, t, last_ts) or np.isnan(x):
             continue
         if prev_fill[s] - x >= EMPTYING_DROP:   # NaN-safe: False when there is no previous level
             full_since[s] = np.nan
@@ -231,7 +217,6 @@ def _slope_and_level(times, levels, n, scratch):
 @njit(**NJIT)
 def _update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s, min_rate_per_s, min_readings,
                           last_ts, prev_fill, count, window_t, window_f, since, codes, starts):
-    n_bins = last_ts.shape[0]
     size = window_t.shape[0]
     scratch = np.empty(size * size, dtype=np.float64)
     times = np.empty(size, dtype=np.float64)
@@ -240,7 +225,7 @@ def _update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _fresh(s, t, n_bins, last_ts) or np.isnan(x):
+        if not _newer(s, t, last_ts) or np.isnan(x):
             continue
         if prev_fill[s] - x >= EMPTYING_DROP:
             count[s] = 0
@@ -324,12 +309,11 @@ def fill_slope_and_level(times, levels):
 
 @njit(**NJIT)
 def _update_stuck_level(slot, ts, fill, stuck_readings, last_ts, prev_fill, run, run_start, since, codes, starts):
-    n_bins = last_ts.shape[0]
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _fresh(s, t, n_bins, last_ts) or np.isnan(x):
+        if not _newer(s, t, last_ts) or np.isnan(x):
             continue
         if abs(x - prev_fill[s]) <= SAME_LEVEL:   # NaN-safe: False when there is no previous level
             run[s] += 1
