@@ -45,30 +45,40 @@ DAY_S = 86400.0
 HOUR_S = 3600.0
 
 
+@njit(**NJIT)
+def _closed_interval(s, t, x, prev_ts, prev_index):
+    """The interval a reading of meter ``s`` closes: (start s, index at start m3), recording the reading;
+    (nan, nan) when the reading is invalid or stale, or the meter's first (which becomes the baseline)."""
+    if s < 0 or s >= prev_ts.shape[0] or not np.isfinite(t) or not np.isfinite(x):
+        return np.nan, np.nan
+    t0 = prev_ts[s]
+    if np.isnan(t0):
+        prev_ts[s] = t
+        prev_index[s] = x
+        return np.nan, np.nan
+    if t <= t0:
+        return np.nan, np.nan
+    x0 = prev_index[s]
+    prev_ts[s] = t
+    prev_index[s] = x
+    return t0, x0
+
+
 # --- continuous flow ------------------------------------------------------------------------------
 
 @njit(**NJIT)
 def _continuous_flow(slot, ts, index, continuous_after, max_interval,
                      prev_ts, prev_index, flow_since, since, out, starts):
-    n_meters = prev_ts.shape[0]
     for i in range(slot.shape[0]):
         out[i] = NO_CHANGE
         starts[i] = np.nan
         s = slot[i]
         t = ts[i]
         x = index[i]
-        if s < 0 or s >= n_meters or not np.isfinite(t) or not np.isfinite(x):
+        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        if np.isnan(t0):
             continue
-        if np.isnan(prev_ts[s]):
-            prev_ts[s] = t
-            prev_index[s] = x
-            continue
-        if t <= prev_ts[s]:
-            continue
-        t0 = prev_ts[s]
-        rise = x - prev_index[s]
-        prev_ts[s] = t
-        prev_index[s] = x
+        rise = x - x0
         if rise >= MIN_USE_M3:
             if t - t0 > max_interval:
                 flow_since[s] = np.nan      # a long gap may hide a still hour: continuity unknown
@@ -126,18 +136,12 @@ def _burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
             continue
         q = nominal[i]
         if np.isfinite(q) and q > 0.0:
-            meter_nominal[s] = q
-        if np.isnan(prev_ts[s]):
-            prev_ts[s] = t
-            prev_index[s] = x
+            meter_nominal[s] = q          # a valid reading states its meter's nominal flow, stale or not
+        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        if np.isnan(t0):
             continue
-        if t <= prev_ts[s]:
-            continue
-        t0 = prev_ts[s]
         dt = t - t0
-        volume = x - prev_index[s]
-        prev_ts[s] = t
-        prev_index[s] = x
+        volume = x - x0
         q = meter_nominal[s]
         if np.isnan(q) or dt > max_interval:
             continue                        # no limit known, or too coarse to tell a burst from a day's use
@@ -191,25 +195,16 @@ def burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
 
 @njit(**NJIT)
 def _backflow(slot, ts, index, min_drop, replacement_drop, prev_ts, prev_index, since, out, starts):
-    n_meters = prev_ts.shape[0]
     for i in range(slot.shape[0]):
         out[i] = NO_CHANGE
         starts[i] = np.nan
         s = slot[i]
         t = ts[i]
         x = index[i]
-        if s < 0 or s >= n_meters or not np.isfinite(t) or not np.isfinite(x):
+        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        if np.isnan(t0):
             continue
-        if np.isnan(prev_ts[s]):
-            prev_ts[s] = t
-            prev_index[s] = x
-            continue
-        if t <= prev_ts[s]:
-            continue
-        t0 = prev_ts[s]
-        drop = prev_index[s] - x
-        prev_ts[s] = t
-        prev_index[s] = x
+        drop = x0 - x
         if drop >= replacement_drop:
             continue                        # a new meter (index reset), not water flowing back
         if drop >= min_drop:
@@ -315,24 +310,16 @@ def device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since,
 @njit(**NJIT)
 def _night_flow_accumulate(slot, ts, index, district, night_start, max_interval, prev_ts, prev_index,
                            night, closed, flow_sum, flow_count):
-    n_meters = prev_ts.shape[0]
     n_districts = night.shape[0]
     for i in range(slot.shape[0]):
         s = slot[i]
         t = ts[i]
         x = index[i]
-        if s < 0 or s >= n_meters or not np.isfinite(t) or not np.isfinite(x):
+        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        if np.isnan(t0):
             continue
-        if np.isnan(prev_ts[s]):
-            prev_ts[s] = t
-            prev_index[s] = x
-            continue
-        if t <= prev_ts[s]:
-            continue
-        dt = t - prev_ts[s]
-        rise = x - prev_index[s]
-        prev_ts[s] = t
-        prev_index[s] = x
+        dt = t - t0
+        rise = x - x0
         g = district[i]
         if g < 0 or g >= n_districts or dt > max_interval or rise <= -MIN_USE_M3:
             continue
