@@ -141,26 +141,29 @@ def water_reference(events, thresholds):
             t = event[1]
             before = list(g["outage_since"])
             codes, g["outage_since"] = sweep_absence(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"])
-            found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t)
+            found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t,
+                               g["last_seen"])
             before = list(m["silent_since"])
             codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
                                                           g["outage_since"], m["silent_since"])
-            found += _episodes("water.meter_silent", meter_keys, codes, m["silent_since"], before, t)
+            found += _episodes("water.meter_silent", meter_keys, codes, m["silent_since"], before, t, m["last_seen"])
             before = list(m["no_use_since"])
             codes, m["no_use_since"] = sweep_no_use(t, no_use_t.no_use_after_s, no_use_t.reporting_within_s,
                                                     m["last_seen"], m["last_use"], m["gateway"], g["outage_since"],
                                                     m["no_use_since"])
-            found += _episodes("water.no_use_24h", meter_keys, codes, m["no_use_since"], before, t)
+            found += _episodes("water.no_use_24h", meter_keys, codes, m["no_use_since"], before, t, m["last_use"])
     return found + water_flow_reference(events, thresholds)
 
 
-def _episodes(detector, keys, codes, since_after, since_before, t):
+def _episodes(detector, keys, codes, since_after, since_before, t, ended_by=None):
+    """Raised at the sweep time; cleared at the time of what ended it when that is later."""
     result = []
     for slot, code in enumerate(codes):
         if code == RAISED:
             result.append((detector, keys[slot], "raised", since_after[slot], t))
         elif code == CLEARED:
-            result.append((detector, keys[slot], "cleared", since_before[slot], t))
+            at = t if ended_by is None or not ended_by[slot] > t else ended_by[slot]
+            result.append((detector, keys[slot], "cleared", since_before[slot], at))
     return result
 
 
@@ -1180,7 +1183,7 @@ def traffic_reference(events, thresholds):
             found += _episodes("traffic.incident", keys, codes, [e["since"] for e in incident], before, t)
             before = list(silent_since)
             codes, silent_since = sweep_absence(t, silent_t.silent_after_s, last_seen, silent_since)
-            found += _episodes("traffic.silent", keys, codes, silent_since, before, t)
+            found += _episodes("traffic.silent", keys, codes, silent_since, before, t, last_seen)
             # quarantine: a stuck episode of the detector, or a congested pair / open incident on its segment
             queued = {seg[u] for u, e in enumerate(incident) if seg[u] >= 0
                       and (not _nan(e["congested"]) or not _nan(e["since"]))}

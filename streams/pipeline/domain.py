@@ -18,7 +18,7 @@ from streams.config import Settings
 from streams.detectors.base import Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
 from streams.pseudonym import Pseudonymizer
-from streams.state import PartitionState
+from streams.state import PartitionState, StateJournal, rebuild
 
 __all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BATCH"]
 
@@ -39,6 +39,7 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     messages: int = 0
     readings: int = 0
+    skipped: int = 0      # messages at or below the offset their partition's state already covers
 
 
 class DomainPipeline:
@@ -56,14 +57,17 @@ class DomainPipeline:
         self.detectors = [cls(thresholds.get(cls.declaration.name)) for cls in domain.detectors
                           if cls.declaration.status == "active"]
         self.states: dict[int, PartitionState] = {}
+        self.journals: dict[int, StateJournal] = {}
+        self._touched: set[int] = set()          # partitions whose state changed since changelog()
         self._arrivals: dict[int, float] = {}   # partition -> wall time of its last batch (s)
         self.clock = clock
 
-    # -- partition ownership (rebalance) ------------------------------------------------------
+    # -- partition ownership and durability ---------------------------------------------------
     def state(self, partition: int) -> PartitionState:
         state = self.states.get(partition)
         if state is None:
             state = self.states[partition] = self._prepared(PartitionState(partition))
+            self.journals[partition] = StateJournal()
         return state
 
     def _prepared(self, state: PartitionState) -> PartitionState:
@@ -73,24 +77,81 @@ class DomainPipeline:
             detector.prepare(state)
         return state
 
+    def restore(self, partition: int, records) -> int:
+        """Rebuild a partition's state from its changelog records ``(key, value)``, oldest first.
+
+        Returns the readings offset the restored state covers (-1 = no state: the partition
+        starts fresh). Messages at or below that offset are skipped when they come again.
+        """
+        state, fieldsets = rebuild(partition, records)
+        journal = StateJournal()
+        if state is None:
+            self.states.pop(partition, None)
+            self.journals.pop(partition, None)
+            self._arrivals.pop(partition, None)
+            return -1
+        self.states[partition] = self._prepared(state)
+        journal.mark_clean(state, fieldsets)
+        self.journals[partition] = journal
+        self._arrivals[partition] = self.clock()
+        return state.offset
+
+    def drop(self, partition: int) -> None:
+        """Forget a partition this process no longer owns (its state is already durable)."""
+        self.states.pop(partition, None)
+        self.journals.pop(partition, None)
+        self._arrivals.pop(partition, None)
+        self._touched.discard(partition)
+
+    def changelog(self) -> list[tuple[int, bytes, bytes]]:
+        """``(partition, key, value)`` records of everything changed since the last call.
+
+        Per touched partition: the changed subject and group rows, then the clock record
+        (offset covered, watermark, next sweep) — the clock last, so whoever reads the
+        partition's changelog sees rows at least as new as the offset the clock claims.
+        """
+        records = []
+        for partition in sorted(self._touched):
+            state = self.states.get(partition)
+            if state is not None:
+                records += [(partition, key, value) for key, value in self.journals[partition].changes(state)]
+        self._touched.clear()
+        return records
+
     def revoke(self, partition: int) -> bytes | None:
         """Drop a partition's state, returning its snapshot for whoever takes it over."""
-        state = self.states.pop(partition, None)
-        self._arrivals.pop(partition, None)
+        state = self.states.get(partition)
+        self.drop(partition)
         return None if state is None else state.snapshot()
 
     def adopt(self, partition: int, snapshot: bytes) -> None:
         self.states[partition] = self._prepared(PartitionState.restore(snapshot))
+        self.journals[partition] = StateJournal()
+        self._touched.add(partition)
+        self._arrivals[partition] = self.clock()
 
     # -- the batch path ---------------------------------------------------------------------------
     def process(self, messages: list[RawMessage]) -> BatchResult:
-        result = BatchResult(messages=len(messages))
+        """Fold a batch of raw messages (any partitions, offset order within one) into the state.
+
+        Messages at or below the offset a partition's state already covers (a replay after
+        a restore) are skipped: state, alerts and dead letters are what an uninterrupted run
+        gives. Metrics are not counted here: call :meth:`record` once the result is published.
+        """
+        result = BatchResult()
         by_partition: dict[int, list[RawMessage]] = {}
         for message in messages:
             by_partition.setdefault(message.partition, []).append(message)
         for partition, group in by_partition.items():
-            self._process_partition(self.state(partition), group, result)
-        self._record(result)
+            state = self.state(partition)
+            fresh = [m for m in group if m.offset > state.offset]
+            result.skipped += len(group) - len(fresh)
+            if not fresh:
+                continue
+            result.messages += len(fresh)
+            self._process_partition(state, fresh, result)
+            state.offset = max(state.offset, max(m.offset for m in fresh))
+            self._touched.add(partition)
         return result
 
     def subject_keys(self, raw_ids: list[str]) -> list[str]:
@@ -112,7 +173,7 @@ class DomainPipeline:
             groups={name: state.group_slots_for(name, ids)[order] for name, ids in batch.groups.items()})
         watermark = float(ts[-1]) - self.settings.allowed_lateness_s
         if math.isnan(state.next_sweep):
-            step = self.settings.sweep_interval_s
+            step, lateness = self.settings.sweep_interval_s, self.settings.allowed_lateness_s
             state.next_sweep = (math.floor(float(ts[0]) / step) + 1) * step
         self._advance(state, watermark, result, readings)
         self._arrivals[state.partition] = self.clock()
@@ -122,7 +183,9 @@ class DomainPipeline:
         """Move a partition's watermark forward, sweeping at every step it passes.
 
         Time-sorted ``readings`` are folded in between the sweeps: before the sweep at
-        tick T, everything dated before T + lateness.
+        tick T, everything dated before T + lateness (whatever the batching, every reading
+        within the lateness has arrived by then). A sweep may thus see a reading dated
+        after T; what such a reading ends is cleared at the reading's time, not T.
         """
         if not math.isnan(state.watermark):
             watermark = max(watermark, state.watermark)
@@ -165,7 +228,7 @@ class DomainPipeline:
                 idle = now - self._arrivals.get(partition, now) >= idle_after
                 if idle and not math.isnan(state.watermark) and state.watermark < target:
                     self._advance(state, target, result)
-        self._record(result)
+                    self._touched.add(partition)
         return result
 
     def _apply(self, state: PartitionState, readings: Readings, result: BatchResult):
@@ -193,7 +256,8 @@ class DomainPipeline:
             result.alerts.append(OutgoingAlert(declaration.alert_topic, transition.subject.encode(),
                                                alert_event(transition, declaration)))
 
-    def _record(self, result: BatchResult):
+    def record(self, result: BatchResult):
+        """Count a published batch in the metrics (readings, messages, dead letters, alerts)."""
         domain = self.domain.name
         metrics.MESSAGES.labels(domain).inc(result.messages)
         metrics.READINGS.labels(domain).inc(result.readings)

@@ -106,6 +106,8 @@ class PartitionState:
 
     ``watermark`` (s) is the event time up to which the partition is complete;
     ``next_sweep`` (s) the event time of its next sweep. Both NaN until the first reading.
+    ``offset`` is the last readings offset of this partition folded into the state (-1 = none):
+    a message at or below it is already covered and is skipped when replayed.
     """
 
     def __init__(self, partition: int = 0):
@@ -114,6 +116,7 @@ class PartitionState:
         self.groups: dict[str, Table] = {}
         self.watermark = np.nan
         self.next_sweep = np.nan
+        self.offset = -1
 
     def group(self, name: str) -> Table:
         table = self.groups.get(name)
@@ -141,6 +144,7 @@ class PartitionState:
         header = {"version": SNAPSHOT_VERSION, "partition": self.partition,
                   "watermark": None if np.isnan(self.watermark) else self.watermark,
                   "next_sweep": None if np.isnan(self.next_sweep) else self.next_sweep,
+                  "offset": self.offset,
                   "subjects": self.subjects.dump("s:", arrays),
                   "groups": {name: table.dump(f"g:{name}:", arrays) for name, table in self.groups.items()}}
         arrays["header"] = np.frombuffer(orjson.dumps(header), dtype=np.uint8)
@@ -157,6 +161,7 @@ class PartitionState:
             state = cls(header["partition"])
             state.watermark = np.nan if header["watermark"] is None else float(header["watermark"])
             state.next_sweep = np.nan if header["next_sweep"] is None else float(header["next_sweep"])
+            state.offset = int(header.get("offset", -1))
             state.subjects = Table.load(header["subjects"], "s:", arrays)
             state.groups = {name: Table.load(h, f"g:{name}:", arrays) for name, h in header["groups"].items()}
         return state

@@ -36,7 +36,8 @@ class GatewayOutage(Detector):
         since = state.group_column("gateway", "outage_since")
         return transitions(self.declaration.name, state.group("gateway").keys, since, watermark,
                            lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                        state.group_column("gateway", "last_seen"), since))
+                                                        state.group_column("gateway", "last_seen"), since),
+                           ended_by=state.group_column("gateway", "last_seen"))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s

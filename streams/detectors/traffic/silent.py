@@ -35,7 +35,8 @@ class TrafficSilent(Detector):
         since = state.subject("silent_since")
         return transitions(self.declaration.name, state.subjects.keys, since, watermark,
                            lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                         state.subject("last_seen"), since))
+                                                         state.subject("last_seen"), since),
+                           ended_by=state.subject("last_seen"))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s

@@ -34,7 +34,8 @@ class MeterSilent(Detector):
         return transitions(self.declaration.name, state.subjects.keys, since, watermark,
                            lambda: sweep_meter_silent(watermark, self.thresholds.silent_after_s,
                                                       state.subject("last_seen"), state.subject("gateway"),
-                                                      state.group_column("gateway", "outage_since"), since))
+                                                      state.group_column("gateway", "outage_since"), since),
+                           ended_by=state.subject("last_seen"))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s

@@ -43,7 +43,8 @@ class NoUse24h(Detector):
                            lambda: sweep_no_use(watermark, t.no_use_after_s, t.reporting_within_s,
                                                 state.subject("last_seen"), state.subject("last_use"),
                                                 state.subject("gateway"), state.group_column("gateway", "outage_since"),
-                                                since))
+                                                since),
+                           ended_by=state.subject("last_use"))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.no_use_after_s

@@ -50,6 +50,7 @@ def run(settings, simulation, batches):
     alerts, dead = [], []
     for batch in batches:
         result = pipeline.process(batch)
+        pipeline.record(result)   # as the worker does once the batch is published
         alerts += result.alerts
         dead += result.dead_letters
     return pipeline, alerts, dead
