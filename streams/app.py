@@ -1,23 +1,53 @@
-"""The Faust application: topics and one agent per domain. Kept thin on purpose.
+"""The Faust application: topics, one agent per domain, ownership and durability. Kept thin.
 
-Everything an agent does to a batch is :class:`streams.pipeline.DomainPipeline`;
-this module only moves bytes between Kafka and that pipeline.
+Everything an agent does to a batch is :class:`streams.pipeline.DomainPipeline`; this
+module moves bytes between Kafka and that pipeline, in the one order that loses nothing:
+
+1. a batch is taken *without* acknowledging it (``noack_take``);
+2. the pipeline folds it into the partition's state (messages its state already covers,
+   redelivered after a restart, are skipped);
+3. its alerts, dead letters and late readings are published and **confirmed**;
+4. the state rows it changed and the partition clock (the offset covered) are written to
+   the compacted ``<domain>.state.v1`` changelog, same partition, and **confirmed**;
+5. only then are its events acknowledged, so a commit never runs ahead of durable state.
+
+A crash between 3 and 4 re-emits the same alerts (deterministic ids) after the restart;
+a crash anywhere else re-reads what the state does not cover. A record the broker keeps
+refusing stops the worker (exit 4) instead of being skipped.
+
+Ownership: on every rebalance the partitions a worker loses are dropped (their state is
+already durable); partitions it is given are restored from the changelog before their
+first message is processed (``on_rebalance_complete`` runs before Faust resumes the
+streams). A partition kept across a rebalance keeps its state when nothing was written to
+its changelog since this worker's own last write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import sys
+import time
 
 import faust
 import orjson
 
+from streams import metrics
 from streams.config import Settings
+from streams.durable import Outgoing, Publisher, PublishFailed, read_changelog
+from streams.health import READINESS
 from streams.ingest import RawMessage
 from streams.pipeline import DomainPipeline
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "EXIT_PUBLISH_FAILED", "EXIT_PROCESSING_FAILED"]
 
 log = logging.getLogger("glasscity.worker")
+
+#: Exit code when the broker refuses records after every retry (nothing was acknowledged).
+EXIT_PUBLISH_FAILED = 4
+#: Exit code when processing a batch raised (a bug; nothing of the batch was acknowledged).
+EXIT_PROCESSING_FAILED = 5
 
 
 def faust_settings(settings: Settings) -> dict:
@@ -36,41 +66,162 @@ def faust_settings(settings: Settings) -> dict:
     )
 
 
+class _Domain:
+    """What the app keeps per domain: its pipeline, topics, owned partitions and changelog positions."""
+
+    def __init__(self, settings: Settings, pipeline: DomainPipeline):
+        domain = pipeline.domain
+        self.name = domain.name
+        self.pipeline = pipeline
+        self.readings = settings.topic(domain.topic("readings"))
+        self.dlq = settings.topic(domain.topic("dlq"))
+        self.late = settings.topic(domain.topic("late"))
+        self.state = settings.topic(domain.topic("state"))
+        self.owned: set[int] = set()
+        self.kept: set[int] = set()                 # revoked, kept in memory until the assignment is known
+        self.last_written: dict[int, int] = {}      # partition -> changelog offset of our last state record
+        self.lock = asyncio.Lock()
+
+
 def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App:
-    """A Faust app with one agent per domain pipeline, and the idle-partition timer."""
+    """A Faust app with one agent per domain pipeline, ownership hooks and the idle-partition timer."""
     app = faust.App(settings.app_id, **faust_settings(settings))
     raw = dict(key_serializer="raw", value_serializer="raw")
-    alert_topics = {short: app.topic(settings.topic(short), **raw) for short in ("alerts.v1", "alerts.welfare.v1")}
-    dead_letter_topics = {}
+    alert_topics = {short: settings.topic(short) for short in ("alerts.v1", "alerts.welfare.v1")}
+    domains = {p.domain.name: _Domain(settings, p) for p in pipelines}
+    publisher = Publisher(app, on_failure=lambda kind, error: metrics.PUBLISH_FAILURES.labels(
+        _current_domain.get("name", "-"), kind).inc())
+    _current_domain: dict = {}
+    rebalancing = {"now": False}
+    READINESS.expect(domains)
 
-    async def publish(domain: str, result) -> None:
+    def outputs(d: _Domain, result) -> list[Outgoing]:
+        records = []
         for dead in result.dead_letters:
             log.warning("dead letter: %s at %s[%d]@%d (reading %d): %s", dead.reason, dead.source.topic,
-                        dead.source.partition, dead.source.offset, dead.reading_index, dead.detail)
-            await dead_letter_topics[domain].send(key=dead.source.key, value=dead.value, headers=dead.headers())
+                        dead.source.partition, dead.source.offset, dead.reading_index, dead.detail[:200])
+            key, value, headers = dead.kafka_record()
+            records.append(Outgoing(d.dlq, key, value, "dead_letter", headers=headers))
+        for late in getattr(result, "late", ()):
+            key, value, headers = late.kafka_record()
+            records.append(Outgoing(d.late, key, value, "late", headers=headers))
         for alert in result.alerts:
-            await alert_topics[alert.topic].send(key=alert.key, value=orjson.dumps(alert.event))
+            records.append(Outgoing(alert_topics[alert.topic], alert.key, orjson.dumps(alert.event), "alert"))
+        return records
 
-    def add_agent(pipeline: DomainPipeline) -> None:
-        domain = pipeline.domain
-        readings = app.topic(settings.topic(domain.topic("readings")), **raw)
-        dead_letter_topics[domain.name] = app.topic(settings.topic(domain.topic("dlq")), **raw)
+    async def publish(d: _Domain, result) -> None:
+        """Steps 3 and 4 of the module docstring; raises PublishFailed."""
+        _current_domain["name"] = d.name
+        await publisher.send_all(outputs(d, result))
+        state_records = [Outgoing(d.state, key, value, "state", partition=partition)
+                         for partition, key, value in d.pipeline.changelog()]
+        confirmed = await publisher.send_all(state_records)
+        for record, meta in zip(state_records, confirmed):
+            if meta is not None:
+                d.last_written[record.partition] = max(d.last_written.get(record.partition, -1), meta.offset)
+        d.pipeline.record(result)
+
+    def fatal(error: BaseException) -> None:
+        print(f"glasscity worker: the broker refused records after every retry ({error}); stopping without "
+              f"acknowledging the input behind them, exit {EXIT_PUBLISH_FAILED}", file=sys.stderr, flush=True)
+        os._exit(EXIT_PUBLISH_FAILED)   # state is durable for everything acknowledged: a hard stop is safe
+
+    def add_agent(d: _Domain) -> None:
+        readings = app.topic(d.readings, **raw)
 
         async def consume(stream):
-            async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-                messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
-                                       e.message.key) for e in events]
-                await publish(domain.name, pipeline.process(messages))
+            async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+                async with d.lock:
+                    # A partition is processed only while owned and restored; anything else was
+                    # revoked under us and is the new owner's to process.
+                    messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
+                                           e.message.key) for e in events if e.message.partition in d.owned]
+                    if messages:
+                        try:
+                            result = d.pipeline.process(messages)
+                        except Exception:
+                            # Bad input never raises (it is dead-lettered); this is a bug. Stop
+                            # rather than stall with the batch unacknowledged.
+                            log.exception("processing a %s batch failed", d.name)
+                            print(f"glasscity worker: processing a {d.name} batch failed (see the log); "
+                                  f"exit {EXIT_PROCESSING_FAILED}", file=sys.stderr, flush=True)
+                            os._exit(EXIT_PROCESSING_FAILED)
+                        try:
+                            await publish(d, result)
+                        except PublishFailed as error:
+                            fatal(error)
+                for event in events:
+                    await stream.ack(event)
 
-        consume.__name__ = consume.__qualname__ = domain.name
-        app.agent(readings, name=domain.name)(consume)
+        consume.__name__ = consume.__qualname__ = d.name
+        app.agent(readings, name=d.name)(consume)
 
-    for pipeline in pipelines:
-        add_agent(pipeline)
+    for d in domains.values():
+        add_agent(d)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender, revoked, **kwargs):
+        # Faust has drained the streams and committed what was acknowledged; our state is
+        # durable for all of it. Keep it in memory until the next assignment says whether
+        # the partition comes back to us.
+        rebalancing["now"] = True
+        for d in domains.values():
+            gone = {tp.partition for tp in revoked if tp.topic == d.readings}
+            d.kept |= gone & d.owned
+            d.owned -= gone
+            READINESS.revoked(d.name, gone)
+
+    @app.on_rebalance_complete.connect
+    async def on_rebalance_complete(sender, **kwargs):
+        metrics.REBALANCES.inc()
+        assignment = app.consumer.assignment()
+        for d in domains.values():
+            mine = {tp.partition for tp in assignment if tp.topic == d.readings}
+            READINESS.assigned(d.name, mine)
+            metrics.PARTITIONS_ASSIGNED.labels(d.name).set(len(mine))
+            async with d.lock:
+                for partition in d.kept - mine:       # moved to another worker: forget it
+                    d.pipeline.drop(partition)
+                    d.last_written.pop(partition, None)
+                await _restore(d, mine - d.owned)
+                d.kept.clear()
+                d.owned = mine
+            for partition in mine:
+                READINESS.restored(d.name, partition)
+        rebalancing["now"] = False
+
+    async def _restore(d: _Domain, partitions: set[int]) -> None:
+        if not partitions:
+            return
+        started = time.perf_counter()
+        # A partition we kept: only what others wrote after our last record matters.
+        starts = {p: (d.last_written[p] + 1 if p in d.kept and p in d.last_written else 0) for p in partitions}
+        found = await read_changelog(settings.bootstrap, d.state, starts)
+        restored, covers = 0, {}
+        for partition, records in sorted(found.items()):
+            if partition in d.kept and partition in d.last_written and not records:
+                covers[partition] = "kept"                 # nobody wrote since us: our state is current
+                continue
+            if starts[partition] > 0:                      # others wrote: rebuild from the beginning
+                records = (await read_changelog(settings.bootstrap, d.state, {partition: 0}))[partition]
+            covers[partition] = d.pipeline.restore(partition, records)
+            d.last_written.pop(partition, None)
+            restored += len(records)
+        log.info("restored %s state from %d changelog records in %.2f s; offset covered per partition: %s",
+                 d.name, restored, time.perf_counter() - started, covers)
+        metrics.STATE_RESTORED_RECORDS.labels(d.name).inc(restored)
+        metrics.STATE_RESTORE_SECONDS.labels(d.name).observe(time.perf_counter() - started)
 
     @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
     async def idle_partitions():
-        for pipeline in pipelines:
-            await publish(pipeline.domain.name, pipeline.advance_idle())
+        if rebalancing["now"]:
+            return
+        for d in domains.values():
+            async with d.lock:
+                result = d.pipeline.advance_idle()
+                try:
+                    await publish(d, result)
+                except PublishFailed as error:
+                    fatal(error)
 
     return app

@@ -77,6 +77,9 @@ class EmbeddedBroker:
         url = f"tcp://{self.host}:{self.port}"
         try:
             with socket.socket() as probe:
+                # As the broker binds (SO_REUSEADDR): a port whose last broker just stopped is
+                # free, though its old connections linger in TIME_WAIT; a listening one is not.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind((self.host, self.port))
         except OSError:
             raise BrokerError(f"port {self.port} on {self.host} is already in use; choose another with --port")

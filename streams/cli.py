@@ -1,4 +1,4 @@
-"""The ``glasscity`` command line: broker, topics, simulate, worker, demo.
+"""The ``glasscity`` command line: broker, topics, simulate, worker, replay, thresholds, demo, dlq replay.
 
 Every flag falls back to a ``GLASSCITY_*`` environment variable, named in
 ``--help`` with the default. Secrets are never printed.
@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser"]
 
 KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains"]
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "metrics_host", "metrics_port", "batch_size",
-                  "batch_within_s", "log_level", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
+                  "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
 
@@ -47,6 +47,15 @@ def add_simulation_options(parser, households: int, days: float, hour_seconds: f
     env_option(group, "--malformed", "GLASSCITY_SIM_MALFORMED", int, 20, "Malformed items mixed into the feed.")
     env_option(group, "--hour-seconds", "GLASSCITY_SIM_HOUR_SECONDS", float, hour_seconds,
                "Wall-clock seconds per city-hour (0 = as fast as possible). Unit: s.")
+
+
+def env_flag(parser, flag: str, env: str, help: str):
+    """An on/off flag, on when given or when ``env`` is 1/true/yes (0/false/no/empty = off)."""
+    raw = os.environ.get(env, "").strip().lower()
+    if raw not in {"", "0", "false", "no", "1", "true", "yes"}:
+        raise SettingsError(f"{env}={raw!r} is not a valid on/off value (1/true/yes or 0/false/no)")
+    parser.add_argument(flag, action="store_true", default=raw in {"1", "true", "yes"},
+                        help=f"{help} Env: {env} (1 = on). Default: off.")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,8 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="Run a stream worker (Faust): readings in, alerts and dead letters out.",
                        description="Run a stream worker: consumes the readings topic in batches, validates, "
                                    "routes invalid items to the dead-letter topic, runs the detectors and "
-                                   "publishes alerts; serves Prometheus metrics on /metrics. Stop with Ctrl-C "
-                                   "or SIGTERM.")
+                                   "publishes alerts; serves Prometheus metrics on /metrics, liveness on /healthz "
+                                   "and readiness (partitions assigned, state restored) on /readyz. Stop with "
+                                   "Ctrl-C or SIGTERM.",
+                       epilog="Exit codes: 0 stopped cleanly; 1 could not start or crashed; 2 invalid settings; "
+                              "3 no broker reachable for --broker-unreachable-exit seconds; 4 shutdown cut short "
+                              "(--shutdown-timeout passed, or a second signal).")
     add_arguments(p, WORKER)
 
     p = sub.add_parser("replay", help="Backtest a detector on a historical export (CSV or JSON lines), no broker.",
@@ -116,6 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p, "--timeout", "GLASSCITY_DEMO_TIMEOUT", float, 240.0,
                "Give up (and stop everything) after this long. Unit: s.")
     env_option(p, "--quiet-alerts", "GLASSCITY_DEMO_QUIET_ALERTS", int, 0, "1 = do not print alerts live.")
+
+    p = sub.add_parser("dlq", help="Dead-letter topics: re-inject refused items (replay).",
+                       description="Work with a domain's dead-letter topic (<prefix>.<domain>.dlq.v1).")
+    dlq = p.add_subparsers(dest="dlq_action", metavar="ACTION")
+    dlq.required = True
+    p = dlq.add_parser("replay", help="Re-inject dead letters into the domain's readings topic.",
+                       description="Read the domain's dead-letter topic from the beginning to its end (no consumer "
+                                   "group), select records by reason and time, and produce each one's original "
+                                   "value with its original key to <prefix>.<domain>.readings.v1, checking every "
+                                   "delivery. Records marked truncated (their value was cut to bound the record) "
+                                   "are skipped and counted. Records written after the replay starts are left "
+                                   "alone, so items the worker refuses again are not replayed in a loop. Prints "
+                                   "how many were read, selected, re-injected, skipped and failed; exits 1 if any "
+                                   "re-injection failed or the topic cannot be read, 2 on a bad argument.")
+    env_option(p, "--domain", "GLASSCITY_DLQ_DOMAIN", str, "", "Domain whose dead letters to replay: water, "
+               "traffic, waste or lighting (required).")
+    env_option(p, "--reason", "GLASSCITY_DLQ_REASON", str, "", "Only records with this reason header, e.g. "
+               "schema or invalid_json (empty = any reason).")
+    env_option(p, "--since", "GLASSCITY_DLQ_SINCE", str, "", "Only records written at or after this moment: ISO "
+               "8601 with a UTC offset (2026-01-31T08:00:00+01:00) or epoch seconds (empty = all).")
+    env_flag(p, "--dry-run", "GLASSCITY_DLQ_DRY_RUN", "Only count what would be re-injected; produce nothing.")
+    add_arguments(p, ["bootstrap", "topic_prefix"])
     return parser
 
 
@@ -176,10 +211,11 @@ def cmd_topics(args) -> int:
 
 def cmd_simulate(args) -> int:
     import orjson
+    from kafka.errors import KafkaError
 
     from streams.demo import city_clock_start, city_simulations
     from streams.domains import select_domains
-    from streams.simulate.produce import produce
+    from streams.simulate.produce import ProduceError, produce
 
     settings = settings_from(args)
     domains = select_domains(settings.domains)
@@ -194,7 +230,14 @@ def cmd_simulate(args) -> int:
     incidents = sum(len(s.incidents) for s in simulations)
     malformed = sum(len(s.malformed) for s in simulations)
     print(f"ground truth: {args.ground_truth} ({incidents} incidents, {malformed} malformed items)", flush=True)
-    sent = produce(simulations, settings, hour_seconds=args.hour_seconds)
+    try:
+        sent = produce(simulations, settings, hour_seconds=args.hour_seconds)
+    except ProduceError as error:
+        print(f"glasscity simulate: {error}", file=sys.stderr)
+        return 1
+    except KafkaError as error:   # e.g. no broker to bootstrap from
+        print(f"glasscity simulate: cannot produce to {settings.bootstrap}: {error}", file=sys.stderr)
+        return 1
     valid = sum(s.valid_readings for s in simulations)
     print(f"produced {sent} messages ({valid} valid readings) to "
           f"{', '.join(settings.topic(d.topic('readings')) for d in domains)}", flush=True)
@@ -241,6 +284,30 @@ def cmd_worker(args) -> int:
     return run_worker(settings_from(args))
 
 
+def cmd_dlq(args) -> int:
+    from streams.dlq import DlqArgumentError, DlqError, parse_since, replay_dead_letters
+
+    name = "glasscity dlq replay"
+    settings = settings_from(args)
+    try:
+        if not args.domain:
+            raise DlqArgumentError("--domain (or GLASSCITY_DLQ_DOMAIN) is required")
+        since = parse_since(args.since) if args.since else None
+        report = replay_dead_letters(settings, args.domain, reason=args.reason or None, since=since,
+                                     dry_run=args.dry_run)
+    except DlqArgumentError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 2
+    except DlqError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 1
+    print(report.summary(), flush=True)
+    if report.failed:
+        print(f"{name}: {report.failed} re-injection(s) failed: {report.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args) -> int:
     from streams.demo import run_demo
 
@@ -248,7 +315,7 @@ def cmd_demo(args) -> int:
 
 
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
-            "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo}
+            "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

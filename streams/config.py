@@ -73,6 +73,14 @@ class Settings:
     log_level: str = _setting("info", "Log level: debug, info, warning, error.", group="worker",
                               check=lambda v: None if v.lower() in {"debug", "info", "warning", "error"}
                               else "must be one of debug, info, warning, error")
+    shutdown_timeout_s: float = _setting(10.0, "Longest graceful shutdown after SIGTERM/SIGINT; then the worker "
+                                         "exits at once with code 4 (state is durable before offsets are "
+                                         "committed, so this is safe). A second signal exits at once.",
+                                         group="worker", unit="s", check=_positive)
+    broker_unreachable_exit_s: float = _setting(120.0, "Exit with code 3 once no bootstrap server has accepted a "
+                                                "TCP connection for this long (0 = never). A stalled broker "
+                                                "still accepts connections and is waited for.", group="worker",
+                                                unit="s", check=_non_negative)
     # -- event time and detector thresholds ---------------------------------------------------
     thresholds_file: str = _setting("", "JSON file overriding detector thresholds, e.g. "
                                     '{"water.no_use_24h": {"no_use_after_s": 43200}}; '

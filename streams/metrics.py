@@ -1,16 +1,35 @@
-"""Prometheus metrics of the pipeline (prometheus-client, default registry).
+"""Prometheus metrics of the pipeline (prometheus-client, default registry), and the
+worker's small HTTP server: ``/metrics``, ``/healthz``, ``/readyz``.
 
-Conventions: ``glasscity_`` prefix, base units (seconds), ``_total`` counters,
-bounded labels only — domain, reason, detector, state, kernel; never a meter,
-gateway or sensor id.
+Conventions: ``glasscity_`` prefix, base units (seconds), ``_total`` counters
+(prometheus-client appends the suffix to a Counter's name), bounded labels only —
+domain, reason, detector, state, kernel, kind; never a meter, gateway or sensor id.
+
+Endpoints (see :func:`serve`):
+
+* ``/metrics`` — the default registry in the Prometheus text format.
+* ``/healthz`` — 200 ``ok`` while the worker's event loop beats (:class:`streams.health.Liveness`),
+  else 503. For liveness probes: restart the process when it fails.
+* ``/readyz`` — 200 once every assigned partition's state is restored
+  (:class:`streams.health.Readiness`), else 503; the JSON body says what is missing.
+  For rolling restarts: start the next worker once this one is ready.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from streams.health import LIVENESS, READINESS, Liveness, Readiness
 
 __all__ = ["READINGS", "MESSAGES", "INVALID", "ALERTS", "KERNEL_SECONDS", "WATERMARK_LAG", "SUBJECTS_TRACKED",
-           "serve"]
+           "STATE_RESTORED_RECORDS", "STATE_RESTORE_SECONDS", "PARTITIONS_ASSIGNED", "REBALANCES",
+           "PUBLISH_FAILURES", "PUBLISH_KINDS", "LATE_READINGS", "init_series", "serve"]
 
 READINGS = Counter("glasscity_readings_consumed", "Valid readings consumed.", ["domain"])
 MESSAGES = Counter("glasscity_messages_consumed", "Kafka messages consumed (single readings or envelopes).",
@@ -27,8 +46,95 @@ WATERMARK_LAG = Gauge("glasscity_watermark_lag_seconds",
 SUBJECTS_TRACKED = Gauge("glasscity_subjects_tracked", "Subjects (meters, detectors, bins, lamps) held in this "
                          "worker's state.", ["domain"])
 
+# -- recovery and delivery ------------------------------------------------------------------
+STATE_RESTORED_RECORDS = Counter("glasscity_state_restored_records",
+                                 "State records read back while restoring assigned partitions.", ["domain"])
+STATE_RESTORE_SECONDS = Histogram("glasscity_state_restore_duration_seconds",
+                                  "Wall time to restore one assigned partition's state (seconds).", ["domain"],
+                                  buckets=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0))
+PARTITIONS_ASSIGNED = Gauge("glasscity_partitions_assigned",
+                            "Partitions of the domain's readings topic assigned to this worker.", ["domain"])
+# No domain label: one consumer serves every domain of a worker, so a rebalance is one event for all of them.
+REBALANCES = Counter("glasscity_rebalances", "Consumer group rebalances this worker took part in.")
+PUBLISH_KINDS = ("alert", "dead_letter", "state")
+PUBLISH_FAILURES = Counter("glasscity_publish_failures",
+                           "Records the worker failed to publish, by kind (alert, dead_letter, state).",
+                           ["domain", "kind"])
+LATE_READINGS = Counter("glasscity_late_readings",
+                        "Valid readings older than their partition's event-time watermark.", ["domain"])
 
-def serve(host: str, port: int):
-    """Serve /metrics in a background thread; returns (server, actual port)."""
-    server, thread = start_http_server(port, addr=host)
+
+def init_series(domains) -> None:
+    """Create the per-domain series at zero, so rate() and alerting rules see them before the
+    first event (a series that appears only on its first increment hides that increment)."""
+    for domain in domains:
+        STATE_RESTORED_RECORDS.labels(domain)
+        STATE_RESTORE_SECONDS.labels(domain)
+        PARTITIONS_ASSIGNED.labels(domain)
+        LATE_READINGS.labels(domain)
+        for kind in PUBLISH_KINDS:
+            PUBLISH_FAILURES.labels(domain, kind)
+
+
+def _handler(readiness: Readiness, liveness: Liveness) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "glasscity"
+
+        def do_GET(self) -> None:
+            self._answer(send_body=True)
+
+        def do_HEAD(self) -> None:
+            self._answer(send_body=False)
+
+        def _answer(self, send_body: bool) -> None:
+            path = urlsplit(self.path).path
+            if path == "/metrics":
+                status, content_type, body = 200, CONTENT_TYPE_LATEST, generate_latest()
+            elif path == "/healthz":
+                silent = liveness.silent_for_s()
+                if liveness.alive():
+                    status, body = 200, b"ok\n"
+                elif silent is None:
+                    status, body = 503, b"event loop not started\n"
+                else:
+                    status, body = 503, f"event loop silent for {silent:.0f} s\n".encode()
+                content_type = "text/plain; charset=utf-8"
+            elif path == "/readyz":
+                state = readiness.status()
+                status, content_type = (200 if state["ready"] else 503), "application/json"
+                body = orjson.dumps(state) + b"\n"
+            else:
+                status, content_type = 404, "text/plain; charset=utf-8"
+                body = b"not found: try /metrics, /healthz, /readyz\n"
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(body)
+
+        def log_message(self, format, *args) -> None:
+            pass   # a scrape every few seconds is not news; the worker's log stays for events
+
+    return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True   # a slow or stuck client never holds the process back at exit
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def serve(host: str, port: int, readiness: Readiness = READINESS, liveness: Liveness = LIVENESS):
+    """Serve /metrics, /healthz and /readyz from a daemon thread; returns (server, actual port).
+
+    ``port`` 0 picks a free port. Raises OSError when the address cannot be bound.
+    Stop it with ``server.shutdown(); server.server_close()`` (the worker just exits).
+    """
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = _Server6 if family == socket.AF_INET6 else _Server
+    server = server_class((host, port), _handler(readiness, liveness))
+    threading.Thread(target=server.serve_forever, name="glasscity-http", daemon=True).start()
     return server, server.server_address[1]

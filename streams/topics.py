@@ -1,4 +1,10 @@
-"""Topic names and their creation (kafka-python admin client)."""
+"""Topic names and their creation (kafka-python admin client).
+
+Per domain: ``<domain>.readings.v1`` (input), ``<domain>.dlq.v1`` (dead letters),
+``<domain>.late.v1`` (readings later than the allowed lateness, kept, not dropped) and
+``<domain>.state.v1`` — the detector state changelog, compacted and co-partitioned with
+the readings (partition p of state holds the state of readings partition p).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,14 @@ import time
 
 from streams.config import Settings
 
-__all__ = ["ALERT_TOPICS", "short_names", "topic_names", "create_topics"]
+__all__ = ["ALERT_TOPICS", "DOMAIN_TOPIC_KINDS", "COMPACTED_KINDS", "short_names", "topic_names", "create_topics"]
 
 #: Short names; the full name is ``<prefix>.<short>`` (default prefix "glasscity").
 ALERT_TOPICS = ("alerts.v1", "alerts.welfare.v1")
+#: Topics every domain has: ``<domain>.<kind>.v1``.
+DOMAIN_TOPIC_KINDS = ("readings", "dlq", "late", "state")
+#: Kinds whose topic keeps only the latest record per key.
+COMPACTED_KINDS = ("state",)
 
 
 def short_names(settings: Settings) -> list[str]:
@@ -18,7 +28,7 @@ def short_names(settings: Settings) -> list[str]:
 
     names = []
     for domain in select_domains(settings.domains):
-        names += [domain.topic("readings"), domain.topic("dlq")]
+        names += [domain.topic(kind) for kind in DOMAIN_TOPIC_KINDS]
     return names + list(ALERT_TOPICS)
 
 
@@ -49,9 +59,16 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
             outcome[name] = "exists" if name in existing else "created"
         if missing:
             try:
-                admin.create_topics([NewTopic(name, settings.partitions, 1) for name in missing])
+                admin.create_topics([NewTopic(name, settings.partitions, 1, topic_configs=_configs(name))
+                                     for name in missing])
             except TopicAlreadyExistsError:
                 pass
         return outcome
     finally:
         admin.close()
+
+
+def _configs(name: str) -> dict:
+    if any(name.endswith(f".{kind}.v1") for kind in COMPACTED_KINDS):
+        return {"cleanup.policy": "compact"}
+    return {}

@@ -1,44 +1,275 @@
-"""Run one worker process: warm kernels, serve /metrics, run the Faust app."""
+"""Run one worker process: warm kernels, serve /metrics /healthz /readyz, run the Faust app,
+and always end in bounded time.
+
+Faust's own shutdown has no overall timeout: with the broker gone, its commit and
+producer flush retry for many minutes and a second SIGTERM is ignored. So this module
+bounds it:
+
+* the first SIGTERM/SIGINT starts a watchdog; Faust then shuts down gracefully, and if
+  it has not finished ``shutdown_timeout_s`` later the process exits at once;
+* a second signal exits at once;
+* a monitor thread probes the bootstrap servers (TCP connect) and ends the process when
+  none has answered for ``broker_unreachable_exit_s``, with one clear line on stderr.
+  A stalled (e.g. SIGSTOPped) broker still accepts connections, so it is waited for.
+
+A hard exit is safe by design: state is made durable before offsets are committed, so
+whatever was not committed is replayed by the next owner of the partition.
+
+Exit codes (:data:`EXIT_CODES`): 0 stopped cleanly; 1 could not start (no broker at
+start-up, metrics port taken) or Faust crashed; 2 invalid settings; 3 no broker reachable
+for ``broker_unreachable_exit_s``; 4 shutdown cut short (``shutdown_timeout_s`` passed, or
+a second signal). A signal that arrives before the Faust worker has started (during
+kernel warm-up) ends the process at once, by the signal.
+
+While the broker is away, aiokafka and Faust repeat the same errors dozens of times a
+second; :class:`streams.logs.RepeatFilter` on the log handlers keeps one per template per
+10 s.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import sys
+import threading
 import time
+from typing import Callable
+
+from faust.worker import Worker
 
 from streams.config import Settings, SettingsError
 
-__all__ = ["run_worker"]
+__all__ = ["run_worker", "GlasscityWorker", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "EXIT_OK",
+           "EXIT_FAILED", "EXIT_BAD_SETTINGS", "EXIT_BROKER_UNREACHABLE", "EXIT_SHUTDOWN_CUT_SHORT", "EXIT_CODES"]
 
 log = logging.getLogger("glasscity.worker")
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_SETTINGS = 2
+EXIT_BROKER_UNREACHABLE = 3
+EXIT_SHUTDOWN_CUT_SHORT = 4
+EXIT_CODES = {
+    EXIT_OK: "stopped cleanly",
+    EXIT_FAILED: "could not start (no broker at start-up, metrics port taken) or crashed",
+    EXIT_BAD_SETTINGS: "invalid settings",
+    EXIT_BROKER_UNREACHABLE: "no broker reachable for broker_unreachable_exit_s",
+    EXIT_SHUTDOWN_CUT_SHORT: "shutdown cut short (shutdown_timeout_s passed, or a second signal)",
+}
+
+REPEAT_WINDOW_S = 10.0    # the same log complaint at most once per this many seconds
+HEARTBEAT_EVERY_S = 1.0   # the event loop's liveness beat (/healthz)
+
+
+def exit_now(code: int, line: str) -> None:
+    """Write one line to the real stderr and end the process at once: no cleanup, no waiting.
+
+    ``os.write`` on fd 2, not ``print``: it needs no lock another thread may hold and no
+    buffer to flush, and it reaches stderr even if sys.stderr was replaced.
+    """
+    try:
+        os.write(2, (line.rstrip("\n") + "\n").encode("utf-8", "replace"))
+    finally:
+        os._exit(code)
+
+
+def _servers(bootstrap: str) -> list[tuple[str, int]]:
+    servers = []
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            servers.append((host.strip("[]") or "127.0.0.1", int(port)))
+        except ValueError:
+            pass   # Settings accepts any string; an unparsable entry simply never answers
+    return servers
+
+
+def broker_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection (not whether it serves Kafka)."""
+    import socket
+
+    for host, port in _servers(bootstrap):
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return True
+        except OSError:
+            pass
+    return False
+
 
 def _unreachable(bootstrap: str, timeout_s: float) -> str | None:
-    """The bootstrap list if none of its servers accepts a TCP connection, else None."""
-    from streams.broker import BrokerError, wait_for_port
-
+    """The bootstrap list if none of its servers accepts a TCP connection within ``timeout_s``, else None."""
     deadline = time.monotonic() + timeout_s
     while True:
-        for server in bootstrap.split(","):
-            host, _, port = server.strip().rpartition(":")
-            try:
-                wait_for_port(host or "127.0.0.1", int(port), timeout_s=0.5)
-                return None
-            except (BrokerError, ValueError):
-                pass
+        if broker_answers(bootstrap, timeout_s=0.5):
+            return None
         if time.monotonic() > deadline:
             return bootstrap
+        time.sleep(0.2)
+
+
+class BrokerWatch(threading.Thread):
+    """Calls ``on_give_up(silent_s)`` once no bootstrap server has answered for ``give_up_after_s``.
+
+    Runs in its own daemon thread, so a busy or wedged event loop cannot delay it. Logs one
+    warning when the broker goes away and one line when it comes back.
+    """
+
+    def __init__(self, bootstrap: str, give_up_after_s: float, on_give_up: Callable[[float], None],
+                 probe_every_s: float = 1.0, probe: Callable[[str], bool] = broker_answers,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(name="glasscity-broker-watch", daemon=True)
+        self.bootstrap = bootstrap
+        self.give_up_after_s = give_up_after_s
+        self.on_give_up = on_give_up
+        self.probe_every_s = probe_every_s
+        self._probe = probe
+        self._clock = clock
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        # Counted from the first probe that failed, not the last that answered: the silence
+        # reported is silence observed, never more than what was seen.
+        lost_since: float | None = None
+        while not self._stopped.is_set():
+            now = self._clock()
+            if self._probe(self.bootstrap):
+                if lost_since is not None:
+                    log.warning("Kafka broker at %s answers again after %.0f s", self.bootstrap, now - lost_since)
+                lost_since = None
+            elif lost_since is None:
+                lost_since = now
+                log.warning("no Kafka broker answers at %s; the worker exits (code %d) if none does for %g s",
+                            self.bootstrap, EXIT_BROKER_UNREACHABLE, self.give_up_after_s)
+            if lost_since is not None and now - lost_since >= self.give_up_after_s:
+                self.on_give_up(now - lost_since)
+                return
+            self._stopped.wait(self.probe_every_s)
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class ShutdownWatchdog:
+    """Bounds a shutdown: ``on_expiry`` runs ``timeout_s`` after :meth:`arm`; a second stop signal
+    calls ``on_second_signal`` at once. Both default to :func:`exit_now` with code 4."""
+
+    def __init__(self, timeout_s: float, on_expiry: Callable[[], None] | None = None,
+                 on_second_signal: Callable[[str], None] | None = None) -> None:
+        self.timeout_s = timeout_s
+        self._on_expiry = on_expiry or (lambda: exit_now(
+            EXIT_SHUTDOWN_CUT_SHORT, f"glasscity worker: shutdown did not finish within {timeout_s:g} s "
+                                     f"(--shutdown-timeout); exiting with code {EXIT_SHUTDOWN_CUT_SHORT}"))
+        self._on_second_signal = on_second_signal or (lambda name: exit_now(
+            EXIT_SHUTDOWN_CUT_SHORT, f"glasscity worker: second {name}; exiting with code "
+                                     f"{EXIT_SHUTDOWN_CUT_SHORT} without finishing shutdown"))
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._signalled = False
+
+    @property
+    def armed(self) -> bool:
+        return self._timer is not None
+
+    def arm(self) -> None:
+        """Start the countdown (once; later calls keep the first deadline)."""
+        with self._lock:
+            if self._timer is None:
+                # A daemon thread, not an event-loop callback: the loop may be the thing that hangs.
+                self._timer = threading.Timer(self.timeout_s, self._on_expiry)
+                self._timer.daemon = True
+                self._timer.name = "glasscity-shutdown-watchdog"
+                self._timer.start()
+
+    def signal_received(self, name: str) -> bool:
+        """A stop signal: arms the countdown on the first, ends the process on the second.
+        Returns whether it was the first."""
+        with self._lock:
+            second, self._signalled = self._signalled, True
+        if second:
+            self._on_second_signal(name)
+            return False
+        self.arm()
+        return True
+
+    def cancel(self) -> None:
+        """For tests: stop the countdown (the worker never cancels it; see :class:`GlasscityWorker`)."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+
+class GlasscityWorker(Worker):
+    """faust.worker.Worker with a bounded shutdown, bounded logs and a liveness heartbeat.
+
+    mode installs ``_on_sigterm``/``_on_sigint`` as loop signal handlers; its
+    ``_schedule_shutdown`` ignores every signal after the first. Here each signal is
+    first shown to the :class:`ShutdownWatchdog`. The watchdog is also armed when the
+    worker shuts down for any other reason (e.g. a crash), and it is never cancelled: if
+    the interpreter's exit hangs after a clean stop, the deadline still holds.
+    """
+
+    def __init__(self, app, *, watchdog: ShutdownWatchdog, **kwargs) -> None:
+        # Faust's stdout/stderr redirect logs every write() as its own record: a traceback
+        # becomes a hundred one-word records that no repeat filter can recognise.
+        kwargs.setdefault("redirect_stdouts", False)
+        super().__init__(app, **kwargs)
+        self.watchdog = watchdog
+
+    def _on_sigterm(self) -> None:
+        if self.watchdog.signal_received("SIGTERM"):
+            super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        if self.watchdog.signal_received("SIGINT"):
+            super()._on_sigint()
+
+    def on_worker_shutdown(self) -> None:
+        self.watchdog.arm()
+        super().on_worker_shutdown()
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        from streams.logs import install_repeat_filter
+
+        install_repeat_filter(logger, window_s=REPEAT_WINDOW_S)
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        self._heartbeat = asyncio.ensure_future(self._beat())   # kept: the loop holds tasks weakly
+
+    async def _beat(self) -> None:
+        from streams.health import LIVENESS
+
+        while True:
+            LIVENESS.beat()
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+def _thread_excepthook(watchdog: ShutdownWatchdog, default=threading.excepthook):
+    """During a bounded shutdown, a client thread dying of the missing broker is expected:
+    one log line instead of a fifty-line traceback. Otherwise Python's default report."""
+
+    def hook(args) -> None:
+        if watchdog.armed and args.exc_type is not SystemExit:
+            log.warning("thread %s ended during shutdown: %s: %s", getattr(args.thread, "name", "?"),
+                        args.exc_type.__name__, args.exc_value)
+        else:
+            default(args)
+
+    return hook
 
 
 def run_worker(settings: Settings) -> int:
     import kernels
-    from faust.worker import Worker
 
     from streams import metrics
     from streams.app import create_app
     from streams.detectors import REGISTRY
     from streams.detectors.thresholds import load_thresholds
     from streams.domains import select_domains
+    from streams.health import LIVENESS
     from streams.pipeline import DomainPipeline
     from streams.pseudonym import Pseudonymizer
 
@@ -48,25 +279,40 @@ def run_worker(settings: Settings) -> int:
         thresholds = load_thresholds(settings.thresholds_file, REGISTRY)
     except SettingsError as error:
         print(f"glasscity worker: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_SETTINGS
     unreachable = _unreachable(settings.bootstrap, timeout_s=10.0)
     if unreachable:
         print(f"glasscity worker: no Kafka broker answers at {unreachable} (tried for 10 s); start one with "
               f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     kernels.warm_up()
     pseudonymizer = Pseudonymizer(key)
     pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds) for domain in domains]
     app = create_app(settings, pipelines)
+    metrics.init_series(d.name for d in domains)
+    LIVENESS.beat()   # alive from here; the event loop takes over the beat within milliseconds
     try:
         _server, port = metrics.serve(settings.metrics_host, settings.metrics_port)
     except OSError as error:
         print(f"glasscity worker: cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: "
               f"{error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     topics = ", ".join(settings.topic(d.topic("readings")) for d in domains)
-    print(f"glasscity worker: metrics on http://{settings.metrics_host}:{port}/metrics; consuming "
-          f"{topics} from {settings.bootstrap}", flush=True)
-    worker = Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    worker.execute_from_commandline()
-    return 0
+    base = f"http://{settings.metrics_host}:{port}"
+    print(f"glasscity worker: metrics on {base}/metrics (also /healthz, /readyz); consuming {topics} from "
+          f"{settings.bootstrap}", flush=True)
+
+    watchdog = ShutdownWatchdog(settings.shutdown_timeout_s)
+    threading.excepthook = _thread_excepthook(watchdog)
+    if settings.broker_unreachable_exit_s > 0:
+        limit = settings.broker_unreachable_exit_s
+        BrokerWatch(settings.bootstrap, limit, lambda silent_s: exit_now(
+            EXIT_BROKER_UNREACHABLE, f"glasscity worker: no Kafka broker answered at {settings.bootstrap} for "
+                                     f"{limit:g} s; exiting with code {EXIT_BROKER_UNREACHABLE}")).start()
+    worker = GlasscityWorker(app, watchdog=watchdog, loglevel=settings.log_level.upper(), quiet=True)
+    try:
+        worker.execute_from_commandline()   # always raises SystemExit
+    except SystemExit as stopped:
+        code = stopped.code
+        return EXIT_OK if code is None else code if isinstance(code, int) else EXIT_FAILED
+    return EXIT_OK

@@ -1,4 +1,10 @@
-"""Send simulations' messages to their readings topics, paced by one simulated clock."""
+"""Send simulations' messages to their readings topics, paced by one simulated clock.
+
+Every send is checked (:class:`streams.delivery.DeliveryCheck`): :func:`produce`
+returns the number of messages the broker confirmed, and raises
+:class:`~streams.delivery.ProduceError` at the first step flush (or the final one)
+after any message was refused, saying how many of how many.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,17 @@ import heapq
 import time
 from typing import Callable
 
-__all__ = ["produce", "make_producer"]
+from streams.delivery import DeliveryCheck, ProduceError, close_producer
+from streams.delivery import make_producer as _make_producer
+
+__all__ = ["produce", "make_producer", "ProduceError"]
 
 
-def make_producer(bootstrap: str):
-    from kafka import KafkaProducer
-
-    return KafkaProducer(bootstrap_servers=bootstrap.split(","), client_id="glasscity-simulator", acks="all",
-                         linger_ms=10, batch_size=512 * 1024, max_request_size=8 * 1024 * 1024,
-                         retries=5)
+def make_producer(bootstrap: str, **config):
+    """The simulator's producer; ``config`` overrides kafka-python settings (e.g. timeouts in tests)."""
+    options = dict(linger_ms=10, batch_size=512 * 1024, max_request_size=8 * 1024 * 1024, retries=5)
+    options.update(config)
+    return _make_producer(bootstrap, "glasscity-simulator", **options)
 
 
 def _tagged(simulation):
@@ -27,24 +35,26 @@ def produce(simulations, settings, hour_seconds: float = 0.0,
     """Produce every step of every simulation, merged in city-time order.
 
     ``hour_seconds`` of wall time per city-hour (0 = no pacing). Each step is flushed
-    before a later city time is sent, so a reader sees time advance in order.
-    Returns the number of messages sent.
+    before a later city time is sent, so a reader sees time advance in order; a step
+    with a refused message stops the run there with :class:`ProduceError`.
+    ``progress(city_time, confirmed)`` is called after each step's flush. Returns the
+    number of messages the broker confirmed (all of them, or it raises).
     """
     if not isinstance(simulations, (list, tuple)):
         simulations = [simulations]
     own = producer is None
     producer = producer or make_producer(settings.bootstrap)
+    check = DeliveryCheck(producer)
     topics = {s.domain: settings.topic(f"{s.domain}.readings.v1") for s in simulations}
     city_start = min(s.start for s in simulations)
-    sent = 0
     started = time.monotonic()
     current = None
     try:
         for when, domain, messages in heapq.merge(*(_tagged(s) for s in simulations), key=lambda item: item[0]):
             if current is not None and when > current:
-                producer.flush()
+                confirmed = check.flush()
                 if progress:
-                    progress(current, sent)
+                    progress(current, confirmed)
                 if hour_seconds > 0:
                     delay = started + (when - city_start) / 3600.0 * hour_seconds - time.monotonic()
                     if delay > 0:
@@ -52,10 +62,8 @@ def produce(simulations, settings, hour_seconds: float = 0.0,
             current = when
             topic = topics[domain]
             for key, value in messages:
-                producer.send(topic, key=key, value=value)
-            sent += len(messages)
-        producer.flush()
+                check.send(topic, key=key, value=value)
+        return check.flush()
     finally:
         if own:
-            producer.close(timeout=10)
-    return sent
+            close_producer(producer, timeout_s=10)

@@ -85,3 +85,21 @@ def test_worker_without_a_broker_says_so_and_exits():
     assert result.returncode == 1
     assert "no Kafka broker answers at 127.0.0.1:" in result.stderr
     assert "0123456789abcdef-secret" not in result.stderr + result.stdout
+
+
+def test_worker_help_names_the_shutdown_bounds_and_the_exit_codes():
+    text = " ".join(help_text("worker").split())
+    assert "--shutdown-timeout" in text and "Env: GLASSCITY_SHUTDOWN_TIMEOUT. Default: 10.0." in text
+    assert "--broker-unreachable-exit" in text and "Env: GLASSCITY_BROKER_UNREACHABLE_EXIT. Default: 120.0." in text
+    assert "/healthz" in text and "/readyz" in text
+    for code in ("0 stopped cleanly", "3 no broker reachable", "4 shutdown cut short"):
+        assert code in text
+
+
+def test_shutdown_bounds_are_validated():
+    with pytest.raises(SettingsError, match="--shutdown-timeout / GLASSCITY_SHUTDOWN_TIMEOUT: must be > 0"):
+        settings_from(None, {"GLASSCITY_SHUTDOWN_TIMEOUT": "0"})
+    with pytest.raises(SettingsError,
+                       match="--broker-unreachable-exit / GLASSCITY_BROKER_UNREACHABLE_EXIT: must be >= 0"):
+        settings_from(None, {"GLASSCITY_BROKER_UNREACHABLE_EXIT": "-1"})
+    assert settings_from(None, {"GLASSCITY_BROKER_UNREACHABLE_EXIT": "0"}).broker_unreachable_exit_s == 0.0

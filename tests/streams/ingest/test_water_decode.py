@@ -43,7 +43,7 @@ def test_single_reading_and_envelope_both_decode():
      "non_finite"),
     (b"[1, 2]", "schema"),
     (orjson.dumps({k: v for k, v in reading().items() if k != "dateObserved"}), "schema"),
-    (orjson.dumps(reading(index=-0.001)), "schema"),
+    (orjson.dumps(reading(index=-0.001)), "value_out_of_range"),
     (orjson.dumps(reading(index="12.5")), "schema"),
     (orjson.dumps(reading(extra_field_ok=1, type="Other")), "schema"),
     (orjson.dumps(reading(when="yesterday at noon")), "timestamp_invalid"),
@@ -74,14 +74,15 @@ def test_bad_reading_in_envelope_costs_only_itself():
     batch = decode_water([msg(envelope, 7)], now=NOW)
     assert batch.subject_ids == ["a", "b", "c"]
     assert sorted((d.reading_index, d.reason) for d in batch.dead_letters) == [
-        (1, "schema"), (3, "schema"), (4, "timestamp_out_of_range")]
+        (1, "value_out_of_range"), (3, "schema"), (4, "timestamp_out_of_range")]
     bad = next(d for d in batch.dead_letters if d.reading_index == 1)
     assert orjson.loads(bad.value)["id"] == "bad"
     assert dict(bad.headers())["reading_index"] == b"1"
 
 
 def test_reasons_are_a_closed_set():
-    assert set(REASONS) == {"invalid_json", "non_finite", "schema", "timestamp_invalid", "timestamp_out_of_range"}
+    assert set(REASONS) == {"invalid_json", "non_finite", "schema", "timestamp_invalid", "timestamp_out_of_range",
+                            "value_out_of_range"}
 
 
 def test_simulated_feed_decodes_to_exactly_its_valid_readings_and_malformed_items():

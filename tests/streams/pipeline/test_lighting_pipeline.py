@@ -76,7 +76,7 @@ def test_exactly_the_expected_alerts_whatever_the_batching(settings, winter):
         assert reference is None or events == reference
         reference = events
         assert {d.reason for d in dead} <= {"invalid_json", "non_finite", "schema", "timestamp_invalid",
-                                            "timestamp_out_of_range"}
+                                            "timestamp_out_of_range", "value_out_of_range"}
     for alert in alerts:
         assert alert.topic == "alerts.v1" and alert.key == alert.event["subject"].encode()
         assert alert.event["subject"].startswith("urn:ngsi-ld:Streetlight:")
