@@ -5,7 +5,8 @@ second ("Unable connect to node ...", "Failed fetch messages ..."). :class:`Repe
 lets the first record of each (logger, level, message template) through, drops the
 repeats for ``window_s`` seconds, and appends to the next one that passes how many it
 dropped. The template is the unformatted ``record.msg``, so records that differ only in
-their arguments (a node id, an offset) count as repeats.
+their arguments (a node id, an offset) count as repeats. glasscity's own records below
+WARNING (restore progress, one line per domain and rebalance) always pass.
 
 Install it on handlers, not loggers: a logger's filter does not see records that
 propagate up from its children. One instance per handler: a shared one would count the
@@ -37,6 +38,8 @@ class RepeatFilter(logging.Filter):
         self._windows: OrderedDict[tuple, list] = OrderedDict()   # key -> [window start, suppressed]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING and record.name.startswith("glasscity"):
+            return True   # our own progress lines (one per rebalance and domain) are never floods
         key = (record.name, record.levelno, str(record.msg))
         now = self._clock()
         with self._lock:

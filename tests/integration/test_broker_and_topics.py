@@ -53,5 +53,7 @@ def test_topics_command_line(broker):
                              "--topic-prefix", env_prefix, "--partitions", "2"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("created") == 2 * 4 + 2   # readings + dead letters per domain, two alert topics
+    # readings, dead letters, late readings and the state changelog per domain, two alert topics
+    assert result.stdout.count("created") == 4 * 4 + 2
     assert f"{env_prefix}.alerts.welfare.v1" in result.stdout and f"{env_prefix}.lighting.dlq.v1" in result.stdout
+    assert f"{env_prefix}.water.state.v1" in result.stdout and f"{env_prefix}.water.late.v1" in result.stdout
