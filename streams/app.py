@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 import os
 import sys
 import time
@@ -97,9 +98,15 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App
 
     def outputs(d: _Domain, result) -> list[Outgoing]:
         records = []
+        if result.dead_letters:
+            # One line per batch, not per item: a flood of bad input must not become a flood of logs
+            # (each item is on the dead-letter topic with its headers, and counted by reason).
+            first = result.dead_letters[0]
+            reasons = Counter(dead.reason for dead in result.dead_letters)
+            log.warning("%d dead letter(s) to %s (%s); first: %s at %s[%d]@%d: %s", len(result.dead_letters), d.dlq,
+                        ", ".join(f"{r} {n}" for r, n in reasons.most_common()), first.reason, first.source.topic,
+                        first.source.partition, first.source.offset, first.detail[:200])
         for dead in result.dead_letters:
-            log.warning("dead letter: %s at %s[%d]@%d (reading %d): %s", dead.reason, dead.source.topic,
-                        dead.source.partition, dead.source.offset, dead.reading_index, dead.detail[:200])
             key, value, headers = dead.kafka_record()
             records.append(Outgoing(d.dlq, key, value, "dead_letter", headers=headers))
         for late in getattr(result, "late", ()):

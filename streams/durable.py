@@ -56,10 +56,12 @@ class Publisher:
         pending = list(range(len(records)))
         results: list = [None] * len(records)
         for attempt in range(1, self.attempts + 1):
+            # Enqueue one record at a time (each send only waits when the partition's batch is
+            # full), then wait for all confirmations: thousands of concurrent send() calls would
+            # each wait on every batch drain and cost quadratic time.
             futures = []
             for i in pending:
-                r = records[i]
-                futures.append(self._send(r))
+                futures.append(await self._enqueue(records[i]))
             outcomes = await asyncio.gather(*futures, return_exceptions=True)
             failed = []
             for i, outcome in zip(pending, outcomes):
@@ -82,10 +84,17 @@ class Publisher:
         raise PublishFailed(f"{len(pending)} of {len(records)} records still refused after {self.attempts} "
                             f"attempts ({type(first).__name__}: {first})")
 
-    async def _send(self, record: Outgoing):
-        future = await self.app.producer.send(record.topic, record.key, record.value, record.partition, None,
-                                              record.headers)
-        return await future
+    async def _enqueue(self, record: Outgoing) -> asyncio.Future:
+        """The delivery future of one record; a refusal at enqueue time (too large) becomes a failed future."""
+        try:
+            return await self.app.producer.send(record.topic, record.key, record.value, record.partition, None,
+                                                record.headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(error)
+            return failed
 
 
 async def read_changelog(bootstrap: str, topic: str, starts: dict[int, int],

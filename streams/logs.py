@@ -58,7 +58,7 @@ class RepeatFilter(logging.Filter):
             except Exception:   # a malformed record is the handler's problem, as it would be without us
                 return True
             record.msg = f"{message} [{suppressed} more like this suppressed in the last {now - window[0]:.0f} s]"
-            record.args = None
+            record.args = ()   # a tuple: mode's formatter wraps anything else in one, then formats again
         return True
 
 
