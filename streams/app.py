@@ -35,7 +35,9 @@ import faust
 import orjson
 
 from streams import metrics
+from streams.alerts import alert_event
 from streams.config import Settings
+from streams.detectors.feed.stalled import FeedWatch
 from streams.durable import Outgoing, Publisher, PublishFailed, read_changelog
 from streams.health import READINESS
 from streams.ingest import RawMessage
@@ -70,7 +72,7 @@ def faust_settings(settings: Settings) -> dict:
 class _Domain:
     """What the app keeps per domain: its pipeline, topics, owned partitions and changelog positions."""
 
-    def __init__(self, settings: Settings, pipeline: DomainPipeline):
+    def __init__(self, settings: Settings, pipeline: DomainPipeline, feed_thresholds=None):
         domain = pipeline.domain
         self.name = domain.name
         self.pipeline = pipeline
@@ -82,14 +84,16 @@ class _Domain:
         self.kept: set[int] = set()                 # revoked, kept in memory until the assignment is known
         self.last_written: dict[int, int] = {}      # partition -> changelog offset of our last state record
         self.lock = asyncio.Lock()
+        self.feed = FeedWatch(self.name, self.readings, feed_thresholds)
 
 
-def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App:
-    """A Faust app with one agent per domain pipeline, ownership hooks and the idle-partition timer."""
+def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresholds=None) -> faust.App:
+    """A Faust app with one agent per domain pipeline, ownership hooks, the idle-partition timer and
+    the feed watch (``feed.stalled``, wall clock; ``feed_thresholds`` its thresholds)."""
     app = faust.App(settings.app_id, **faust_settings(settings))
     raw = dict(key_serializer="raw", value_serializer="raw")
     alert_topics = {short: settings.topic(short) for short in ("alerts.v1", "alerts.welfare.v1")}
-    domains = {p.domain.name: _Domain(settings, p) for p in pipelines}
+    domains = {p.domain.name: _Domain(settings, p, feed_thresholds) for p in pipelines}
     publisher = Publisher(app, on_failure=lambda kind, error: metrics.PUBLISH_FAILURES.labels(
         _current_domain.get("name", "-"), kind).inc())
     _current_domain: dict = {}
@@ -109,7 +113,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App
         for dead in result.dead_letters:
             key, value, headers = dead.kafka_record()
             records.append(Outgoing(d.dlq, key, value, "dead_letter", headers=headers))
-        for late in getattr(result, "late", ()):
+        for late in result.late:
             key, value, headers = late.kafka_record()
             records.append(Outgoing(d.late, key, value, "late", headers=headers))
         for alert in result.alerts:
@@ -139,6 +143,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App
         async def consume(stream):
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
                 async with d.lock:
+                    await publish_feed(d, d.feed.arrived(time.time()))
                     # A partition is processed only while owned and restored; anything else was
                     # revoked under us and is the new owner's to process.
                     messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
@@ -193,6 +198,8 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App
                 await _restore(d, mine - d.owned)
                 d.kept.clear()
                 d.owned = mine
+                if mine:
+                    d.feed.watch_from(time.time())
             for partition in mine:
                 READINESS.restored(d.name, partition)
         rebalancing["now"] = False
@@ -219,10 +226,29 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline]) -> faust.App
         metrics.STATE_RESTORED_RECORDS.labels(d.name).inc(restored)
         metrics.STATE_RESTORE_SECONDS.labels(d.name).observe(time.perf_counter() - started)
 
+    async def publish_feed(d: _Domain, transitions) -> None:
+        """feed.stalled transitions: confirmed like any alert (no state behind them to commit)."""
+        if not transitions:
+            return
+        records = [Outgoing(alert_topics[d.feed.declaration.alert_topic], t.subject.encode(),
+                            orjson.dumps(alert_event(t, d.feed.declaration)), "alert") for t in transitions]
+        try:
+            await publisher.send_all(records)
+        except PublishFailed as error:
+            fatal(error)
+        for t in transitions:
+            log.warning("feed %s %s: %s", d.readings, t.state, "no message for "
+                        f"{d.feed.thresholds.stalled_after_s:.0f} s" if t.state == "raised" else "messages again")
+            metrics.ALERTS.labels(d.name, t.detector, t.state).inc()
+
     @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
     async def idle_partitions():
         if rebalancing["now"]:
             return
+        for d in domains.values():
+            if d.owned:
+                async with d.lock:
+                    await publish_feed(d, d.feed.check(time.time()))
         for d in domains.values():
             async with d.lock:
                 result = d.pipeline.advance_idle()

@@ -265,13 +265,13 @@ def cmd_replay(args) -> int:
 def cmd_thresholds(args) -> int:
     import dataclasses
 
-    from streams.detectors import REGISTRY
+    from streams.detectors import CONFIGURABLE
     from streams.detectors.thresholds import load_thresholds, thresholds_document
 
     settings = settings_from(args)
-    print(thresholds_document(REGISTRY), end="")
+    print(thresholds_document(CONFIGURABLE), end="")
     if settings.thresholds_file:
-        configured = load_thresholds(settings.thresholds_file, REGISTRY)
+        configured = load_thresholds(settings.thresholds_file, CONFIGURABLE)
         changed = [f"{name}.{f.name} = {getattr(t, f.name):g}" for name, t in sorted(configured.items())
                    for f in dataclasses.fields(t) if getattr(t, f.name) != f.default]
         print(f"\nOverridden by {settings.thresholds_file}: " + ("; ".join(changed) or "nothing"))

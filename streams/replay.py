@@ -88,7 +88,7 @@ def _is_two_column_csv(path: Path) -> bool:
 def replay(detector_name: str, input_path: Path, output_path: Path | None, settings, out=None) -> dict:
     """Run one detector over a file; returns a summary {rows, alerts, output}."""
     out = sys.stdout if out is None else out
-    from streams.detectors import REGISTRY
+    from streams.detectors import CONFIGURABLE, REGISTRY
 
     if detector_name not in REGISTRY:
         raise ReplayError(f"unknown detector {detector_name!r}; known: {', '.join(sorted(REGISTRY))}")
@@ -97,7 +97,7 @@ def replay(detector_name: str, input_path: Path, output_path: Path | None, setti
     cls = REGISTRY[detector_name]
     from streams.detectors.thresholds import load_thresholds
 
-    thresholds = load_thresholds(settings.thresholds_file, REGISTRY)
+    thresholds = load_thresholds(settings.thresholds_file, CONFIGURABLE)
     if hasattr(cls, "score_series") and _is_two_column_csv(input_path):
         return _replay_series(cls, thresholds[detector_name], input_path, output_path, out)
     return _replay_readings(detector_name, thresholds, input_path, output_path, settings, out)

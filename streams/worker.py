@@ -266,7 +266,7 @@ def run_worker(settings: Settings) -> int:
 
     from streams import metrics
     from streams.app import create_app
-    from streams.detectors import REGISTRY
+    from streams.detectors import CONFIGURABLE
     from streams.detectors.thresholds import load_thresholds
     from streams.domains import select_domains
     from streams.health import LIVENESS
@@ -276,7 +276,7 @@ def run_worker(settings: Settings) -> int:
     try:
         key = settings.require_pseudonym_key()
         domains = select_domains(settings.domains)
-        thresholds = load_thresholds(settings.thresholds_file, REGISTRY)
+        thresholds = load_thresholds(settings.thresholds_file, CONFIGURABLE)
     except SettingsError as error:
         print(f"glasscity worker: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
@@ -288,7 +288,7 @@ def run_worker(settings: Settings) -> int:
     kernels.warm_up()
     pseudonymizer = Pseudonymizer(key)
     pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds) for domain in domains]
-    app = create_app(settings, pipelines)
+    app = create_app(settings, pipelines, feed_thresholds=thresholds["feed.stalled"])
     metrics.init_series(d.name for d in domains)
     LIVENESS.beat()   # alive from here; the event loop takes over the beat within milliseconds
     try:

@@ -2,12 +2,14 @@
 
 ``REGISTRY`` lists every detector class by name; the worker, the register, the
 thresholds table and the conformance test all read it, so nothing runs that is
-not declared here. Thresholds are documented on each detector's ``Thresholds``
+not declared here. ``WATCHERS`` holds the one detector that runs on the worker's
+wall clock instead of event time (``feed.stalled``). Thresholds are documented on each detector's ``Thresholds``
 and overridden from a JSON file (:mod:`streams.detectors.thresholds`).
 """
 
 from streams.detectors.base import Declaration, Detector, Readings, Transition, threshold
 from streams.detectors.feed.gateway_outage import GatewayOutage
+from streams.detectors.feed.stalled import WATCHERS
 from streams.detectors.lighting.cycling import Cycling
 from streams.detectors.lighting.day_burner import DayBurner
 from streams.detectors.lighting.lamp_failure import LampFailure
@@ -29,7 +31,7 @@ from streams.detectors.water.backflow import Backflow
 from streams.detectors.water.night_flow import NightFlow
 from streams.detectors.water.device_alarm import DeviceAlarm
 
-__all__ = ["Declaration", "Detector", "Readings", "Transition", "threshold", "REGISTRY"]
+__all__ = ["Declaration", "Detector", "Readings", "Transition", "threshold", "REGISTRY", "WATCHERS", "CONFIGURABLE"]
 
 REGISTRY: dict[str, type[Detector]] = {
     cls.declaration.name: cls for cls in (
@@ -40,3 +42,6 @@ REGISTRY: dict[str, type[Detector]] = {
         LampFailure, DayBurner, PowerOutOfRange, Cycling,
     )
 }
+
+#: Everything with thresholds: the event-time detectors and the wall-clock watchers (feed.stalled).
+CONFIGURABLE: dict[str, type] = {**REGISTRY, **WATCHERS}

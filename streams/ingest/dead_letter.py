@@ -42,7 +42,8 @@ TRUNCATED_HEADER = "truncated"
 
 #: Where an item was refused: ``decode`` = the bytes are not a JSON document (or not
 #: UTF-8, or empty); ``validate`` = a document, refused by the schema or the value checks.
-STAGES = ("decode", "validate")
+#: ``watermark`` = a valid reading that came later than the allowed lateness (the late topic).
+STAGES = ("decode", "validate", "watermark")
 
 #: The bounded set of reasons (a Prometheus label and the ``reason`` header).
 REASONS = (
@@ -55,6 +56,10 @@ REASONS = (
     # negative count): outside the minimum/maximum its schema declares. Apart from "schema" because it
     # points at a faulty device or a units mix-up, not at a producer sending the wrong shape.
     "value_out_of_range",
+    # Not a dead letter: a valid reading dated before its partition's event-time watermark (the
+    # sweeps for its time have run). It is still folded in where it is newer than its subject's
+    # last reading, counted, and copied to the domain's late topic -- never dropped unseen.
+    "late",
 )
 
 
@@ -66,6 +71,8 @@ _DECODE_REASONS = frozenset({"invalid_json"})
 
 def stage_of(reason: str) -> str:
     """The stage that refuses items for ``reason`` (see :data:`STAGES`)."""
+    if reason == "late":
+        return "watermark"
     return "decode" if reason in _DECODE_REASONS else "validate"
 
 

@@ -36,7 +36,7 @@ from streams.ingest.dead_letter import DeadLetter
 from streams.ingest.fastpath import fast_check
 from streams.ingest.messages import RawMessage
 
-__all__ = ["Batch", "decode", "EARLIEST_VALID_TS", "RANGE_RULES"]
+__all__ = ["Batch", "decode", "reading_bytes", "EARLIEST_VALID_TS", "RANGE_RULES"]
 
 #: Readings dated before 2000-01-01T00:00:00Z are refused (clock reset, epoch zero).
 EARLIEST_VALID_TS = 946684800.0
@@ -100,6 +100,8 @@ class Batch:
     groups: dict
     dead_letters: list[DeadLetter] = field(default_factory=list)
     messages: int = 0
+    #: per valid reading: (message, position in its envelope or -1, the reading as decoded)
+    origins: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.subject_ids)
@@ -291,11 +293,18 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
                           f"{max_future_skew_s:.0f} s ahead of the clock")
             dead.append(DeadLetter(_reading_bytes(reading, message, position), reason, detail, message, position))
         ids = [x for x, k in zip(ids, keep) if k]
+        origin = [x for x, k in zip(origin, keep) if k]
         groups = {name: [x for x, k in zip(members, keep) if k] for name, members in groups.items()}
         ts = ts[keep]
         arrays = {name: column[keep] for name, column in arrays.items()}
     return Batch(ids, np.ascontiguousarray(ts), {k: np.ascontiguousarray(v) for k, v in arrays.items()}, groups,
-                 dead, len(messages))
+                 dead, len(messages), origin)
+
+
+def reading_bytes(batch: Batch, i: int) -> bytes:
+    """Valid reading ``i`` of a batch as received (its own JSON inside an envelope)."""
+    message, position, reading = batch.origins[i]
+    return _reading_bytes(reading, message, position)
 
 
 def _reading_bytes(reading, message: RawMessage, position: int) -> bytes:

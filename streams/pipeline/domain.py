@@ -17,6 +17,7 @@ from streams.alerts import alert_event
 from streams.config import Settings
 from streams.detectors.base import Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
+from streams.ingest.decode import reading_bytes
 from streams.pseudonym import Pseudonymizer
 from streams.state import PartitionState, StateJournal, rebuild
 
@@ -40,6 +41,7 @@ class BatchResult:
     messages: int = 0
     readings: int = 0
     skipped: int = 0      # messages at or below the offset their partition's state already covers
+    late: list[DeadLetter] = field(default_factory=list)   # valid readings older than the watermark (copies)
 
 
 class DomainPipeline:
@@ -165,6 +167,16 @@ class DomainPipeline:
         result.readings += len(batch)
         if not len(batch):
             return
+        if not math.isnan(state.watermark):
+            # Later than the allowed lateness: the sweeps for their time have run. They are
+            # still folded in (a meter's delayed reading still proves it reported), and
+            # copied, with where they came from, to the late topic.
+            for i in np.flatnonzero(batch.ts < state.watermark):
+                message, position, _reading = batch.origins[i]
+                result.late.append(DeadLetter(
+                    reading_bytes(batch, int(i)), "late",
+                    f"dated {batch.ts[i] - state.watermark:.0f} s before the partition's watermark "
+                    f"(allowed lateness {self.settings.allowed_lateness_s:.0f} s)", message, position))
         order = np.argsort(batch.ts, kind="stable")
         ts = batch.ts[order]
         readings = Readings(
@@ -263,6 +275,8 @@ class DomainPipeline:
         metrics.READINGS.labels(domain).inc(result.readings)
         for dead in result.dead_letters:
             metrics.INVALID.labels(domain, dead.reason).inc()
+        if result.late:
+            metrics.LATE_READINGS.labels(domain).inc(len(result.late))
         for alert in result.alerts:
             data = alert.event["data"]
             metrics.ALERTS.labels(domain, data["detector"], data["state"]).inc()

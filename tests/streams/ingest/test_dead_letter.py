@@ -6,7 +6,7 @@ import pytest
 
 from streams.ingest import REASONS, RawMessage
 from streams.ingest.dead_letter import (MAX_DEAD_LETTER_KEY_BYTES, MAX_DEAD_LETTER_RECORD_BYTES, MAX_DETAIL_BYTES,
-                                        DeadLetter, stage_of)
+                                        DeadLetter, stage_of, STAGES)
 
 #: The producers' default request limit (kafka-python, aiokafka, Faust) that a record must stay below.
 PRODUCER_LIMIT = 1_000_000
@@ -91,7 +91,8 @@ def test_stage_defaults_from_the_reason(reason, stage):
 
 
 def test_every_reason_has_a_known_stage():
-    assert {stage_of(reason) for reason in REASONS} <= {"decode", "validate"}
+    assert {stage_of(reason) for reason in REASONS} == set(STAGES)
+    assert stage_of("invalid_json") == "decode" and stage_of("late") == "watermark"
 
 
 def test_an_explicit_stage_wins_and_an_unknown_one_is_refused():

@@ -82,7 +82,7 @@ def test_bad_reading_in_envelope_costs_only_itself():
 
 def test_reasons_are_a_closed_set():
     assert set(REASONS) == {"invalid_json", "non_finite", "schema", "timestamp_invalid", "timestamp_out_of_range",
-                            "value_out_of_range"}
+                            "value_out_of_range", "late"}
 
 
 def test_simulated_feed_decodes_to_exactly_its_valid_readings_and_malformed_items():
