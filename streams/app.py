@@ -94,9 +94,8 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     raw = dict(key_serializer="raw", value_serializer="raw")
     alert_topics = {short: settings.topic(short) for short in ("alerts.v1", "alerts.welfare.v1")}
     domains = {p.domain.name: _Domain(settings, p, feed_thresholds) for p in pipelines}
-    publisher = Publisher(app, on_failure=lambda kind, error: metrics.PUBLISH_FAILURES.labels(
-        _current_domain.get("name", "-"), kind).inc())
-    _current_domain: dict = {}
+    publisher = Publisher(app, on_failure=lambda domain, kind, error: metrics.PUBLISH_FAILURES.labels(
+        domain, kind).inc())
     rebalancing = {"now": False}
     READINESS.expect(domains)
 
@@ -122,11 +121,10 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     async def publish(d: _Domain, result) -> None:
         """Steps 3 and 4 of the module docstring; raises PublishFailed."""
-        _current_domain["name"] = d.name
-        await publisher.send_all(outputs(d, result))
+        await publisher.send_all(outputs(d, result), d.name)
         state_records = [Outgoing(d.state, key, value, "state", partition=partition)
                          for partition, key, value in d.pipeline.changelog()]
-        confirmed = await publisher.send_all(state_records)
+        confirmed = await publisher.send_all(state_records, d.name)
         for record, meta in zip(state_records, confirmed):
             if meta is not None:
                 d.last_written[record.partition] = max(d.last_written.get(record.partition, -1), meta.offset)
@@ -233,7 +231,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         records = [Outgoing(alert_topics[d.feed.declaration.alert_topic], t.subject.encode(),
                             orjson.dumps(alert_event(t, d.feed.declaration)), "alert") for t in transitions]
         try:
-            await publisher.send_all(records)
+            await publisher.send_all(records, d.name)
         except PublishFailed as error:
             fatal(error)
         for t in transitions:

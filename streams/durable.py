@@ -49,9 +49,9 @@ class Publisher:
         self.app = app
         self.attempts = attempts
         self.pause_s = pause_s
-        self.on_failure = on_failure   # called with (kind, error) for each refused record (metrics)
+        self.on_failure = on_failure   # called with (label, kind, error) for each refused record (metrics)
 
-    async def send_all(self, records: list[Outgoing]) -> list:
+    async def send_all(self, records: list[Outgoing], label: str = "") -> list:
         """Send every record and wait for the broker's confirmation of each; returns their metadata."""
         pending = list(range(len(records)))
         results: list = [None] * len(records)
@@ -70,7 +70,7 @@ class Publisher:
                         raise outcome
                     failed.append((i, outcome))
                     if self.on_failure:
-                        self.on_failure(records[i].kind, outcome)
+                        self.on_failure(label, records[i].kind, outcome)
                 else:
                     results[i] = outcome
             if not failed:

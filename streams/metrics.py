@@ -56,7 +56,7 @@ PARTITIONS_ASSIGNED = Gauge("glasscity_partitions_assigned",
                             "Partitions of the domain's readings topic assigned to this worker.", ["domain"])
 # No domain label: one consumer serves every domain of a worker, so a rebalance is one event for all of them.
 REBALANCES = Counter("glasscity_rebalances", "Consumer group rebalances this worker took part in.")
-PUBLISH_KINDS = ("alert", "dead_letter", "state")
+PUBLISH_KINDS = ("alert", "dead_letter", "late", "state")
 PUBLISH_FAILURES = Counter("glasscity_publish_failures",
                            "Records the worker failed to publish, by kind (alert, dead_letter, state).",
                            ["domain", "kind"])
