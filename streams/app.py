@@ -42,6 +42,7 @@ from streams.durable import Outgoing, Publisher, PublishFailed, read_changelog
 from streams.health import READINESS
 from streams.ingest import RawMessage
 from streams.pipeline import DomainPipeline
+from streams.state.changelog import CLOCK_KEY
 
 __all__ = ["create_app", "EXIT_PUBLISH_FAILED", "EXIT_PROCESSING_FAILED"]
 
@@ -51,6 +52,8 @@ log = logging.getLogger("glasscity.worker")
 EXIT_PUBLISH_FAILED = 4
 #: Exit code when processing a batch raised (a bug; nothing of the batch was acknowledged).
 EXIT_PROCESSING_FAILED = 5
+#: Key of the marker a worker writes to a changelog partition before restoring it (ignored on rebuild).
+MARKER_KEY = b"m"
 
 
 def faust_settings(settings: Settings) -> dict:
@@ -96,7 +99,6 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     domains = {p.domain.name: _Domain(settings, p, feed_thresholds) for p in pipelines}
     publisher = Publisher(app, on_failure=lambda domain, kind, error: metrics.PUBLISH_FAILURES.labels(
         domain, kind).inc())
-    rebalancing = {"now": False}
     READINESS.expect(domains)
 
     def outputs(d: _Domain, result) -> list[Outgoing]:
@@ -122,12 +124,15 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     async def publish(d: _Domain, result) -> None:
         """Steps 3 and 4 of the module docstring; raises PublishFailed."""
         await publisher.send_all(outputs(d, result), d.name)
-        state_records = [Outgoing(d.state, key, value, "state", partition=partition)
-                         for partition, key, value in d.pipeline.changelog()]
-        confirmed = await publisher.send_all(state_records, d.name)
-        for record, meta in zip(state_records, confirmed):
-            if meta is not None:
-                d.last_written[record.partition] = max(d.last_written.get(record.partition, -1), meta.offset)
+        changes = d.pipeline.changelog()
+        rows = [Outgoing(d.state, key, value, "state", partition=p) for p, key, value in changes if key != CLOCK_KEY]
+        clocks = [Outgoing(d.state, key, value, "state", partition=p) for p, key, value in changes if key == CLOCK_KEY]
+        # Rows first, confirmed, then the clocks: a clock in the log always follows every row it
+        # covers (rows after the last clock are an unfinished write, ignored on restore).
+        await publisher.send_all(rows, d.name)
+        confirmed = await publisher.send_all(clocks, d.name)
+        for record, meta in zip(clocks, confirmed):
+            d.last_written[record.partition] = max(d.last_written.get(record.partition, -1), meta.offset)
         d.pipeline.record(result)
 
     def fatal(error: BaseException) -> None:
@@ -141,12 +146,12 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         async def consume(stream):
             async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
                 async with d.lock:
-                    await publish_feed(d, d.feed.arrived(time.time()))
-                    # A partition is processed only while owned and restored; anything else was
-                    # revoked under us and is the new owner's to process.
+                    # A partition is processed only while owned and restored (Faust drains the
+                    # streams before a revocation, so this is a safety net, not a path).
                     messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
                                            e.message.key) for e in events if e.message.partition in d.owned]
                     if messages:
+                        await publish_feed(d, d.feed.arrived(time.time()))
                         try:
                             result = d.pipeline.process(messages)
                         except Exception:
@@ -174,11 +179,11 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         # Faust has drained the streams and committed what was acknowledged; our state is
         # durable for all of it. Keep it in memory until the next assignment says whether
         # the partition comes back to us.
-        rebalancing["now"] = True
         for d in domains.values():
             gone = {tp.partition for tp in revoked if tp.topic == d.readings}
-            d.kept |= gone & d.owned
-            d.owned -= gone
+            async with d.lock:       # no batch, sweep or restore of ours is in flight across it
+                d.kept |= gone & set(d.pipeline.states)
+                d.owned -= gone
             READINESS.revoked(d.name, gone)
 
     @app.on_rebalance_complete.connect
@@ -190,35 +195,47 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
             READINESS.assigned(d.name, mine)
             metrics.PARTITIONS_ASSIGNED.labels(d.name).set(len(mine))
             async with d.lock:
-                for partition in d.kept - mine:       # moved to another worker: forget it
+                for partition in set(d.pipeline.states) - mine:   # not ours (any more): forget it
                     d.pipeline.drop(partition)
                     d.last_written.pop(partition, None)
+                had_none = not d.owned
                 await _restore(d, mine - d.owned)
                 d.kept.clear()
                 d.owned = mine
-                if mine:
-                    d.feed.watch_from(time.time())
+                if mine and had_none:
+                    d.feed.watch_from(time.time(), restart=True)
             for partition in mine:
                 READINESS.restored(d.name, partition)
-        rebalancing["now"] = False
 
     async def _restore(d: _Domain, partitions: set[int]) -> None:
+        """Rebuild the given partitions from the changelog, exactly to its end.
+
+        A marker record is written to each partition first; reading up to the marker's
+        offset is exact whatever end offsets the broker reports. A partition kept across
+        the rebalance whose marker directly follows our own last record was written by
+        nobody else: its state in memory is current.
+        """
         if not partitions:
             return
         started = time.perf_counter()
-        # A partition we kept: only what others wrote after our last record matters.
-        starts = {p: (d.last_written[p] + 1 if p in d.kept and p in d.last_written else 0) for p in partitions}
-        found = await read_changelog(settings.bootstrap, d.state, starts)
-        restored, covers = 0, {}
+        marker = orjson.dumps({"restore": settings.app_id, "at": time.time()})
+        try:
+            confirmed = await publisher.send_all(
+                [Outgoing(d.state, MARKER_KEY, marker, "state", partition=p) for p in sorted(partitions)], d.name)
+        except PublishFailed as error:
+            fatal(error)
+        ends = {p: meta.offset for p, meta in zip(sorted(partitions), confirmed)}
+        kept = {p for p in partitions if p in d.kept and d.last_written.get(p, -2) + 1 == ends[p]}
+        todo = partitions - kept
+        found = await read_changelog(settings.bootstrap, d.state, {p: 0 for p in todo}, {p: ends[p] for p in todo})
+        restored, covers = 0, {p: "kept" for p in kept}
+        loop = asyncio.get_running_loop()
         for partition, records in sorted(found.items()):
-            if partition in d.kept and partition in d.last_written and not records:
-                covers[partition] = "kept"                 # nobody wrote since us: our state is current
-                continue
-            if starts[partition] > 0:                      # others wrote: rebuild from the beginning
-                records = (await read_changelog(settings.bootstrap, d.state, {partition: 0}))[partition]
-            covers[partition] = d.pipeline.restore(partition, records)
-            d.last_written.pop(partition, None)
+            # CPU-bound for a big state: off the event loop, so heartbeats go on meanwhile
+            covers[partition] = await loop.run_in_executor(None, d.pipeline.restore, partition, records)
             restored += len(records)
+        for partition in partitions:
+            d.last_written[partition] = ends[partition]   # the marker is now the last record we know of
         log.info("restored %s state from %d changelog records in %.2f s; offset covered per partition: %s",
                  d.name, restored, time.perf_counter() - started, covers)
         metrics.STATE_RESTORED_RECORDS.labels(d.name).inc(restored)
@@ -241,15 +258,12 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
     async def idle_partitions():
-        if rebalancing["now"]:
-            return
-        for d in domains.values():
-            if d.owned:
-                async with d.lock:
-                    await publish_feed(d, d.feed.check(time.time()))
         for d in domains.values():
             async with d.lock:
-                result = d.pipeline.advance_idle()
+                if app.rebalancing or not d.owned:   # checked under the lock: a revoke takes it too
+                    continue
+                await publish_feed(d, d.feed.check(time.time()))
+                result = d.pipeline.advance_idle(d.owned)
                 try:
                     await publish(d, result)
                 except PublishFailed as error:

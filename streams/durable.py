@@ -9,10 +9,11 @@ Contract:
   that produced it. Nothing is ever skipped.
 * :func:`read_changelog` reads partitions of a state topic from a start offset to their
   end with a plain consumer outside any consumer group, and returns the records per
-  partition in offset order. End offsets reported by the embedded broker can trail what
-  it stores, so "the end" is where a fetch returns nothing more *and* the reported end
-  has been passed — on a partition nobody writes to any more (its previous owner has
-  been revoked or is dead) that is exact.
+  partition in offset order. The worker makes the end exact: it first writes a marker
+  record to each partition it restores and reads up to that marker's offset (end offsets
+  reported by the embedded broker can trail what it stores). Without known ends, "the
+  end" is where a fetch returns nothing more *and* the reported end has been passed — a
+  heuristic, used by tools only.
 """
 
 from __future__ import annotations
@@ -97,9 +98,15 @@ class Publisher:
             return failed
 
 
-async def read_changelog(bootstrap: str, topic: str, starts: dict[int, int],
-                         idle_ms: int = 200, timeout_s: float = 120.0) -> dict[int, list[tuple[bytes, bytes]]]:
-    """Records ``(key, value)`` of each partition from its start offset to its end (see module doc)."""
+async def read_changelog(bootstrap: str, topic: str, starts: dict[int, int], ends: dict[int, int] | None = None,
+                         idle_ms: int = 200, stall_timeout_s: float = 60.0) -> dict[int, list[tuple[bytes, bytes]]]:
+    """Records ``(key, value)`` of each partition from its start offset to its end, in log order.
+
+    ``ends`` (partition -> offset of a record known to be there, e.g. a marker this worker just
+    wrote) makes the end exact: reading stops once every partition has passed its end offset.
+    Without it, see the module docstring. Gives up with :class:`TimeoutError` only when no
+    record arrives for ``stall_timeout_s`` (a big changelog takes as long as it takes).
+    """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     result: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in starts}
@@ -114,17 +121,22 @@ async def read_changelog(bootstrap: str, topic: str, starts: dict[int, int],
         consumer.assign(list(partitions.values()))
         for p, tp in partitions.items():
             consumer.seek(tp, max(0, starts[p]))
-        reported_end = await consumer.end_offsets(list(partitions.values()))
-        deadline = time.monotonic() + timeout_s
+        reported_end = None if ends else await consumer.end_offsets(list(partitions.values()))
+        last_progress = time.monotonic()
         while True:
             batch = await consumer.getmany(timeout_ms=idle_ms, max_records=50_000)
             for tp, records in batch.items():
                 result[tp.partition].extend((r.key, r.value) for r in records)
-            if not batch:
-                positions = {tp: await consumer.position(tp) for tp in partitions.values()}
-                if all(positions[tp] >= reported_end[tp] for tp in partitions.values()):
+            if batch:
+                last_progress = time.monotonic()
+            positions = {p: await consumer.position(tp) for p, tp in partitions.items()}
+            if ends is not None:
+                if all(positions[p] > ends[p] for p in partitions):
                     return result
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {topic} did not reach its end within {timeout_s:.0f} s")
+            elif not batch and all(positions[p] >= reported_end[tp] for p, tp in partitions.items()):
+                return result
+            if time.monotonic() - last_progress > stall_timeout_s:
+                raise TimeoutError(f"reading {topic} stalled: no record for {stall_timeout_s:.0f} s")
+            await asyncio.sleep(0)
     finally:
         await consumer.stop()

@@ -94,6 +94,8 @@ class DomainPipeline:
             return -1
         self.states[partition] = self._prepared(state)
         journal.mark_clean(state, fieldsets)
+        for table in [state.subjects, *state.groups.values()]:
+            table.recast_on_declare, table.recast = False, set()
         self.journals[partition] = journal
         self._arrivals[partition] = self.clock()
         return state.offset
@@ -221,7 +223,7 @@ class DomainPipeline:
             self._apply(state, readings.slice(applied), result)
         state.watermark = watermark
 
-    def advance_idle(self) -> BatchResult:
+    def advance_idle(self, partitions=None) -> BatchResult:
         """Let partitions that received nothing for ``idle_partition_after_s`` (wall clock) follow the others.
 
         A partition whose only gateway went quiet would otherwise never see time pass,
@@ -232,11 +234,14 @@ class DomainPipeline:
         result = BatchResult()
         now = self.clock()
         idle_after = self.settings.idle_partition_after_s
+        mine = set(self.states) if partitions is None else set(partitions) & set(self.states)
         active = [self.states[p].watermark for p, seen in self._arrivals.items()
-                  if now - seen < idle_after and p in self.states and not math.isnan(self.states[p].watermark)]
+                  if now - seen < idle_after and p in mine and not math.isnan(self.states[p].watermark)]
         if active:
             target = min(active)
             for partition, state in self.states.items():
+                if partition not in mine:
+                    continue
                 idle = now - self._arrivals.get(partition, now) >= idle_after
                 if idle and not math.isnan(state.watermark) and state.watermark < target:
                     self._advance(state, target, result)

@@ -10,10 +10,13 @@ Record layout (keys and values are bytes; values are JSON):
 
 ``f:<id>``            a field set: ``{"table": "s" | "g:<group>", "fields": [[name, dtype, fill], ...]}``;
                       written once, before the first row that uses it, and never overwritten
-``s:<subject key>``   a subject row: ``[field set id, slot, value, ...]`` (NaN as null)
+``s:<subject key>``   a subject row: ``[field set id, slot, value, ...]`` (NaN as null; no field
+                      holds an infinity, which JSON could not carry either)
 ``g:<group>:<key>``   a group row (gateway, district, cabinet...), same shape
 ``c``                 the partition's clock: ``{"offset", "watermark", "next_sweep"}``; written
-                      last in every batch, so it says which readings offset the rows cover
+                      last in every batch, once its rows are confirmed, so it says which readings
+                      offset the rows before it cover. Rows after the last clock are an unfinished
+                      write and are ignored on rebuild (a batch's state is all or nothing).
 
 Subject keys are pseudonyms for personal ids (the pipeline pseudonymises before a key
 reaches state), so raw meter ids never enter the changelog. A row is about a hundred
@@ -86,9 +89,16 @@ class StateJournal:
         self._fieldsets_written: set[bytes] = set()
 
     def mark_clean(self, state: PartitionState, fieldsets: Iterable[bytes] = ()) -> None:
-        """Declare the current state durable (after a restore)."""
+        """Declare the current state durable (after a restore).
+
+        A table restored under more than one field set, or whose fields were converted to a
+        new dtype, is not clean: its next :meth:`changes` writes it whole, under one field set.
+        """
         self._fieldsets_written.update(fieldsets)
         for name, table in _table_names(state):
+            if table.recast or getattr(table, "mixed_fieldsets", False):
+                self._shadows.pop(name, None)
+                continue
             self._remember(name, table, np.arange(len(table)), full=True)
 
     def changes(self, state: PartitionState) -> list[tuple[bytes, bytes]]:
@@ -162,8 +172,9 @@ def _rows(table_name: str, table: Table, dirty: np.ndarray, fieldset: bytes) -> 
     columns = [table.column(f)[dirty].tolist() for f in table.fields]
     fs = fieldset.decode()
     dumps = orjson.dumps
-    return [(prefix + keys[slot].encode(), dumps((fs, slot, *values)))
-            for slot, values in zip(slots, zip(*columns))]
+    # zip over the slots too: a table with no fields (slots only, e.g. a group used for its ids)
+    # still gets one row per key
+    return [(prefix + keys[row[0]].encode(), dumps((fs, *row))) for row in zip(slots, *columns)]
 
 
 def clock_value(state: PartitionState) -> bytes:
@@ -179,23 +190,35 @@ def rebuild(partition: int, records: Iterable[tuple[bytes, bytes]]) -> tuple[Par
     Rows are placed at the slots they were written from: slot references between
     tables (a meter's gateway slot) stay valid.
     """
-    latest: dict[bytes, bytes] = {}
-    for key, value in records:
-        if key is not None and value is not None:
-            latest[key] = value
-    clock_raw = latest.pop(CLOCK_KEY, None)
-    if clock_raw is None:
+    records = [(key, value) for key, value in records if key is not None and value is not None]
+    # Everything after the last clock record is an unfinished write (a crash between rows and
+    # clock): it is dropped, and the rows it overwrote are used instead -- they are still in the
+    # log, the state topic's min.compaction.lag.ms keeps recent versions from compaction. So a
+    # batch's state is all or nothing, as the clock's offset says.
+    last_clock = max((i for i, (key, _v) in enumerate(records) if key == CLOCK_KEY), default=-1)
+    if last_clock < 0:
         return None, set()
+    latest: dict[bytes, bytes] = {}
+    for key, value in records[:last_clock + 1]:
+        latest[key] = value
+    clock_raw = latest.pop(CLOCK_KEY)
     fieldsets: dict[str, dict] = {}
     for key in [k for k in latest if k.startswith(b"f:")]:
         fieldsets[key[2:].decode()] = orjson.loads(latest.pop(key))
-    rows: dict[str, list[tuple[str, list]]] = {}
+    keys_of: dict[str, list[bytes]] = {}
+    values_of: dict[str, list[bytes]] = {}
     for key, value in latest.items():
         table_name = record_table(key)
-        if table_name not in ("s",) and not table_name.startswith("g:"):
+        if table_name != "s" and not table_name.startswith("g:"):
             continue   # a record kind this version does not know: ignored, kept by compaction
-        row_key = key[len(_row_prefix(table_name)):].decode()
-        rows.setdefault(table_name, []).append((row_key, orjson.loads(value)))
+        keys_of.setdefault(table_name, []).append(key)
+        values_of.setdefault(table_name, []).append(value)
+    rows: dict[str, tuple[list[str], list]] = {}
+    for table_name, keys in keys_of.items():
+        cut = len(_row_prefix(table_name))
+        # one parse for the whole table: a million rows cost one call, not a million
+        parsed = orjson.loads(b"[" + b",".join(values_of[table_name]) + b"]")
+        rows[table_name] = ([k[cut:].decode() for k in keys], parsed)
     clock = orjson.loads(clock_raw)
     state = PartitionState(partition)
     state.offset = int(clock["offset"])
@@ -210,11 +233,12 @@ def rebuild(partition: int, records: Iterable[tuple[bytes, bytes]]) -> tuple[Par
     return state, {b"f:" + f.encode() for f in fieldsets}
 
 
-def _table_from_rows(table_name: str, table_rows: list, fieldsets: dict) -> Table:
-    n = len(table_rows)
+def _table_from_rows(table_name: str, table_rows: tuple[list[str], list], fieldsets: dict) -> Table:
+    row_keys, parsed = table_rows
+    n = len(row_keys)
     keys: list[str | None] = [None] * n
     by_fieldset: dict[str, list] = {}
-    for row_key, row in table_rows:
+    for row_key, row in zip(row_keys, parsed):
         fieldset, slot = row[0], row[1]
         if fieldset not in fieldsets:
             raise StateCorrupt(f"state row {table_name}:{row_key} refers to unknown field set {fieldset}")
@@ -223,15 +247,22 @@ def _table_from_rows(table_name: str, table_rows: list, fieldsets: dict) -> Tabl
         keys[slot] = row_key
         by_fieldset.setdefault(fieldset, []).append(row)
     table = Table(max(64, n))
+    table.recast_on_declare = True      # rows written under an older field set may differ in dtype
     for fieldset in by_fieldset:
         for name, dtype, fill in fieldsets[fieldset]["fields"]:
             table.ensure(name, np.dtype(dtype), np.nan if fill is None else fill)
     for key in keys:
         table._add(key)
     for fieldset, fs_rows in by_fieldset.items():
-        slots = np.fromiter((r[1] for r in fs_rows), dtype=np.int64, count=len(fs_rows))
-        for j, (name, dtype, _fill) in enumerate(fieldsets[fieldset]["fields"], start=2):
-            values = [r[j] for r in fs_rows]
-            table.column(name)[slots] = np.array(values, dtype=np.float64 if np.dtype(dtype).kind == "f"
-                                                 else np.dtype(dtype))
+        fields = fieldsets[fieldset]["fields"]
+        # rows -> one float64 matrix (null -> NaN); integer fields are exact in a double up to 2**53
+        matrix = np.array(fs_rows, dtype=object)[:, 1:].astype(np.float64) if fs_rows else np.empty((0, 1))
+        slots = matrix[:, 0].astype(np.int64)
+        for j, (name, dtype, _fill) in enumerate(fields, start=1):
+            column = matrix[:, j]
+            target = table.column(name).dtype
+            if target.kind in "iub":
+                column = np.where(np.isnan(column), table._fills[name], column)
+            table.column(name)[slots] = column.astype(target)
+    table.mixed_fieldsets = len(by_fieldset) > 1
     return table

@@ -29,15 +29,33 @@ class Table:
         self._capacity = capacity
         self._arrays: dict[str, np.ndarray] = {}
         self._fills: dict[str, object] = {}
+        self.recast_on_declare = False   # set on tables rebuilt from a changelog (see ensure)
+        self.recast: set[str] = set()
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def ensure(self, name: str, dtype, fill) -> None:
-        """Declare a field (idempotent); existing slots get ``fill``."""
+        """Declare a field (idempotent); existing slots get ``fill``.
+
+        A field declared again with another dtype is an error, except on a table rebuilt
+        from a changelog (``recast_on_declare``): there a release that changed a field's
+        dtype converts the restored values (NaN becomes ``fill`` in an integer field) and
+        the table is listed in ``recast`` so it is written again whole.
+        """
         if name in self._arrays:
-            if self._arrays[name].dtype != np.dtype(dtype):
-                raise ValueError(f"state field {name!r} declared twice with different dtypes")
+            dtype = np.dtype(dtype)
+            old = self._arrays[name]
+            if old.dtype != dtype:
+                if not self.recast_on_declare:
+                    raise ValueError(f"state field {name!r} declared twice with different dtypes")
+                n = len(self.keys)
+                new = np.full(self._capacity, fill, dtype=dtype)
+                live = old[:n]
+                keep = np.isfinite(live) if old.dtype.kind == "f" and dtype.kind in "iub" else slice(None)
+                new[:n][keep] = live[keep].astype(dtype)
+                self._arrays[name], self._fills[name] = new, fill
+                self.recast.add(name)
             return
         self._arrays[name] = np.full(self._capacity, fill, dtype=dtype)
         self._fills[name] = fill

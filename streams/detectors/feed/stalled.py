@@ -69,9 +69,10 @@ class FeedWatch:
         self.last_arrival: float | None = None
         self.stalled_since: float | None = None
 
-    def watch_from(self, now: float) -> None:
-        """Start the clock (the worker got its partitions) if nothing has arrived yet."""
-        if self.last_arrival is None:
+    def watch_from(self, now: float, restart: bool = False) -> None:
+        """Start the clock (the worker got its partitions) if nothing has arrived yet; ``restart``
+        after a time owning nothing, when the old last arrival says nothing about this feed."""
+        if self.last_arrival is None or (restart and self.stalled_since is None):
             self.last_arrival = now
 
     def arrived(self, now: float) -> list[Transition]:
