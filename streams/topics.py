@@ -20,6 +20,8 @@ ALERT_TOPICS = ("alerts.v1", "alerts.welfare.v1")
 DOMAIN_TOPIC_KINDS = ("readings", "dlq", "late", "state")
 #: Kinds whose topic keeps only the latest record per key.
 COMPACTED_KINDS = ("state",)
+#: How long a superseded state record is kept from compaction (ms): one day.
+COMPACTION_LAG_MS = 86_400_000
 
 
 def short_names(settings: Settings) -> list[str]:
@@ -70,5 +72,7 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
 
 def _configs(name: str) -> dict:
     if any(name.endswith(f".{kind}.v1") for kind in COMPACTED_KINDS):
-        return {"cleanup.policy": "compact"}
+        # min.compaction.lag.ms: a row overwritten by an unfinished write (rows after the last
+        # clock, ignored on restore) keeps its previous version in the log for a day
+        return {"cleanup.policy": "compact", "min.compaction.lag.ms": str(COMPACTION_LAG_MS)}
     return {}
