@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from streams.delivery import DeliveryCheck, ProduceError, close_producer, make_producer
+
+from streams.timeparse import InstantError, parse_instant
 
 __all__ = ["ReplayReport", "DlqError", "DlqArgumentError", "replay_dead_letters", "parse_since"]
 
@@ -70,19 +71,10 @@ class ReplayReport:
 
 def parse_since(text: str) -> float:
     """Epoch seconds from ISO 8601 with a UTC offset (``2026-01-31T08:00:00+01:00``, ``...Z``) or epoch s."""
-    text = text.strip()
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise DlqArgumentError(f"--since {text!r} is neither an ISO 8601 date-time (2026-01-31T08:00:00+01:00) "
-                       "nor epoch seconds") from None
-    if moment.tzinfo is None:
-        raise DlqArgumentError(f"--since {text!r} has no UTC offset; add one (Z, +01:00) so the moment is unambiguous")
-    return moment.timestamp()
+        return parse_instant(text)
+    except InstantError as error:
+        raise DlqArgumentError(f"--since {text.strip()!r}: {error}") from None
 
 
 def _header(record, name: str) -> bytes | None:

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from streams.timeparse import InstantError, parse_instant
+
 __all__ = ["replay", "read_series", "ReplayError"]
 
 
@@ -34,18 +36,10 @@ class ReplayError(ValueError):
 
 
 def _parse_timestamp(text: str, row: int) -> float:
-    text = text.strip()
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ReplayError(f"row {row}: timestamp {text[:40]!r} is neither epoch seconds nor ISO 8601") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)   # exports without offset are taken as UTC
-    return moment.timestamp()
+        return parse_instant(text, naive_is_utc=True)   # exports without offset are taken as UTC
+    except InstantError as error:
+        raise ReplayError(f"row {row}: timestamp {text.strip()[:40]!r}: {error}") from None
 
 
 def read_series(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:

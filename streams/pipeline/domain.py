@@ -187,7 +187,7 @@ class DomainPipeline:
             groups={name: state.group_slots_for(name, ids)[order] for name, ids in batch.groups.items()})
         watermark = float(ts[-1]) - self.settings.allowed_lateness_s
         if math.isnan(state.next_sweep):
-            step, lateness = self.settings.sweep_interval_s, self.settings.allowed_lateness_s
+            step = self.settings.sweep_interval_s
             state.next_sweep = (math.floor(float(ts[0]) / step) + 1) * step
         self._advance(state, watermark, result, readings)
         self._arrivals[state.partition] = self.clock()

@@ -429,3 +429,17 @@ def run_new_thresholds(settings, tmp_path: Path, seed: int = 23) -> FaultRun:
         stop_process(worker)
     return FaultRun("SIGTERM + restart with new thresholds", 1, expected, got, list(reader.alerts),
                     {"thresholds_changed_alerts": expected != uninterrupted, "first_exit_code": clean_stop})
+
+
+def read_topic(settings, short):
+    """Every record of a topic, read from the beginning outside any group (counted by consuming)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    partitions = [TopicPartition(settings.topic(short), p) for p in range(settings.partitions)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    records = list(consumer)
+    consumer.close()
+    return records

@@ -8,38 +8,21 @@ counted per domain.
 
 import time
 
-from kafka.partitioner.default import murmur2
-
 from streams.demo import AlertReader, metric_sum, start_worker, wait_until_consumed
 from streams.detectors import REGISTRY
 from streams.domains import DOMAINS
 from streams.evaluation import summarise
-from streams.ingest import RawMessage
-from streams.pipeline import DomainPipeline
 from streams.pseudonym import Pseudonymizer
 from streams.simulate.produce import produce
 from streams.broker import stop_process
 from tests.conftest import TEST_KEY
+from tests.integration.faults import reference_alerts
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
 
 
-def kafka_partition(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
-
-
 def in_process(domain, simulation, settings):
-    pipeline = DomainPipeline(domain, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
-    offsets = [0] * settings.partitions
-    alerts = []
-    for _when, step in simulation.steps():
-        batch = []
-        for key, value in step:
-            p = kafka_partition(key, settings.partitions)
-            batch.append(RawMessage(value, "x", p, offsets[p], key))
-            offsets[p] += 1
-        alerts += [a.event for a in pipeline.process(batch).alerts]
-    return alerts
+    return reference_alerts(domain, simulation, settings)
 
 
 def as_tuples(alerts):

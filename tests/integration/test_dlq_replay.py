@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 
 from streams.broker import EmbeddedBroker
 from streams.cli import main
@@ -16,6 +16,7 @@ from streams.delivery import close_producer, make_producer
 from streams.dlq import replay_dead_letters
 from streams.ingest import DeadLetter, RawMessage
 from streams.topics import create_topics
+from tests.integration.faults import read_topic
 
 NOW_MS = int(time.time() * 1000)
 HOUR_MS = 3_600_000
@@ -50,17 +51,6 @@ def write_dead_letters(settings, domain="water"):
     producer.flush()
     assert all(f.succeeded() for f in futures)
     producer.close()
-
-
-def read_topic(settings, short):
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
-    partitions = [TopicPartition(settings.topic(short), p) for p in range(settings.partitions)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    records = list(consumer)
-    consumer.close()
-    return records
 
 
 def arrived(settings) -> list[tuple[bytes | None, bytes]]:

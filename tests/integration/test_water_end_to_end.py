@@ -3,7 +3,6 @@
 import time
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from streams.broker import stop_process
 from streams.demo import AlertReader, metric_sum, read_metrics, start_worker, wait_until_consumed
@@ -14,20 +13,10 @@ from streams.pseudonym import Pseudonymizer
 from streams.simulate import WaterScenario, simulate_water
 from streams.simulate.produce import produce
 from tests.conftest import TEST_KEY
+from tests.integration.faults import read_topic
 from tests.support.prometheus import PrometheusServer
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 3600
-
-
-def read_topic(settings, short):
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
-    partitions = [TopicPartition(settings.topic(short), p) for p in range(settings.partitions)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    records = list(consumer)
-    consumer.close()
-    return records
 
 
 @pytest.fixture
