@@ -37,16 +37,22 @@ def reference_alerts(domain, simulation, settings, thresholds=None) -> list[dict
     """What an uninterrupted worker emits: the same pipeline in-process, Kafka's partitioning."""
     pipeline = DomainPipeline(domain, settings, Pseudonymizer(TEST_KEY.encode()), thresholds,
                               clock=lambda: simulation.end + 3600)
-    offsets = [0] * settings.partitions
     alerts = []
-    for _when, step in simulation.steps():
-        batch = []
-        for key, value in step:
-            p = kafka_partition(key, settings.partitions)
-            batch.append(RawMessage(value, "x", p, offsets[p], key))
-            offsets[p] += 1
+    for batch in kafka_batches(simulation.steps(), settings.partitions):
         alerts += [a.event for a in pipeline.process(batch).alerts]
     return alerts
+
+
+def kafka_batches(steps, partitions: int):
+    """One batch of raw messages per step, partitioned and numbered as the broker would."""
+    offsets = [0] * partitions
+    for _when, step in steps:
+        batch = []
+        for key, value in step:
+            p = kafka_partition(key, partitions)
+            batch.append(RawMessage(value, "x", p, offsets[p], key))
+            offsets[p] += 1
+        yield batch
 
 
 def episodes(alerts) -> set[tuple]:
@@ -391,18 +397,12 @@ def run_new_thresholds(settings, tmp_path: Path, seed: int = 23) -> FaultRun:
     before = DomainPipeline(water, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
     after = DomainPipeline(water, settings, Pseudonymizer(TEST_KEY.encode()), load_thresholds(str(path), REGISTRY),
                            clock=lambda: simulation.end + 3600)
-    offsets = [0] * settings.partitions
     reference, records = [], []
-    for i, (_when, step) in enumerate(steps):
+    for i, batch in enumerate(kafka_batches(steps, settings.partitions)):
         if i == half:
             for p in range(settings.partitions):
                 after.restore(p, [(k, v) for q, k, v in records if q == p])
         pipeline = before if i < half else after
-        batch = []
-        for key, value in step:
-            p = kafka_partition(key, settings.partitions)
-            batch.append(RawMessage(value, "x", p, offsets[p], key))
-            offsets[p] += 1
         reference += [a.event for a in pipeline.process(batch).alerts]
         if i < half:
             records += before.changelog()   # what the worker writes per batch
