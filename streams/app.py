@@ -43,6 +43,7 @@ from streams.health import READINESS
 from streams.ingest import RawMessage
 from streams.pipeline import DomainPipeline
 from streams.state.changelog import CLOCK_KEY
+from streams.topics import ALERT_TOPICS
 
 __all__ = ["create_app", "EXIT_PUBLISH_FAILED", "EXIT_PROCESSING_FAILED"]
 
@@ -95,7 +96,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     the feed watch (``feed.stalled``, wall clock; ``feed_thresholds`` its thresholds)."""
     app = faust.App(settings.app_id, **faust_settings(settings))
     raw = dict(key_serializer="raw", value_serializer="raw")
-    alert_topics = {short: settings.topic(short) for short in ("alerts.v1", "alerts.welfare.v1")}
+    alert_topics = {short: settings.topic(short) for short in ALERT_TOPICS}
     domains = {p.domain.name: _Domain(settings, p, feed_thresholds) for p in pipelines}
     publisher = Publisher(app, on_failure=lambda domain, kind, error: metrics.PUBLISH_FAILURES.labels(
         domain, kind).inc())

@@ -95,7 +95,7 @@ class DomainPipeline:
         self.states[partition] = self._prepared(state)
         journal.mark_clean(state, fieldsets)
         for table in [state.subjects, *state.groups.values()]:
-            table.recast_on_declare, table.recast = False, set()
+            table.recast_on_declare, table.recast, table.mixed_fieldsets = False, set(), False
         self.journals[partition] = journal
         self._arrivals[partition] = self.clock()
         return state.offset

@@ -96,7 +96,7 @@ class StateJournal:
         """
         self._fieldsets_written.update(fieldsets)
         for name, table in _table_names(state):
-            if table.recast or getattr(table, "mixed_fieldsets", False):
+            if table.recast or table.mixed_fieldsets:
                 self._shadows.pop(name, None)
                 continue
             self._remember(name, table, np.arange(len(table)), full=True)

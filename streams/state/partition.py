@@ -31,6 +31,7 @@ class Table:
         self._fills: dict[str, object] = {}
         self.recast_on_declare = False   # set on tables rebuilt from a changelog (see ensure)
         self.recast: set[str] = set()
+        self.mixed_fieldsets = False     # rebuilt from rows of more than one changelog field set
 
     def __len__(self) -> int:
         return len(self.keys)
