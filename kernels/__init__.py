@@ -38,16 +38,14 @@ from kernels.water_flow import (
 from kernels.traffic import (
     adjacent_downstream,
     apply_traffic_readings,
-    baseline_row,
-    score_readings,
-    series_scores,
-    sweep_anomaly,
     sweep_incident,
     traffic_channels,
     update_stuck,
     warm_up_traffic,
 )
-from kernels.absence import sweep_absence, warm_up_absence
+from kernels.series import score_series, score_series_episodes, sweep_series_episodes, warm_up_series
+from kernels.absence import close_absence, sweep_absence, warm_up_absence
+from kernels.cadence import learn_cadence, silence_limits, warm_up_cadence
 from kernels.water import (
     apply_meter_readings,
     sweep_meter_silent,
@@ -58,10 +56,10 @@ from kernels.water import warm_up as warm_up_water
 __all__ = [
     "adjacent_downstream",
     "apply_traffic_readings",
-    "baseline_row",
-    "score_readings",
-    "series_scores",
-    "sweep_anomaly",
+    "score_series",
+    "score_series_episodes",
+    "sweep_series_episodes",
+    "warm_up_series",
     "sweep_incident",
     "traffic_channels",
     "update_stuck",
@@ -81,7 +79,11 @@ __all__ = [
     "sweep_night_flow",
     "warm_up_flow",
     "apply_meter_readings",
+    "close_absence",
     "sweep_absence",
+    "learn_cadence",
+    "silence_limits",
+    "warm_up_cadence",
     "sweep_meter_silent",
     "sweep_no_use",
     "warm_up",
@@ -99,5 +101,6 @@ __all__ = [
 def warm_up() -> None:
     """Compile (or load from the cache) every domain's kernels at worker start, so no batch waits
     for Numba. Each kernel module warms its own kernels; a new module adds its warm-up here."""
-    for warm in (warm_up_absence, warm_up_water, warm_up_flow, warm_up_traffic, warm_up_waste, warm_up_lighting):
+    for warm in (warm_up_cadence, warm_up_absence, warm_up_water, warm_up_flow, warm_up_traffic, warm_up_series, warm_up_waste,
+                 warm_up_lighting):
         warm()

@@ -36,16 +36,39 @@ TRANSITION_CODES = ("none", "raised", "cleared")
 #: Marks "no value" in float64 state arrays (no episode open, never seen).
 NOT_SET = np.nan
 
+# --- reporting cadence (kernels.cadence): the absence detectors' learnt silence limits -------------
+
+#: Per-reading outcome written by ``learn_cadence`` (SKIPPED_STALE / SKIPPED_INVALID otherwise).
+ARRIVAL_LEARNT = 0         # an interval between two readings was learnt
+ARRIVAL_SAME_DELIVERY = 1  # within CADENCE_MERGE_S of the previous reading: the newest one, nothing learnt
+ARRIVAL_FIRST = 2          # the subject's first reading: no interval yet
+
+#: A subject's cadence (s) is a time-weighted mean of its intervals between readings: an interval of x s
+#: weighs 1 - exp(-x / CADENCE_MEMORY_S), so the cadence is about the mean length of the interval an
+#: instant of the last day fell in. A sensor reporting every 6 h has a cadence of 6 h; one that reports
+#: hourly but now and then skips a few hours has a cadence above 1 h (its median interval would hide
+#: the skips). A longer rhythm is followed within a few of its reports (a long interval weighs much:
+#: hourly -> 6-hourly is learnt after three late reports), a shorter one within a day or two (the
+#: gap to it shrinks by e per day).
+CADENCE_MEMORY_S = 86400.0
+#: An interval counts at most as this many cadences: a silence teaches only that the sensor may be
+#: that late, never that silence is normal. An 8 h outage of an hourly meter moves its cadence by about
+#: 0.24 h (1 h -> 1.24 h: three missed reports are then 3.7 h), so the next outage is seen too.
+CADENCE_CLIP = 3.0
+#: A cadence is used once this many intervals are learnt; a newer sensor is judged by its detector's
+#: fixed floor alone (so a floor must suit the slowest regular sensor of its domain). The first
+#: intervals are learnt as their shortest (an outage just after installation teaches nothing), the
+#: later ones into the time-weighted mean. Four: a 6-hourly meter has its cadence within a day.
+CADENCE_MIN_INTERVALS = 4
+#: Readings less than this apart (s) are one delivery (a gateway's envelope, a retry): the later one is
+#: the newest reading but no interval is learnt. No domain reports more often than every 5 minutes.
+CADENCE_MERGE_S = 60.0
+
 # --- traffic -------------------------------------------------------------------------------------
 
 #: Per-reading outcome written by ``apply_traffic_readings`` (SKIPPED_STALE / SKIPPED_INVALID otherwise).
 READING_APPLIED = 0
 
-#: Seasonal baseline of ``traffic.anomaly_score``: 30-minute time-of-day bins (UTC) for each of two
-#: weekday types (0 = Monday-Friday, 1 = Saturday-Sunday); one row per (detector, day type, bin).
-TRAFFIC_BIN_S = 1800.0
-TRAFFIC_BINS_PER_DAY = 48
-TRAFFIC_BASELINE_ROWS = 2 * TRAFFIC_BINS_PER_DAY
 #: 1970-01-01 was a Thursday: weekday (Monday = 0) of epoch day d is (d + 3) % 7.
 EPOCH_WEEKDAY = 3
 
@@ -55,18 +78,71 @@ EPOCH_WEEKDAY = 3
 OCCUPANCY_LOG_OFFSET = 0.02
 SPEED_LOG_OFFSET_KMH = 5.0
 
-#: Scoring one plain series of unknown units and cadence (``series_scores``). Its short-term level
-#: forgets over 12 intervals but at most an hour (an hourly series is not smoothed over half a day), a
-#: gap counts as at most 3 intervals; the noise scales average the last day of residuals; until they
-#: have seen this many calm residuals they lean on a prior of half the series' interquartile range, so
-#: early rows only score high when wildly off; the floor (1 % of that range) only fixes the unit.
-SERIES_LEVEL_INTERVALS = 12.0
-SERIES_LEVEL_MEMORY_S = 3600.0
+# --- the series scorer (kernels.series) -----------------------------------------------------------
+
+#: Seasonal bins of the series scorer: 30-minute time-of-day bins (UTC) for each of two weekday types
+#: (0 = Monday-Friday, 1 = Saturday-Sunday); one row per (series, day type, bin, channel).
+SERIES_BIN_S = 1800.0
+SERIES_BINS_PER_DAY = 48
+SERIES_BINS = 2 * SERIES_BINS_PER_DAY
+#: Only series reporting at least this often (s) get a seasonal view: a daily rhythm needs a few
+#: readings a day per bin to be learnt.
+SERIES_SEASONAL_MAX_INTERVAL_S = 3600.0
+#: The short level forgets over 12 intervals but at most an hour (an hourly series is not smoothed
+#: over half a day); a gap counts as at most 3 intervals.
+SERIES_SHORT_INTERVALS = 12.0
+SERIES_SHORT_MEMORY_S = 3600.0
 SERIES_MAX_GAP_INTERVALS = 3.0
-SERIES_SCALE_MEMORY_S = 86400.0
-SERIES_PRIOR_SAMPLES = 8.0
-SERIES_PRIOR_SPREAD = 0.5
-SERIES_FLOOR_SPREAD = 0.01
+#: Holt's trend of the short view learns at this fraction of the level's rate: slow enough that noise
+#: and a single step do not pass for a trend, fast enough to follow a daily ramp within hours.
+SERIES_TREND_GAIN = 0.2
+#: The long (usual) level and every noise scale average about this many calm readings (after a
+#: plain mean of the first ones); the learnt interval about 50 steps.
+SERIES_LONG_READINGS = 500.0
+SERIES_SCALE_READINGS = 500.0
+SERIES_INTERVAL_READINGS = 50.0
+#: A channel scores only once its views have seen this many readings (a scale from fewer is noise;
+#: the warm-up learns from every reading, anomalous or not).
+SERIES_WARMUP_READINGS = 30.0
+#: The slow horizon of the calibration: an exponentially weighted mean over about 8 readings of the
+#: worst channel's distance from its usual value, so a lasting shift is seen although no single reading
+#: is remarkable.
+SERIES_SMOOTH_READINGS = 8.0
+#: The slow horizon measures the distance from the usual value (long level or seasonal bin) while that
+#: predicts the series within 1.5 times the short view's noise scale, else from the short view.
+SERIES_USUAL_TOLERANCE = 1.5
+#: The calibration of each horizon (mean and variance of its statistic, how often it exceeds mean + sd
+#: and by how much on average: peaks over threshold, an exponential tail) averages about 2,000 calm
+#: readings, after a warm-up of 30 in which it learns from every reading and scores nothing. The tail is a
+#: generalised Pareto distribution fitted by the moments of the excesses. Its first estimate, before any
+#: reading, is that of Gaussian noise, u = log(1 + |z|)
+#: with z in mean-absolute-deviation units (fast: mean 0.63, sd 0.36, 18 % above mean + sd, excess mean
+#: 0.185 and mean square 0.055; slow, an exponentially weighted mean of 8: sd 0.093, 16 %, 0.050, 0.0044).
+SERIES_CALIBRATION_READINGS = 500.0
+SERIES_CALIBRATION_WARMUP = 30.0
+SERIES_TAIL_PRIOR = ((0.627, 0.36, 0.179, 0.1852, 0.0551), (0.627, 0.093, 0.16, 0.0504, 0.0044))
+#: The fitted tail's shape is held to -0.1..0.5: heavier than 0.5 is not told apart from a few large values;
+#: a tail much lighter than exponential (on the log scale) is not trusted beyond what was seen, so a value
+#: past the largest so far is very unusual but not impossible.
+SERIES_TAIL_SHAPE_MIN = -0.1
+SERIES_TAIL_SHAPE_MAX = 0.5
+#: Score = -log10(tail probability) / 6, capped at 1: 0.5 = one reading in a thousand, 1 = one in a million.
+SERIES_SCORE_DECADES = 6.0
+#: The first high reading of a run teaches the calibration too, its excess held to 3 mean excesses: a
+#: pattern that recurs often (roughly in more than one reading in twenty) widens the tail until it is usual.
+SERIES_WINSOR_EXCESS = 3.0
+#: A run of high scores lasting 288 readings (a day at 5 minutes) and at least an hour is a lasting
+#: change, no longer an anomaly: the usual level moves to it.
+SERIES_ADAPT_READINGS = 288.0
+SERIES_ADAPT_MIN_S = 3600.0
+#: A series raises episodes only once it has a history: 288 readings or a day, whichever comes first (a
+#: new sensor's first morning is new, not anomalous). Its scores are given from the first calibrated reading.
+SERIES_ALERT_AFTER_READINGS = 288.0
+SERIES_ALERT_AFTER_S = 86400.0
+#: Deviations are capped (noise scales) and noise scales never fall below 1e-9 of the level: a
+#: perfectly constant series that jumps scores 1, not infinity.
+SERIES_MAX_DEVIATION = 1e12
+SERIES_RELATIVE_FLOOR = 1e-9
 
 # --- lighting ------------------------------------------------------------------------------------
 
@@ -99,3 +175,4 @@ SAME_LEVEL = 0.0005
 #: Smart Data Models WasteContainer ``status`` values, as numeric codes (the ``status`` column).
 WASTE_STATUS_CODES = {"ok": 0, "lidOpen": 1, "dropped": 2, "moved": 3, "vandalized": 4, "burning": 5, "unknown": 6}
 STATUS_BURNING = 5
+

@@ -92,17 +92,19 @@ def replay(detector_name: str, input_path: Path, output_path: Path | None, setti
     from streams.detectors.thresholds import load_thresholds
 
     thresholds = load_thresholds(settings.thresholds_file, CONFIGURABLE)
-    if hasattr(cls, "score_series") and _is_two_column_csv(input_path):
+    if hasattr(cls, "backtest") and _is_two_column_csv(input_path):
         return _replay_series(cls, thresholds[detector_name], input_path, output_path, out)
     return _replay_readings(detector_name, thresholds, input_path, output_path, settings, out)
 
 
 def _replay_series(cls, thresholds, input_path, output_path, out) -> dict:
+    """Score a plain series with the detector's own backtest: the worker's kernel and episode rule,
+    one reading at a time (see the detector's ``backtest``)."""
     texts, ts, values = read_series(input_path)
-    scores = np.asarray(cls.score_series(ts, values, thresholds), dtype=np.float64)
+    scores, episodes = cls.backtest(ts, values, thresholds)
+    scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != ts.shape or not np.all((scores >= 0) & (scores <= 1)):
-        raise AssertionError(f"{cls.declaration.name}.score_series must give one score in [0, 1] per row")
-    episodes = _series_episodes(cls, thresholds, ts, scores)
+        raise AssertionError(f"{cls.declaration.name}.backtest must give one score in [0, 1] per row")
     for start, end in episodes:
         print(f"{cls.declaration.name}: anomalous from {_iso(start)} to {_iso(end) if end else '(end of input)'}",
               file=out)
@@ -114,38 +116,6 @@ def _replay_series(cls, thresholds, input_path, output_path, out) -> dict:
             writer.writerow([text, "" if math.isnan(value) else repr(float(value)), f"{score:.6f}"])
     print(f"{len(ts)} rows scored -> {output_path}; {len(episodes)} anomalous episode(s)", file=out)
     return {"rows": len(ts), "alerts": len(episodes), "output": str(output_path)}
-
-
-def _series_episodes(cls, thresholds, ts, scores) -> list[tuple[float, float | None]]:
-    """Episodes by the detector's own alert rule: a run that starts at ``alert_score`` and does not
-    calm down (below ``calm_score`` for ``calm_after_s``) counts once it has lasted ``min_duration_s``;
-    it ends when calm has lasted ``calm_after_s``."""
-    if hasattr(cls, "series_episodes"):
-        return list(cls.series_episodes(ts, scores, thresholds))
-    alert = getattr(thresholds, "alert_score", 0.5)
-    calm = getattr(thresholds, "calm_score", alert)
-    min_duration = getattr(thresholds, "min_duration_s", 0.0)
-    calm_after = getattr(thresholds, "calm_after_s", 0.0)
-    episodes: list[tuple[float, float | None]] = []
-    run_start = calm_since = None
-    raised = False
-    for t, score in zip(ts, scores):
-        if run_start is None:
-            if score >= alert:
-                run_start, calm_since, raised = t, None, False
-        elif score < calm:
-            calm_since = t if calm_since is None else calm_since
-            if t - calm_since >= calm_after:
-                if raised:
-                    episodes.append((run_start, calm_since))
-                run_start = None
-        else:
-            calm_since = None
-        if run_start is not None and not raised and calm_since is None and t - run_start >= min_duration:
-            raised = True
-    if run_start is not None and raised:
-        episodes.append((run_start, None))
-    return episodes
 
 
 def _iso(t: float) -> str:

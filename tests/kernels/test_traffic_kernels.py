@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels.config import CLEARED, NO_CHANGE, RAISED, TRAFFIC_BASELINE_ROWS
-from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
+from kernels.config import CLEARED, NO_CHANGE, RAISED
 from streams.detectors.traffic.incident import TrafficIncident
 from tests import naive
 
@@ -219,59 +218,23 @@ def test_incident_matches_reference_on_random_input(detectors, occupancies, age)
                         [o[:m] for o in occupancies], [d[2] for d in detectors])
 
 
-# --- traffic.anomaly_score ---------------------------------------------------------------------------
+# --- traffic.anomaly_score (the shared series scorer is tested in test_series_kernels.py) ---------------
 
-def test_channels_and_baseline_rows_match_reference():
+def test_channels_match_reference():
     q, o, v = np.array([0.0, 9.0, NAN]), np.array([0.0, 0.1, 0.5]), np.array([NAN, 50.0, 0.0])
     got = kernels.traffic_channels(q, o, v)
     for i in range(3):
         assert same([c[i] for c in got], naive.traffic_channels(q[i], o[i], v[i]))
-    saturday = MONDAY + 5 * DAY
-    for slot, t in ((0, MONDAY), (1, MONDAY + 1799.0), (2, MONDAY + 1800.0), (3, saturday + 86399.0),
-                    (0, saturday - 1.0)):
-        assert kernels.baseline_row(slot, t) == naive.baseline_row(slot, t)
-    assert kernels.baseline_row(0, saturday) == TRAFFIC_BASELINE_ROWS // 2
-    assert kernels.baseline_row(1, MONDAY + 1800.0) == TRAFFIC_BASELINE_ROWS + 1
 
 
-PARAMS = dict(tau=3600.0, max_step=900.0, bin_rate=0.3, clip=3.0, short_term_tolerance=2.0,
-              half_score_deviation=2.0, alert_score=0.9, calm_score=0.5, baseline_age=43200.0)
-FLOORS = (0.5, 0.12, 0.06)
+FLOORS = np.array([0.5, 0.12, 0.06])
+SCORE = dict(alert_score=0.5, calm_score=0.3, clip=3.0, bin_rate=0.3, baseline_age=43200.0)
 
 
-def run_scores(readings, m=2, quarantined=None, floors=FLOORS):
-    """readings: (slot, ts, (channel values)). Checks the kernel against the reference; returns (scores, state)."""
-    k = len(floors)
-    quarantined = np.full(m, NAN) if quarantined is None else np.array(quarantined, dtype=np.float64)
-    n_rows = m * TRAFFIC_BASELINE_ROWS
-    st_ = dict(last=np.full(m, NAN), level=tuple(np.full(m, NAN) for _ in range(k)),
-               scale=tuple(np.full(m, NAN) for _ in range(k)), bin_level=tuple(np.full(n_rows, NAN) for _ in range(k)),
-               bin_scale=tuple(np.full(n_rows, NAN) for _ in range(k)), first=np.full(n_rows, NAN),
-               hot=np.full(m, NAN), cold=np.full(m, NAN))
-    channels = tuple(np.array([r[2][c] for r in readings], dtype=np.float64) for c in range(k))
-    scores = kernels.score_readings(column(readings, 0, np.int32), column(readings, 1), channels,
-                                    np.array(floors), *PARAMS.values(), st_["last"], st_["level"], st_["scale"],
-                                    st_["bin_level"], st_["bin_scale"], st_["first"], st_["hot"], st_["cold"],
-                                    quarantined)
-    detectors = [{"last_ts": NAN, "level": [NAN] * k, "scale": [NAN] * k, "hot": NAN, "cold": NAN,
-                  "quarantined": quarantined[s]} for s in range(m)]
-    ref_scores, ref_detectors, ref_rows = naive.score_readings(readings, floors, PARAMS, detectors, {})
-    assert np.allclose(scores, ref_scores, rtol=1e-12, atol=1e-12, equal_nan=True)
-    for s, d in enumerate(ref_detectors):
-        assert same([st_["last"][s], st_["hot"][s], st_["cold"][s]], [d["last_ts"], d["hot"], d["cold"]])
-        assert np.allclose([lv[s] for lv in st_["level"]], d["level"], rtol=1e-12, equal_nan=True)
-        assert np.allclose([sc[s] for sc in st_["scale"]], d["scale"], rtol=1e-12, equal_nan=True)
-    learnt = {int(r) for r in np.flatnonzero(~np.isnan(st_["first"]))}
-    assert learnt == {r for r, row in ref_rows.items() if not math.isnan(row["first"])}
-    for r in learnt:
-        assert np.allclose([lv[r] for lv in st_["bin_level"]], ref_rows[r]["level"], rtol=1e-12, equal_nan=True)
-    return scores, st_
-
-
-def daily_flow(days, slot=0, step=300.0, anomaly=None):
-    """A detector's (sqrt count, log occupancy, log speed) following a fixed daily rhythm."""
+def daily_flow(days, step=300.0, anomaly=None):
+    """(ts, values [n, 3]) of a detector's (sqrt count, log occupancy, log speed) on a fixed daily rhythm."""
     rng = np.random.default_rng(4)
-    readings = []
+    ts, rows = [], []
     for k in range(int(days * DAY / step)):
         t = MONDAY + step * (k + 1)
         hour = (t % DAY) / 3600.0
@@ -279,133 +242,67 @@ def daily_flow(days, slot=0, step=300.0, anomaly=None):
         values = (math.sqrt(max(count, 0.0)), math.log(0.002 * count + 0.02), math.log(50.0 + rng.normal(0, 1.0)))
         if anomaly is not None and anomaly[0] <= t < anomaly[1]:
             values = (values[0] * 0.3, values[1], values[2])
-        readings.append((slot, t, values))
-    return readings
+        ts.append(t)
+        rows.append(values)
+    return np.array(ts), np.ascontiguousarray(np.array(rows))
+
+
+def score_flow(ts, values, quarantined=None):
+    from kernels.series import new_series_state
+    state = new_series_state(1, 3)
+    quarantined = np.full(1, NAN) if quarantined is None else np.array([quarantined])
+    scores = kernels.score_series(np.zeros(ts.shape[0], dtype=np.int32), ts, values, FLOORS, *SCORE.values(),
+                                  quarantined, *state)
+    return scores, state
 
 
 def test_a_disturbance_on_a_learnt_day_scores_high_and_normal_days_score_low():
-    start = MONDAY + DAY + 9 * 3600.0
-    scores, _ = run_scores(daily_flow(2, anomaly=(start, start + 3600.0)))
-    ts = np.array([r[1] for r in daily_flow(2)])
+    start = MONDAY + 2 * DAY + 9 * 3600.0
+    ts, values = daily_flow(3, anomaly=(start, start + 3600.0))
+    scores, _ = score_flow(ts, values)
     during = (ts >= start) & (ts < start + 3600.0)
-    second_day_normal = (ts >= MONDAY + DAY + 3600.0) & ~during & (ts < MONDAY + 2 * DAY - 3600.0)
-    assert np.median(scores[during]) >= 0.9
-    assert np.percentile(scores[second_day_normal], 95) < 0.5
+    recovering = (ts >= start) & (ts < start + 2 * 3600.0)     # the hour after: the slow horizon calms down
+    normal = (ts >= MONDAY + DAY + 3600.0) & ~recovering & (ts < MONDAY + 3 * DAY - 3600.0)
+    assert scores[during].min() >= SCORE["alert_score"]          # the whole hour is one run of high scores
+    assert np.percentile(scores[normal], 99) < SCORE["calm_score"] and scores[normal].max() < SCORE["alert_score"]
 
 
-def test_a_quarantined_detector_teaches_the_seasonal_baseline_nothing():
-    readings = daily_flow(1)
-    _scores, free = run_scores(readings, m=1)
-    _scores, held = run_scores(readings, m=1, quarantined=[5.0])
-    assert not np.isnan(free["first"]).all() and np.isnan(held["first"]).all()
-    assert same([lv[0] for lv in free["level"]], [lv[0] for lv in held["level"]])   # the short-term one learns
+def test_a_quarantined_detector_teaches_what_is_usual_nothing():
+    from kernels.series import BIN_FIELDS, CHANNEL_FIELDS
+    ts, values = daily_flow(2)
+    _scores, free = score_flow(ts, values)
+    _scores, held = score_flow(ts, values, quarantined=5.0)
+    first = BIN_FIELDS.index("first")
+    assert not np.isnan(free[2][first]).all() and np.isnan(held[2][first]).all()   # no seasonal bin learnt
+    short = CHANNEL_FIELDS.index("short_level")
+    assert np.array_equal(free[1][short], held[1][short])                              # the short view follows
 
 
-channel_values = st.sampled_from([NAN, 0.0, 1.0, 2.0, 3.0, 8.0])
+def test_sweep_raises_unexplained_runs_only_and_clears_after_calm():
+    """The detector's sweep: a run explained by a stuck episode or an incident on the segment is theirs."""
+    from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
+    from streams.state.partition import PartitionState
 
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(-1, 2), st.one_of(st.just(NAN), st.integers(0, 400).map(
-    lambda k: MONDAY + 1800.0 * k)), st.tuples(channel_values, channel_values)), max_size=60),
-       st.lists(st.sampled_from([NAN, NAN, 1.0]), min_size=2, max_size=2))
-def test_scores_match_reference_on_random_input(readings, quarantined):
-    run_scores(by_time(readings), m=2, quarantined=quarantined, floors=(0.5, 0.1))
-
-
-def test_scores_of_empty_batch_one_reading_and_nan_values():
-    scores, _ = run_scores([])
-    assert scores.shape == (0,)
-    scores, st_ = run_scores([(0, MONDAY, (3.0, -3.0, 4.0))])
-    assert list(scores) == [0.0] and st_["last"][0] == MONDAY      # nothing to compare with yet
-    scores, st_ = run_scores([(0, MONDAY, (NAN, NAN, NAN)), (1, NAN, (1.0, 1.0, 1.0))])
-    assert list(scores) == [0.0, 0.0] and math.isnan(st_["last"][1])
-
-
-def test_score_readings_refuses_bad_parameters():
-    with pytest.raises(ValueError):
-        kernels.score_readings(np.zeros(0, np.int32), np.zeros(0), (np.zeros(0),), np.array([0.0]),
-                               *PARAMS.values(), np.full(1, NAN), (np.full(1, NAN),), (np.full(1, NAN),),
-                               (np.full(TRAFFIC_BASELINE_ROWS, NAN),), (np.full(TRAFFIC_BASELINE_ROWS, NAN),),
-                               np.full(TRAFFIC_BASELINE_ROWS, NAN), np.full(1, NAN), np.full(1, NAN), np.full(1, NAN))
-
-
-def test_sweep_anomaly_raises_unexplained_runs_only_and_clears_after_calm():
-    last = np.array([4000.0, 4000.0, 4000.0, 4000.0, 4000.0])
-    hot = np.array([1000.0, 1000.0, 1000.0, 3000.0, NAN])
-    cold = np.full(5, NAN)
-    stuck_since, stuck_ended = np.array([NAN, 900.0, NAN, NAN, NAN]), np.full(5, NAN)
-    segment = np.array([-1, -1, 0, -1, 1], dtype=np.int32)
-    open_since, ended = np.array([NAN, NAN]), np.array([1500.0, NAN])
-    since = np.full(5, NAN)
-    args = (1800.0, 900.0, last, hot, cold, stuck_since, stuck_ended, segment, open_since, ended)
-    want = naive.sweep_anomaly(*(list(a) if isinstance(a, np.ndarray) else a for a in args), list(since))
-    codes = kernels.sweep_anomaly(*args, since)
-    assert list(codes) == [RAISED, 0, 0, 0, 0] and since[0] == 1000.0
-    assert same(codes, want[0]) and same(since, want[1])
-    last[0], hot[0], cold[0] = 5000.0, NAN, 4100.0
-    assert list(kernels.sweep_anomaly(*args, since)) == [CLEARED, 0, 0, 0, 0]
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(times, times, times, times, times, st.integers(-1, 1), times), min_size=1, max_size=6),
-       st.tuples(times, times), st.tuples(times, times))
-def test_sweep_anomaly_matches_reference_on_random_input(detectors, open_since, ended):
-    cols = [np.array([d[k] for d in detectors], dtype=np.float64) for k in range(5)]
-    segment = np.array([d[5] for d in detectors], dtype=np.int32)
-    since = np.array([d[6] for d in detectors], dtype=np.float64)
-    open_since, ended = np.array(open_since), np.array(ended)
-    want = naive.sweep_anomaly(1800.0, 900.0, *(list(c) for c in cols), list(segment), list(open_since),
-                               list(ended), list(since))
-    codes = kernels.sweep_anomaly(1800.0, 900.0, *cols, segment, open_since, ended, since)
-    assert same(codes, want[0]) and same(since, want[1])
-
-
-def test_score_series_scores_every_row_in_the_unit_interval():
-    t = MONDAY + 300.0 * np.arange(2000)
-    values = 50 + 30 * np.sin(2 * np.pi * (t % DAY) / DAY) + np.random.default_rng(2).normal(0, 2.0, 2000)
-    values[1100:1130] += 120.0   # a Thursday: its weekday bins were learnt on earlier days
-    values[10] = NAN
-    scores = TrafficAnomalyScore.score_series(t[::-1].copy(), values[::-1].copy())[::-1]
-    assert scores.shape == (2000,) and np.all((scores >= 0) & (scores <= 1)) and scores[10] == 0.0
-    assert np.median(scores[1100:1130]) > np.percentile(scores[:1000], 99)
-
-
-SERIES = dict(bin_rate=0.3, clip=3.0, short_term_tolerance=2.0, half_score_deviation=2.0, alert_score=0.9,
-              calm_score=0.5, baseline_age=43200.0)
-
-
-def run_series(ts, values, interval=300.0, floor=0.05, prior=5.0):
-    ts, values = np.array(ts, dtype=np.float64), np.array(values, dtype=np.float64)
-    scores = kernels.series_scores(ts, values, interval, floor, prior, *SERIES.values())
-    want = naive.series_scores(list(ts), list(values), interval, floor, prior, SERIES)
-    assert np.allclose(scores, want, rtol=1e-9, atol=1e-12)
-    assert np.all((scores >= 0) & (scores <= 1))
-    return scores
-
-
-def test_series_scores_match_reference_on_a_noisy_daily_rhythm_with_an_anomaly():
-    t = MONDAY + 300.0 * np.arange(1500)
-    values = 50 + 30 * np.sin(2 * np.pi * t / DAY) + np.random.default_rng(3).normal(0, 2.0, 1500)
-    values[1300:1330] += 100.0
-    values[[7, 400, 900]] = NAN
-    scores = run_series(t, values, prior=20.0)
-    assert np.median(scores[1300:1330]) >= 0.9 and np.percentile(scores[300:1290], 99) < 0.9
-    assert scores[0] == 0.0 and scores[7] == 0.0
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.one_of(st.just(NAN), st.integers(0, 400).map(lambda k: MONDAY + 900.0 * k)),
-                          st.one_of(st.just(NAN), st.floats(-50, 50))), max_size=40))
-def test_series_scores_match_reference_on_random_input(rows):
-    rows = by_time([(0, t, x) for t, x in rows])
-    run_series([r[1] for r in rows], [r[2] for r in rows], interval=900.0, floor=0.1, prior=2.0)
-
-
-def test_series_scores_of_empty_and_one_row_and_bad_parameters():
-    assert run_series([], []).shape == (0,)
-    assert list(run_series([MONDAY], [3.0])) == [0.0]
-    assert list(run_series([MONDAY, MONDAY + 300.0, MONDAY + 300.0], [1.0, NAN, 1e6])) == [0.0, 0.0, 0.0]
-    with pytest.raises(ValueError):
-        kernels.series_scores(np.zeros(1), np.zeros(1), 0.0, 1.0, 1.0, *SERIES.values())
-    with pytest.raises(TypeError):
-        kernels.series_scores(np.zeros(1), np.zeros(1, dtype=np.float32), 300.0, 1.0, 1.0, *SERIES.values())
+    state = PartitionState()
+    detector = TrafficAnomalyScore()
+    state.subjects.ensure_all(TrafficAnomalyScore.subject_fields)
+    for group, fields in TrafficAnomalyScore.group_fields.items():
+        state.group(group).ensure_all(fields)
+    state.subjects.ensure("segment", np.int32, -1)
+    state.subjects.slots_for(["a", "b", "c", "d"])
+    state.group("segment").slots_for(["s0"])
+    col = state.subject
+    col("anomaly_last_ts")[:] = 4000.0
+    col("anomaly_first_ts")[:] = 0.0
+    col("anomaly_seen")[:] = 1000.0
+    col("anomaly_interval")[:] = 300.0
+    col("anomaly_hot_since")[:] = [1000.0, 1000.0, 1000.0, 3000.0]
+    col("stuck_ended")[:] = [NAN, 900.0, NAN, NAN]
+    col("stuck_since")[:] = [NAN, NAN, NAN, NAN]
+    col("stuck_since")[1] = 800.0                                   # b: an open stuck episode explains it
+    col("segment")[:] = [-1, -1, 0, -1]
+    state.group_column("segment", "incident_ended")[0] = 1500.0     # c: its segment's incident ended after
+    found = detector.sweep(state, 4000.0)
+    assert [(t.subject, t.state, t.episode_start) for t in found] == [("a", "raised", 1000.0)]   # d: 1000 s hot
+    col("anomaly_last_ts")[0], col("anomaly_hot_since")[0], col("anomaly_cold_since")[0] = 5000.0, NAN, 4100.0
+    assert [(t.subject, t.state) for t in detector.sweep(state, 5000.0)] == [("a", "cleared")]

@@ -6,15 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import score_readings, series_scores, sweep_anomaly, traffic_channels
-from kernels.config import SERIES_FLOOR_SPREAD, SERIES_PRIOR_SPREAD, TRAFFIC_BASELINE_ROWS
+from kernels import score_series, score_series_episodes, sweep_series_episodes, traffic_channels
+from kernels.config import CLEARED, RAISED, SERIES_BINS
+from kernels.series import BIN_FIELDS, CHANNEL_FIELDS, SLOT_FIELDS, field_fill
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["TrafficAnomalyScore"]
 
-BASELINE = "anomaly_baseline"   # group table: one row per (detector, weekday type, 30-min bin)
 CHANNELS = ("intensity", "occupancy", "speed")
+PER_CHANNEL = "anomaly_channel"    # group table: one row per (detector, channel)
+BASELINE = "anomaly_baseline"      # group table: one row per (detector, weekday type, 30-min bin, channel)
 
 
 def speed_worth_scoring(intensity: np.ndarray, speed: np.ndarray, min_vehicles: float) -> np.ndarray:
@@ -32,21 +34,19 @@ def plausible(intensity: np.ndarray, speed: np.ndarray) -> np.ndarray:
 
 
 class TrafficAnomalyScore(Detector):
-    """A per-reading score in [0, 1] from three channels (sqrt of the count, log of occupancy,
-    log of speed), each compared with a robust baseline of *this* detector at *this* time of
-    day and weekday type (Monday-Friday or weekend; 30-minute bins): an exponentially weighted
-    level and mean absolute deviation, fed only by readings that did not score anomalous, with
-    residuals clipped, so anomalies do not teach the baseline. Until a bin has been learnt on
-    an earlier day (the first day of a detector, or its first weekend) the reading is compared
-    with a short-term clipped baseline instead, with a wider tolerance: it cannot know the
-    daily rhythm, only sudden jumps. The score is ``D^2 / (D^2 + h^2)``, D the largest channel
-    deviation in noise scales. An episode opens when scores stay high for ``min_duration_s``
-    (hysteresis: a run starts at ``alert_score`` and ends below ``calm_score``) and closes
-    after ``calm_after_s`` of calm. A run that overlaps a ``traffic.stuck`` episode of the
-    detector or a ``traffic.incident`` on its segment is explained by those and not raised;
-    and while either is open (or the segment's detector pairs look congested) the detector is
-    quarantined: its readings do not teach the seasonal baseline, so yesterday's incident does
-    not make today's normal traffic at that hour look anomalous.
+    """The anomaly likelihood of a traffic detector's readings, from the one series scorer
+    (:mod:`kernels.series`) over three channels: sqrt of the count, log of occupancy and log of
+    speed (variance-stabilised). Each channel is predicted by the detector's own short-term
+    level and trend, its usual level and its usual value at this time of day and weekday type,
+    whichever has predicted it best; the deviation is calibrated against the detector's own
+    distribution of deviations, so the score says how unusual the recent behaviour is: 0.5 is
+    one reading in a thousand, 1.0 one in a million. An episode opens when scores stay at or
+    above ``alert_score`` for ``min_duration_s`` (hysteresis: a run ends below ``calm_score``)
+    and closes after ``calm_after_s`` of calm. A run that overlaps a ``traffic.stuck`` episode
+    of the detector or a ``traffic.incident`` on its segment is explained by those and not
+    raised; and while either is open (or the segment's detector pairs look congested) the
+    detector is quarantined: its readings do not teach what is usual, so yesterday's incident
+    does not make today's normal traffic at that hour look anomalous.
     """
 
     declaration = Declaration(
@@ -63,23 +63,20 @@ class TrafficAnomalyScore(Detector):
     @dataclass(frozen=True)
     class Thresholds:
         alert_score: float = threshold(
-            0.9, "score 0-1", "A run of high scores starts here: the largest channel is 3x the half-score "
-                              "deviation (6 noise scales at the defaults) away from its baseline.")
+            0.5, "score 0-1", "A run of high scores starts at behaviour as unusual as one reading in a thousand "
+                              "under the series' own learnt distribution.")
         calm_score: float = threshold(
-            0.5, "score 0-1", "A run ends, and calm starts, below this (2 noise scales): the gap to "
-                              "alert_score is the hysteresis that keeps a borderline value from flapping.")
+            0.3, "score 0-1", "A run ends, and calm starts, below this (one in 63): the gap to alert_score is the "
+                              "hysteresis that keeps a borderline value from flapping.")
         min_duration_s: float = threshold(
-            1800.0, "s", "Scores must stay high for 30 min: longer than the incident test needs (15 min), so "
-                         "an incident is reported as an incident, and than stuck tests need (15-25 min).")
+            1800.0, "s", "Scores must stay high for 30 min (6 intervals): longer than the incident test needs "
+                         "(15 min), so an incident is reported as an incident, and than stuck tests need (15-25 min). "
+                         "A series of another cadence needs the same number of its own intervals.")
         calm_after_s: float = threshold(
-            900.0, "s", "Three calm 5-minute readings close an episode: one normal value in a long anomaly "
-                        "does not end it.")
-        half_score_deviation: float = threshold(
-            2.0, "noise scales", "Deviation scoring 0.5. Mean absolute deviation is 0.8 sigma, so 6 scales "
-                                 "(score 0.9) is about 5 sigma of day-to-day noise.")
-        short_term_tolerance: float = threshold(
-            2.0, "factor", "Widens the noise scale of the short-term baseline (no seasonal bin yet): the "
-                           "morning ramp is a trend it cannot know.")
+            900.0, "s", "Three calm intervals close an episode: one normal value in a long anomaly does not end it.")
+        interval_s: float = threshold(
+            300.0, "s", "Nominal reporting interval of a traffic detector: min_duration_s and calm_after_s count "
+                        "in these, so a plain series of another cadence (replay) needs as many of its own.")
         intensity_floor: float = threshold(
             0.5, "sqrt(vehicles)", "Smallest noise scale of sqrt(count): the Poisson noise of a count, "
                                    "whatever the flow.")
@@ -93,88 +90,95 @@ class TrafficAnomalyScore(Detector):
             5.0, "vehicles per interval", "A mean speed over fewer vehicles is not scored: one or two cars at "
                  "night differ from each other by 20-40 %, so their mean says which cars passed, not how the road "
                  "flows, and a bin learnt from a handful of such means looks far tighter than the next night is.")
-        interval_s: float = threshold(
-            300.0, "s", "Nominal reporting interval: the short-term baseline forgets over 12 intervals and a "
-                        "gap counts as at most 3.")
         bin_rate: float = threshold(
-            0.3, "weight", "Weight of a new reading in its seasonal bin (six readings per bin and day): the "
-                           "bin follows the last day or two, so weekly drift is forgotten.")
+            0.3, "weight", "Weight per day of a seasonal bin's readings together: the bin follows the last day "
+                           "or two, so weekly drift is forgotten.")
         clip: float = threshold(
-            3.0, "noise scales", "Residuals are clipped here before they move a baseline (Huber-style), so a "
+            3.0, "noise scales", "Residuals are clipped here before they move a level (Huber-style), so a "
                                  "single outlier moves it little.")
         baseline_age_s: float = threshold(
             43200.0, "s", "A seasonal bin is used only once first learnt at least 12 h before: on an earlier "
                           "day, not minutes ago during the same morning ramp.")
 
-    subject_fields = (("anomaly_last_ts", np.float64, np.nan),
-                      *((f"anomaly_level_{c}", np.float64, np.nan) for c in CHANNELS),
-                      *((f"anomaly_scale_{c}", np.float64, np.nan) for c in CHANNELS),
-                      ("anomaly_hot_since", np.float64, np.nan), ("anomaly_cold_since", np.float64, np.nan),
+    subject_fields = (*((f"anomaly_{name}", np.float64, field_fill(name)) for name in SLOT_FIELDS),
                       ("anomaly_since", np.float64, np.nan),
                       # set at sweeps: a stuck episode of the detector or a queue on its segment
                       ("anomaly_quarantined", np.float64, np.nan),
                       # traffic.incident's (read only)
                       ("incident_congested_since", np.float64, np.nan), ("incident_since", np.float64, np.nan),
                       ("stuck_since", np.float64, np.nan), ("stuck_ended", np.float64, np.nan))  # traffic.stuck's
-    group_fields = {BASELINE: (*((f"level_{c}", np.float64, np.nan) for c in CHANNELS),
-                               *((f"scale_{c}", np.float64, np.nan) for c in CHANNELS),
-                               ("first", np.float64, np.nan)),
+    group_fields = {PER_CHANNEL: tuple((name, np.float64, field_fill(name)) for name in CHANNEL_FIELDS),
+                    BASELINE: tuple((name, np.float64, field_fill(name)) for name in BIN_FIELDS),
                     "segment": (("incident_open_since", np.float64, np.nan),   # traffic.incident's
                                 ("incident_ended", np.float64, np.nan))}
 
-    # -- the kernel's parameters from the thresholds ------------------------------------------------
+    # -- the scorer's parameters and state ------------------------------------------------------------
     @staticmethod
-    def _parameters(t, floors) -> tuple:
-        return (np.asarray(floors, dtype=np.float64), 12.0 * t.interval_s, 3.0 * t.interval_s, t.bin_rate, t.clip,
-                t.short_term_tolerance, t.half_score_deviation, t.alert_score, t.calm_score, t.baseline_age_s)
+    def _score_parameters(t) -> tuple:
+        return t.alert_score, t.calm_score, t.clip, t.bin_rate, t.baseline_age_s
 
     @staticmethod
-    def _ensure_rows(state) -> None:
-        """One baseline row per (detector, weekday type, bin), aligned with the detectors' slots."""
-        table = state.group(BASELINE)
-        missing = len(state.subjects) * TRAFFIC_BASELINE_ROWS - len(table)
-        if missing > 0:
-            table.slots_for([str(i) for i in range(len(table), len(table) + missing)])
+    def _episode_parameters(t) -> tuple:
+        """The episode rule's durations in intervals of the series' own learnt cadence."""
+        return t.min_duration_s / t.interval_s, t.calm_after_s / t.interval_s
+
+    @staticmethod
+    def _state(state) -> tuple[tuple, tuple, tuple]:
+        """The scorer's state arrays, the group rows grown to match the detectors' slots."""
+        k = len(CHANNELS)
+        for group, rows in ((PER_CHANNEL, k), (BASELINE, SERIES_BINS * k)):
+            table = state.group(group)
+            missing = len(state.subjects) * rows - len(table)
+            if missing > 0:
+                table.slots_for([str(i) for i in range(len(table), len(table) + missing)])
+        return (tuple(state.subject(f"anomaly_{name}") for name in SLOT_FIELDS),
+                tuple(state.group_column(PER_CHANNEL, name) for name in CHANNEL_FIELDS),
+                tuple(state.group_column(BASELINE, name) for name in BIN_FIELDS))
 
     def update(self, state, readings):
         if not len(readings):
             return []
-        self._ensure_rows(state)
         t = self.thresholds
         c = readings.columns
         real = plausible(c["intensity"], c["averageVehicleSpeed"])
         channels = traffic_channels(np.where(real, c["intensity"], np.nan), np.where(real, c["occupancy"], np.nan),
                                     speed_worth_scoring(c["intensity"], c["averageVehicleSpeed"],
                                                         t.speed_min_vehicles))
-        column = state.subject
-        row = lambda name: state.group_column(BASELINE, name)  # noqa: E731
-        score_readings(readings.slots, readings.ts, channels,
-                       *self._parameters(t, (t.intensity_floor, t.occupancy_floor, t.speed_floor)),
-                       column("anomaly_last_ts"), tuple(column(f"anomaly_level_{c}") for c in CHANNELS),
-                       tuple(column(f"anomaly_scale_{c}") for c in CHANNELS),
-                       tuple(row(f"level_{c}") for c in CHANNELS), tuple(row(f"scale_{c}") for c in CHANNELS),
-                       row("first"), column("anomaly_hot_since"), column("anomaly_cold_since"),
-                       column("anomaly_quarantined"))
+        score_series(readings.slots, readings.ts, np.ascontiguousarray(np.column_stack(channels)),
+                     (t.intensity_floor, t.occupancy_floor, t.speed_floor), *self._score_parameters(t),
+                     state.subject("anomaly_quarantined"), *self._state(state))
         return []
 
     def sweep(self, state, watermark):
         t = self.thresholds
         since = state.subject("anomaly_since")
         self._quarantine(state, watermark)
-        found = transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_anomaly(
-                               t.min_duration_s, t.calm_after_s, state.subject("anomaly_last_ts"),
-                               state.subject("anomaly_hot_since"), state.subject("anomaly_cold_since"),
-                               state.subject("stuck_since"), state.subject("stuck_ended"), state.subject("segment"),
-                               state.group_column("segment", "incident_open_since"),
-                               state.group_column("segment", "incident_ended"), since))
-        return found
+        slot_state = self._state(state)[0]
+        explained = self._explained(state)
+        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
+                           lambda: sweep_series_episodes(*self._episode_parameters(t), slot_state, explained, since))
+
+    @staticmethod
+    def _explained(state) -> np.ndarray:
+        """Per detector: its current run of high scores overlaps a stuck episode of the detector (open,
+        or ended at or after the run's start) or an incident on its segment (likewise): theirs to report."""
+        hot = state.subject("anomaly_hot_since")
+        with np.errstate(invalid="ignore"):
+            explained = ~np.isnan(state.subject("stuck_since")) | (state.subject("stuck_ended") >= hot)
+            segment = state.subject("segment")
+            open_since = state.group_column("segment", "incident_open_since")
+            ended = state.group_column("segment", "incident_ended")
+            on_segment = (segment >= 0) & (segment < open_since.shape[0])
+            g = np.where(on_segment, segment, 0)
+            if open_since.shape[0]:
+                explained |= on_segment & (~np.isnan(open_since[g]) | (ended[g] >= hot))
+        return np.ascontiguousarray(explained, dtype=np.bool_)
 
     @staticmethod
     def _quarantine(state, watermark: float) -> None:
-        """Mark the detectors whose readings must not teach the seasonal baseline until the next
-        sweep: an open ``traffic.stuck`` episode, or a congested pair or open incident anywhere on
-        the segment (the queue and the starved detector below it).
+        """Mark the detectors whose readings must not teach what is usual until the next sweep: an
+        open ``traffic.stuck`` episode, or a congested pair or open incident anywhere on the segment
+        (the queue and the starved detector below it).
 
         traffic.stuck updates per slice of readings, so what update() would see of it directly
         would depend on the batching; at a sweep every reading before it has been applied,
@@ -197,41 +201,41 @@ class TrafficAnomalyScore(Detector):
     # -- backtesting one plain series -------------------------------------------------------------------
     @classmethod
     def score_series(cls, ts: np.ndarray, values: np.ndarray, thresholds=None) -> np.ndarray:
-        """One score in [0, 1] per row of a single (timestamp s, value) series, any units, any cadence.
+        """One score in [0, 1] per row of a (timestamp s, value) series, any units, any cadence
+        (``values`` one column, or readings x channels). See :meth:`backtest`."""
+        return cls.backtest(ts, values, thresholds)[0]
 
-        The series is scored in time order (results come back in input order) by its own kernel
-        (:func:`kernels.series_scores`), not the traffic channels': nothing about its units is
-        assumed. The cadence is inferred (median step between distinct timestamps); the noise
-        scales are learnt from the series itself, starting from half its interquartile range (so
-        early rows score high only when wildly off) with a floor of 1 % of it (which only fixes the
-        unit, so a perfectly flat stretch does not give infinite scores). The thresholds' score
-        levels, clip, bin weight, short-term tolerance and baseline age apply as for live readings.
-        Rows with a NaN value or time, or repeating an earlier timestamp, score 0.
+    @classmethod
+    def backtest(cls, ts: np.ndarray, values: np.ndarray, thresholds=None):
+        """Score a plain series as the worker would, one reading at a time, and apply the episode rule
+        after each: returns ``(scores, episodes)``, scores in input order, episodes a list of
+        ``(start s, end s or None while open at the end)``.
+
+        The same kernel as for live readings (:func:`kernels.score_series`), on the series' own
+        values (no unit assumed, no floor: the noise scales are learnt from the series). Rows are
+        taken in time order; rows with a NaN time, or repeating an earlier timestamp, score 0; a
+        NaN value scores 0 and teaches nothing.
         """
         t = thresholds if thresholds is not None else cls.Thresholds()
         ts = np.ascontiguousarray(ts, dtype=np.float64).reshape(-1)
-        values = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
-        if ts.shape != values.shape:
+        values = np.asarray(values, dtype=np.float64)
+        values = values.reshape(-1, 1) if values.ndim == 1 else values
+        if values.ndim != 2 or values.shape[0] != ts.shape[0]:
             raise ValueError(f"ts and values differ in length: {ts.shape[0]} and {values.shape[0]}")
         scores = np.zeros(ts.shape[0])
         usable = np.isfinite(ts)
         if not usable.any():
-            return scores
+            return scores, []
         order = np.flatnonzero(usable)[np.argsort(ts[usable], kind="stable")]
         ordered_ts = np.ascontiguousarray(ts[order])
-        ordered_values = np.ascontiguousarray(values[order])
-        steps = np.diff(ordered_ts)
-        steps = steps[steps > 0]
-        interval = float(np.median(steps)) if steps.size else 1.0
-        finite = ordered_values[np.isfinite(ordered_values)]
-        spread = float(np.subtract(*np.percentile(finite, [75, 25]))) if finite.size else 0.0
-        if not spread > 0 and finite.size:   # mostly constant: the size of what departs from it
-            spread = float(np.max(np.abs(finite - np.median(finite))))
-        if not spread > 0:
-            spread = float(np.max(np.abs(finite))) if finite.size else 0.0
-        spread = spread if spread > 0 else 1.0
-        ordered_scores = series_scores(ordered_ts, ordered_values, interval, SERIES_FLOOR_SPREAD * spread,
-                                       SERIES_PRIOR_SPREAD * spread, t.bin_rate, t.clip, t.short_term_tolerance,
-                                       t.half_score_deviation, t.alert_score, t.calm_score, t.baseline_age_s)
-        scores[order] = np.clip(ordered_scores, 0.0, 1.0)
-        return scores
+        ordered, codes, starts, _state = score_series_episodes(
+            ordered_ts, np.ascontiguousarray(values[order]), np.zeros(values.shape[1]), *cls._score_parameters(t),
+            *cls._episode_parameters(t))
+        scores[order] = np.clip(ordered, 0.0, 1.0)
+        episodes: list[tuple[float, float | None]] = []
+        for i in np.flatnonzero(codes):
+            if codes[i] == RAISED:
+                episodes.append((float(starts[i]), None))
+            elif codes[i] == CLEARED and episodes:
+                episodes[-1] = (episodes[-1][0], float(ordered_ts[i]))
+        return scores, episodes
