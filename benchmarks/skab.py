@@ -360,6 +360,33 @@ def evaluate(directory: str | Path, detect: Detect = default_detect, fit_rows: i
     return report
 
 
+def sensitivity(directory: str | Path, alert_scores: Sequence[float] = (0.3, 0.4, 0.5, 0.6, 0.7)) -> list[dict]:
+    """The default detector's figures at other alert levels (calm level 0.6 times the alert level),
+    all else at its defaults: how much the result depends on that one threshold, for information; the
+    headline figures are those at the documented default."""
+    from dataclasses import replace
+
+    from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
+
+    rows = []
+    for alert in alert_scores:
+        t = replace(TrafficAnomalyScore.Thresholds(), alert_score=alert, calm_score=round(0.6 * alert, 3))
+        report = evaluate(directory, lambda ts, values, fit_rows, t=t: default_detect(ts, values, fit_rows, t))
+        rows.append({"alert_score": alert, "calm_score": t.calm_score, **report["outlier"], **report["changepoint"],
+                     "anomaly_free_far_pct": report["anomaly_free_far_pct"]})
+    return rows
+
+
+def format_sensitivity(rows: list[dict]) -> str:
+    lines = [f"{'alert/calm score':18} {'F1':>5} {'FAR %':>7} {'MAR %':>7} {'NAB std':>8} {'low FP':>7} {'low FN':>7}"
+             f" {'anomaly-free FAR %':>19}"]
+    for r in rows:
+        lines.append(f"{r['alert_score']:.2f} / {r['calm_score']:<11.2f} {r['f1']:>5.2f} {r['far_pct']:>7.2f} "
+                     f"{r['mar_pct']:>7.2f} {r['nab_standard']:>8.2f} {r['nab_low_fp']:>7.2f} {r['nab_low_fn']:>7.2f}"
+                     f" {r['anomaly_free_far_pct']:>19.2f}")
+    return "\n".join(lines)
+
+
 def format_tables(report: dict, label: str = "glasscity (streaming)") -> str:
     """Our row next to the published rows: the outlier table and the changepoint table."""
     out = report["outlier"]

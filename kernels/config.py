@@ -111,28 +111,28 @@ SERIES_SMOOTH_READINGS = 8.0
 #: The slow horizon measures the distance from the usual value (long level or seasonal bin) while that
 #: predicts the series within 1.5 times the short view's noise scale, else from the short view.
 SERIES_USUAL_TOLERANCE = 1.5
-#: The calibration of each horizon (mean and variance of its statistic, how often it exceeds mean + sd
-#: and by how much on average: peaks over threshold, an exponential tail) averages about 2,000 calm
-#: readings, after a warm-up of 30 in which it learns from every reading and scores nothing. The tail is a
-#: generalised Pareto distribution fitted by the moments of the excesses. Its first estimate, before any
-#: reading, is that of Gaussian noise, u = log(1 + |z|)
-#: with z in mean-absolute-deviation units (fast: mean 0.63, sd 0.36, 18 % above mean + sd, excess mean
-#: 0.185 and mean square 0.055; slow, an exponentially weighted mean of 8: sd 0.093, 16 %, 0.050, 0.0044).
+#: The calibration of each horizon (mean and variance of its statistic, how often it exceeds mean + sd,
+#: and the excesses' mean and mean square: peaks over threshold, a generalised Pareto tail fitted by
+#: moments) averages about 500 usual readings, after a warm-up of 30 in which it learns from every
+#: reading and scores nothing. Its first estimate, before any reading, is that of Gaussian noise,
+#: u = log(1 + |z|) with z in mean-absolute-deviation units (fast: mean 0.63, sd 0.36, 18 % above
+#: mean + sd, excess mean 0.185 and mean square 0.055; slow, an exponentially weighted mean of 8: sd
+#: 0.093, 16 %, 0.050, 0.0044).
 SERIES_CALIBRATION_READINGS = 500.0
 SERIES_CALIBRATION_WARMUP = 30.0
 SERIES_TAIL_PRIOR = ((0.627, 0.36, 0.179, 0.1852, 0.0551), (0.627, 0.093, 0.16, 0.0504, 0.0044))
 #: The fitted tail's shape is held to -0.1..0.5: heavier than 0.5 is not told apart from a few large values;
-#: a tail much lighter than exponential (on the log scale) is not trusted beyond what was seen, so a value
-#: past the largest so far is very unusual but not impossible.
+#: much lighter than exponential (on the log scale) is not trusted. With a negative shape the tail ends 10
+#: tail scales above its threshold: a value past that has probability 0 (score 1).
 SERIES_TAIL_SHAPE_MIN = -0.1
 SERIES_TAIL_SHAPE_MAX = 0.5
 #: Score = -log10(tail probability) / 6, capped at 1: 0.5 = one reading in a thousand, 1 = one in a million.
 SERIES_SCORE_DECADES = 6.0
-#: The first high reading of a run teaches the calibration too, its excess held to 3 mean excesses: a
-#: pattern that recurs often (roughly in more than one reading in twenty) widens the tail until it is usual.
+#: The first high reading of a run teaches the calibration too, its excess held to 3 tail scales: a
+#: pattern that recurs often (roughly in more than one reading in ten) widens the tail until it is usual.
 SERIES_WINSOR_EXCESS = 3.0
-#: A run of high scores lasting 288 readings (a day at 5 minutes) and at least an hour is a lasting
-#: change, no longer an anomaly: the usual level moves to it.
+#: A run of high scores lasting 288 learnt intervals (a day at 5 minutes) and at least an hour is a
+#: lasting change, no longer an anomaly: the usual level moves to it.
 SERIES_ADAPT_READINGS = 288.0
 SERIES_ADAPT_MIN_S = 3600.0
 #: A series raises episodes only once it has a history: 288 readings or a day, whichever comes first (a

@@ -28,8 +28,8 @@ How a reading is scored (per series ``slot``; channels share the verdict):
    short view where the usual value predicts more than ``SERIES_USUAL_TOLERANCE`` times
    worse), so a lasting shift is seen although no single reading is remarkable.
 3. **Calibrate**: for each horizon the series' own distribution of the statistic is learnt
-   from its readings (mean, variance, and peaks over mean + sd: how often and by how much
-   on average, an exponential tail). The tail probability ``p`` of the more surprising
+   from its readings (mean, variance, and peaks over mean + sd: how often, and a
+   generalised Pareto tail fitted by the mean and mean square of the excesses). The tail probability ``p`` of the more surprising
    horizon (doubled for the two looks) is how unusual the recent behaviour is; the score
    is ``min(1, -log10(p) / SERIES_SCORE_DECADES)``: 0.5 means "as unusual as one reading in
    a thousand", 1.0 "one in a million or rarer". The views warm up over
@@ -39,16 +39,21 @@ How a reading is scored (per series ``slot``; channels share the verdict):
    scales, the usable bins and the calibration learn only from usual readings (score below
    ``alert_score`` outside a run of high scores, and the slot not ``quarantined``), so an
    anomaly does not teach what is usual; the first high reading of a run teaches the
-   calibration held to the edge of its tail, so what recurs often becomes usual. A new
-   series' first day (``SERIES_ALERT_AFTER_READINGS`` readings or ``SERIES_ALERT_AFTER_S``)
-   teaches the views from every reading and raises no episode; a bin learns from every
-   reading until it is usable. A run of high scores that lasts ``SERIES_ADAPT_READINGS``
-   readings and at least ``SERIES_ADAPT_MIN_S`` is a lasting change: the long level (and
-   the seasonal profile with it) moves to the short view, noise and calibration are learnt
-   afresh, and the new behaviour becomes the new normal.
+   calibration too, held to 3 tail scales above its threshold, so what recurs often becomes
+   usual. Exceptions, each so that nothing is stuck: the views' warm-up and a noise scale of
+   exactly 0 learn from any reading; a bin learns from every reading until it is usable;
+   and a *novel* reading teaches the views whatever it scored and raises no episode: one in
+   a new series' first day (``SERIES_ALERT_AFTER_READINGS`` readings or
+   ``SERIES_ALERT_AFTER_S``), or at a time of day and weekday type not seen yet by a channel
+   whose daily rhythm is known (a weekday-started series' first Saturday). A run of high
+   scores that has lasted ``SERIES_ADAPT_READINGS`` learnt intervals and at least
+   ``SERIES_ADAPT_MIN_S`` is a lasting change: every channel's usual value (long level and
+   seasonal profile) moves by how far its short view now is from it, noise and calibration
+   are learnt afresh, and the new behaviour becomes the new normal.
 5. **Runs**: ``hot_since`` (start of the current run of scores >= ``alert_score``, kept
    while scores stay >= ``calm_score``) and ``cold_since`` (start of the current run
-   below ``calm_score``). An episode opens once a run has lasted ``min_intervals``
+   below ``calm_score``); a reading with nothing scored (every channel missing) changes
+   neither. An episode opens once a run has lasted ``min_intervals``
    learnt intervals and closes after ``calm_intervals`` intervals of calm.
 
 State is fixed-size: ``SLOT_FIELDS`` per slot, ``CHANNEL_FIELDS`` per (slot, channel) at
@@ -77,10 +82,11 @@ __all__ = ["SLOT_FIELDS", "CHANNEL_FIELDS", "BIN_FIELDS", "new_series_state", "s
            "sweep_series_episodes", "score_series_episodes", "warm_up_series"]
 
 #: Per slot: first and newest reading (s), learnt interval (s), readings seen, slow-horizon statistic, calibration
-#: (mean and variance of each horizon, calm readings counted), run starts (s).
+#: (per horizon: mean, variance, exceedance frequency, excess mean and mean square; readings counted),
+#: whether the newest reading was novel (1) or familiar (0), run starts (s).
 SLOT_FIELDS = ("first_ts", "last_ts", "interval", "seen", "smooth", "fast_mean", "fast_var", "fast_tail", "fast_excess",
                "fast_excess2", "slow_mean", "slow_var", "slow_tail", "slow_excess", "slow_excess2", "calibrated",
-               "hot_since", "cold_since")
+               "novel", "hot_since", "cold_since")
 #: Per (slot, channel): each view's level (the short one with a trend, per s) and noise scale, with the count of residuals it learnt from.
 CHANNEL_FIELDS = ("short_level", "short_trend", "short_scale", "short_seen", "long_level", "long_scale", "long_seen",
                   "seasonal_scale", "seasonal_seen")
@@ -88,13 +94,13 @@ CHANNEL_FIELDS = ("short_level", "short_trend", "short_scale", "short_seen", "lo
 BIN_FIELDS = ("level", "first")
 
 (FIRST_TS, LAST_TS, INTERVAL, SEEN, SMOOTH, FAST_MEAN, FAST_VAR, FAST_TAIL, FAST_EXCESS, FAST_EXCESS2, SLOW_MEAN,
- SLOW_VAR, SLOW_TAIL, SLOW_EXCESS, SLOW_EXCESS2, CALIBRATED, HOT_SINCE, COLD_SINCE) = range(len(SLOT_FIELDS))
+ SLOW_VAR, SLOW_TAIL, SLOW_EXCESS, SLOW_EXCESS2, CALIBRATED, NOVEL, HOT_SINCE, COLD_SINCE) = range(len(SLOT_FIELDS))
 (SHORT_LEVEL, SHORT_TREND, SHORT_SCALE, SHORT_SEEN, LONG_LEVEL, LONG_SCALE, LONG_SEEN, SEASONAL_SCALE,
  SEASONAL_SEEN) = range(len(CHANNEL_FIELDS))
 BIN_LEVEL, BIN_FIRST = range(len(BIN_FIELDS))
 
 #: Fill of a fresh row of each field: counts start at 0, everything else unknown.
-_ZERO_FILLED = {"seen", "calibrated", "short_seen", "long_seen", "seasonal_seen"}
+_ZERO_FILLED = {"seen", "calibrated", "novel", "short_seen", "long_seen", "seasonal_seen"}
 
 
 def field_fill(name: str) -> float:
@@ -216,6 +222,21 @@ def _seasonal_prediction(bin_state, s, k, c, lo, hi, f, home):
 
 
 @njit(**NJIT)
+def _usual_view(channel_state, bin_state, s, k, c, t, floor, baseline_age, seasonal_allowed, home, lo, hi, f):
+    """(prediction, noise scale, bin usable) of channel ``c``'s usual value: its long level, or its
+    seasonal level at ``t`` where that bin is usable and the seasonal view has predicted better."""
+    j = s * k + c
+    prediction, scale = channel_state[LONG_LEVEL][j], max(channel_state[LONG_SCALE][j], floor)
+    b = (s * SERIES_BINS + home) * k + c
+    usable = seasonal_allowed and not np.isnan(bin_state[BIN_FIRST][b]) and t - bin_state[BIN_FIRST][b] >= baseline_age
+    if usable and channel_state[SEASONAL_SEEN][j] >= SERIES_WARMUP_READINGS:
+        seasonal_scale = max(channel_state[SEASONAL_SCALE][j], floor)
+        if seasonal_scale < scale:
+            prediction, scale = _seasonal_prediction(bin_state, s, k, c, lo, hi, f, home), seasonal_scale
+    return prediction, scale, usable
+
+
+@njit(**NJIT)
 def _short_prediction(channel_state, j, step, interval):
     """The short view's prediction ``step`` s after its last update: level + trend * step, the step
     counted as at most SERIES_MAX_GAP_INTERVALS intervals (a gap is not extrapolated far)."""
@@ -258,6 +279,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
     a = 0.0
     a_usual = 0.0
     scored = False
+    unfamiliar = False
     for c in range(k):
         x = values[i, c]
         if np.isnan(x):
@@ -268,13 +290,14 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             continue
         floor = max(floors[c], SERIES_RELATIVE_FLOOR * abs(level), 1e-300)
         # the usual value: the long level, or this hour's bin where it predicts better
-        usual_r, usual = x - level, max(channel_state[LONG_SCALE][j], floor)
-        b = row0 + c
-        if (seasonal_allowed and not np.isnan(bin_state[BIN_FIRST][b]) and t - bin_state[BIN_FIRST][b] >= baseline_age
-                and channel_state[SEASONAL_SEEN][j] >= SERIES_WARMUP_READINGS):
-            seasonal_scale = max(channel_state[SEASONAL_SCALE][j], floor)
-            if seasonal_scale < usual:
-                usual_r, usual = x - _seasonal_prediction(bin_state, s, k, c, lo, hi, f, home), seasonal_scale
+        prediction, usual, usable = _usual_view(channel_state, bin_state, s, k, c, t, floor, baseline_age,
+                                                seasonal_allowed, home, lo, hi, f)
+        usual_r = x - prediction
+        if seasonal_allowed and not usable and (channel_state[SEASONAL_SEEN][j] >= SERIES_WARMUP_READINGS
+                                                and channel_state[SEASONAL_SCALE][j] < channel_state[LONG_SCALE][j]):
+            # a daily rhythm is known, but not yet at this time of day and weekday type (a weekday-started
+            # series' first Saturday): what it does here is new, not anomalous
+            unfamiliar = True
         # the best prediction: the usual value or the short view, whichever has predicted better
         short_r, short = x - _short_prediction(channel_state, j, step, interval), max(channel_state[SHORT_SCALE][j], floor)
         r, best = (usual_r, usual) if usual <= short else (short_r, short)
@@ -302,8 +325,11 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
         if slot_state[CALIBRATED][s] < SERIES_CALIBRATION_WARMUP:
             score = 0.0   # the calibration's own warm-up: it learns the distribution, it does not judge yet
     # 4. learn
-    # until the series has a history (as long as it raises nothing) everything it does is its normal
+    # until the series has a history, and where its known daily rhythm has not been seen yet, everything
+    # it does is its normal (it raises nothing there)
     known = slot_state[SEEN][s] > SERIES_ALERT_AFTER_READINGS or t - slot_state[FIRST_TS][s] >= SERIES_ALERT_AFTER_S
+    known = known and not unfamiliar
+    slot_state[NOVEL][s] = 0.0 if known else 1.0
     usual = score < alert_score and not hot and np.isnan(quarantined[s])
     calm = usual or (not known and np.isnan(quarantined[s]))
     adapt = False
@@ -329,6 +355,27 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
     else:
         tau = min(SERIES_SHORT_INTERVALS * interval, SERIES_SHORT_MEMORY_S)
         rate = 1.0 - math.exp(-min(step, SERIES_MAX_GAP_INTERVALS * interval) / tau) if tau > 0 else 1.0
+    if adapt:
+        # a lasting change: the usual value (and the daily profile with it) moves to where the series now
+        # is, every channel by its own shift; noise and calibration are learnt afresh (a warm-up again)
+        for c in range(k):
+            j = s * k + c
+            if np.isnan(channel_state[SHORT_LEVEL][j]) or np.isnan(channel_state[LONG_LEVEL][j]):
+                continue
+            floor = max(floors[c], SERIES_RELATIVE_FLOOR * abs(channel_state[LONG_LEVEL][j]), 1e-300)
+            prediction, _scale, _usable = _usual_view(channel_state, bin_state, s, k, c, t, floor, baseline_age,
+                                                      seasonal_allowed, home, lo, hi, f)
+            shift = _short_prediction(channel_state, j, step, interval) - prediction
+            channel_state[LONG_LEVEL][j] += shift
+            first_bin = s * SERIES_BINS * k + c
+            for q in range(SERIES_BINS):
+                at = first_bin + q * k
+                if not np.isnan(bin_state[BIN_LEVEL][at]):
+                    bin_state[BIN_LEVEL][at] += shift
+            channel_state[SHORT_TREND][j] = 0.0
+            channel_state[SHORT_SEEN][j] = 0.0
+            channel_state[LONG_SEEN][j] = 0.0
+            channel_state[SEASONAL_SEEN][j] = 0.0
     for c in range(k):
         x = values[i, c]
         if np.isnan(x):
@@ -362,20 +409,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             channel_state[SHORT_TREND][j] = trend + rate * SERIES_TREND_GAIN * correction / min(
                 step, SERIES_MAX_GAP_INTERVALS * interval)
         if adapt:
-            # a lasting change: the usual value (and the daily profile with it) moves to where it now is
-            shift = channel_state[SHORT_LEVEL][j] - channel_state[LONG_LEVEL][j]
-            channel_state[LONG_LEVEL][j] = channel_state[SHORT_LEVEL][j]
-            channel_state[SHORT_TREND][j] = 0.0
-            first_bin = s * SERIES_BINS * k + c
-            for q in range(SERIES_BINS):
-                at = first_bin + q * k
-                if not np.isnan(bin_state[BIN_LEVEL][at]):
-                    bin_state[BIN_LEVEL][at] += shift
-            # and its noise is learnt afresh: the next readings are a warm-up again
-            channel_state[SHORT_SEEN][j] = 0.0
-            channel_state[LONG_SEEN][j] = 0.0
-            channel_state[SEASONAL_SEEN][j] = 0.0
-            continue
+            continue   # moved above; this reading teaches the new normal's warm-up only through the short view
         # the long level and its noise scale: calm readings only (and the warm-up)
         if calm or channel_state[LONG_SEEN][j] < SERIES_WARMUP_READINGS or channel_state[LONG_SCALE][j] == 0.0:
             long_scale = max(channel_state[LONG_SCALE][j], floor)
@@ -428,7 +462,9 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
         # the new normal: the calibration is learnt afresh too
         slot_state[SMOOTH][s] = np.nan
         slot_state[CALIBRATED][s] = 0.0
-    # 5. runs, with hysteresis
+    # 5. runs, with hysteresis (a reading with nothing scored, every channel missing, changes no run)
+    if not scored and not adapt:
+        return score
     if adapt:
         slot_state[HOT_SINCE][s] = np.nan
         slot_state[COLD_SINCE][s] = t
@@ -460,17 +496,16 @@ def _score_series(slot, ts, values, floors, alert_score, calm_score, clip, bin_r
 
 
 @njit(**NJIT)
-def _episode_code(now, first, seen, interval, min_intervals, calm_intervals, hot_since, cold_since, since,
-                  explained):
+def _episode_code(now, novel, interval, min_intervals, calm_intervals, hot_since, cold_since, since, explained):
     """The one episode rule: RAISED once a run of high scores has lasted ``min_intervals`` learnt
-    intervals (unless ``explained``, and only once the series has a history: SERIES_ALERT_AFTER_READINGS
-    readings or SERIES_ALERT_AFTER_S, a first day of a new sensor is all new), CLEARED once calm has
-    lasted ``calm_intervals``; else NO_CHANGE."""
+    intervals (unless ``explained``, or the series' newest reading was ``novel``: in a new series' first
+    day, SERIES_ALERT_AFTER_READINGS readings or SERIES_ALERT_AFTER_S, or at a time of day and weekday
+    type its known daily rhythm has not been seen at yet), CLEARED once calm has lasted
+    ``calm_intervals``; else NO_CHANGE."""
     if np.isnan(interval):
         return NO_CHANGE
     if np.isnan(since):
-        known = seen >= SERIES_ALERT_AFTER_READINGS or now - first >= SERIES_ALERT_AFTER_S
-        if known and not np.isnan(hot_since) and now - hot_since >= min_intervals * interval and not explained:
+        if novel == 0.0 and not np.isnan(hot_since) and now - hot_since >= min_intervals * interval and not explained:
             return RAISED
     elif not np.isnan(cold_since) and now - cold_since >= calm_intervals * interval:
         return CLEARED
@@ -478,11 +513,11 @@ def _episode_code(now, first, seen, interval, min_intervals, calm_intervals, hot
 
 
 @njit(**NJIT)
-def _sweep_series_episodes(min_intervals, calm_intervals, first_ts, last_ts, seen, interval, hot_since, cold_since,
+def _sweep_series_episodes(min_intervals, calm_intervals, last_ts, novel, interval, hot_since, cold_since,
                            explained, since, out):
     for s in range(last_ts.shape[0]):
-        code = _episode_code(last_ts[s], first_ts[s], seen[s], interval[s], min_intervals, calm_intervals,
-                             hot_since[s], cold_since[s], since[s], explained[s])
+        code = _episode_code(last_ts[s], novel[s], interval[s], min_intervals, calm_intervals, hot_since[s],
+                             cold_since[s], since[s], explained[s])
         out[s] = code
         if code == RAISED:
             since[s] = hot_since[s]
@@ -504,7 +539,8 @@ def _score_series_episodes(ts, values, floors, alert_score, calm_score, clip, bi
             continue
         scores[i] = _score_one(0, t, i, values, floors, alert_score, calm_score, clip, bin_rate, baseline_age,
                                quarantined, slot_state, channel_state, bin_state)
-        code = _episode_code(t, slot_state[FIRST_TS][0], slot_state[SEEN][0], slot_state[INTERVAL][0], min_intervals, calm_intervals, slot_state[HOT_SINCE][0],
+        code = _episode_code(t, slot_state[NOVEL][0], slot_state[INTERVAL][0], min_intervals, calm_intervals,
+                             slot_state[HOT_SINCE][0],
                              slot_state[COLD_SINCE][0], since[0], False)
         codes[i] = code
         if code == RAISED:
@@ -610,14 +646,14 @@ def sweep_series_episodes(min_intervals, calm_intervals, slot_state, explained, 
     last_ts, interval = slot_state[LAST_TS], slot_state[INTERVAL]
     _check("last_ts", last_ts, np.float64)
     m = last_ts.shape[0]
-    for name, arr in (("interval", interval), ("first_ts", slot_state[FIRST_TS]), ("seen", slot_state[SEEN]),
+    for name, arr in (("interval", interval), ("novel", slot_state[NOVEL]),
                       ("hot_since", slot_state[HOT_SINCE]),
                       ("cold_since", slot_state[COLD_SINCE]), ("since", since)):
         _check(name, arr, np.float64, m)
     _check("explained", explained, np.bool_, m)
     _check_writable("since", since)
     out = _out(out, m)
-    _sweep_series_episodes(min_intervals, calm_intervals, slot_state[FIRST_TS], last_ts, slot_state[SEEN], interval,
+    _sweep_series_episodes(min_intervals, calm_intervals, last_ts, slot_state[NOVEL], interval,
                            slot_state[HOT_SINCE], slot_state[COLD_SINCE], explained, since, out)
     return out
 
@@ -641,7 +677,10 @@ def score_series_episodes(ts, values, floors, alert_score, calm_score, clip, bin
     if state is None:
         state = (*new_series_state(1, k), np.full(1, np.nan))
     slot_state, channel_state, bin_state, since = state
-    _check_state(slot_state, channel_state, bin_state, k)
+    if _check_state(slot_state, channel_state, bin_state, k) < 1:
+        raise ValueError("a backtest's state needs one series slot")
+    _check("since", since, np.float64, 1)
+    _check_writable("since", since)
     scores = np.empty(n, dtype=np.float64)
     codes = np.empty(n, dtype=np.int8)
     starts = np.empty(n, dtype=np.float64)

@@ -101,8 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="Backtest a detector on a historical export (CSV or JSON lines), no broker.",
                        description="Run one detector over a historical export with the same kernels as the worker "
                                    "and no broker. A score detector takes a plain two-column timestamp,value CSV "
-                                   "and writes timestamp,value,anomaly_score (score in [0, 1], one row per input "
-                                   "row). Any detector takes its domain's readings as JSON lines (wire format) or "
+                                   "and writes timestamp,value,anomaly_score (one row per input row): an anomaly "
+                                   "likelihood in [0, 1] on a log scale, s = about one reading in 10^(6 s) under "
+                                   "the series' own learnt distribution (0.5: one in a thousand), with the "
+                                   "worker's kernel and episode rule. Any detector takes its domain's readings as JSON lines (wire format) or "
                                    "a CSV whose header names the reading fields, and writes per reading whether "
                                    "an episode is open. Alerts are printed.")
     env_option(p, "--detector", "GLASSCITY_REPLAY_DETECTOR", str, "", "Detector name, e.g. water.no_use_24h "

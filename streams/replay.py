@@ -3,7 +3,7 @@
 Two kinds of input:
 
 - a plain two-column CSV ``timestamp,value`` (header optional; timestamp ISO 8601
-  or epoch seconds) for a *score* detector (one with ``score_series``): writes
+  or epoch seconds) for a *score* detector (one with ``backtest``): writes
   ``timestamp,value,anomaly_score`` with the score in [0, 1], one row per input row;
 - readings of the detector's domain, as JSON lines (the wire format: one reading
   or one batch envelope per line) or as CSV whose header names the reading fields
