@@ -36,12 +36,14 @@ How a reading is scored (per series ``slot``; channels share the verdict):
    ``SERIES_WARMUP_READINGS`` readings, then the calibration over
    ``SERIES_CALIBRATION_WARMUP``; until then the series scores 0.
 4. **Learn** robustly: residuals clipped at ``clip`` scales; the long level, the noise
-   scales, the usable bins and the calibration learn only from usual readings (score below
+   scales and the calibration learn only from usual readings (score below
    ``alert_score`` outside a run of high scores, and the slot not ``quarantined``), so an
    anomaly does not teach what is usual; the first high reading of a run teaches the
    calibration too, held to 3 tail scales above its threshold, so what recurs often becomes
    usual. Exceptions, each so that nothing is stuck: the views' warm-up and a noise scale of
-   exactly 0 learn from any reading; a bin learns from every reading until it is usable;
+   exactly 0 learn from any reading; a seasonal bin's level learns from every reading,
+   clipped (an unusual one moves it by at most ``bin_rate * clip`` scales a day, so an
+   event caught in a bin's first draft wears off in days);
    and a *novel* reading teaches the views whatever it scored and raises no episode: one in
    a new series' first day (``SERIES_ALERT_AFTER_READINGS`` readings or
    ``SERIES_ALERT_AFTER_S``), or at a time of day and weekday type not seen yet by a channel
@@ -423,18 +425,20 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             channel_state[LONG_SCALE][j] += w * (min(abs(r), bound) - channel_state[LONG_SCALE][j])
         if not seasonal_allowed or not np.isnan(quarantined[s]):
             continue
-        # the bins: from every reading until usable (the first day is the profile's first draft, or a
-        # daily rhythm that looks anomalous before it is known could never be learnt), then calm ones
+        # the bins: from every reading (not quarantined), residuals clipped. Until a bin is usable that is
+        # the profile's first draft (a daily rhythm that looks anomalous before it is known must be
+        # learnt); after, an unusual reading moves it by at most bin_rate * clip scales a day, so an event
+        # caught in the first draft wears off within days instead of returning daily as an anomaly, and a
+        # real anomaly of an hour does not make the next day's normal look unusual. The noise scale of
+        # the seasonal view learns from calm readings only.
         if np.isnan(bin_state[BIN_FIRST][b]):
             bin_state[BIN_FIRST][b] = t
             bin_state[BIN_LEVEL][b] = x
             continue
         usable = t - bin_state[BIN_FIRST][b] >= baseline_age
-        if usable and not calm:
-            continue
         seasonal_scale = max(channel_state[SEASONAL_SCALE][j], floor)
         r = x - _seasonal_prediction(bin_state, s, k, c, lo, hi, f, home)
-        if usable:
+        if usable and calm:
             n = channel_state[SEASONAL_SEEN][j] + 1.0
             channel_state[SEASONAL_SEEN][j] = n
             bound = clip * seasonal_scale if n > SERIES_WARMUP_READINGS else math.inf

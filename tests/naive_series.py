@@ -360,8 +360,9 @@ def learn_long(long, x, floor, calm, clip):
 
 
 def learn_bins(seasonal, x, floor, t, interval, calm, when, th, trace=None):
-    """The daily profile. A bin starts at its first reading, learns from every reading until it is usable
-    (baseline_age s later), from calm ones after. On its first visit (its first SERIES_BIN_S s) it is about
+    """The daily profile. A bin starts at its first reading and learns from every reading (clipped: an
+    unusual one moves it by at most clip noise scales times its weight); its noise scale learns from calm
+    readings once the bin is usable (baseline_age s after it started). On its first visit (its first SERIES_BIN_S s) it is about
     the mean of its readings; later the two bins bracketing the reading learn the interpolation's residual
     by their weights, all of a bin's readings of a day together weighing ``bin_rate``."""
     home, lo, hi, f = when
@@ -372,11 +373,9 @@ def learn_bins(seasonal, x, floor, t, interval, calm, when, th, trace=None):
         return
     age = t - bins[home]["first"]
     usable = age >= th.baseline_age
-    if usable and not calm:
-        return
     scale = None if seasonal["scale"] is None else max(seasonal["scale"], floor)
     r = x - seasonal_prediction(bins, home, lo, hi, f)
-    if usable:                               # the profile's noise scale learns from usable bins only
+    if usable and calm:                      # the profile's noise scale: calm readings of usable bins only
         seasonal["seen"] += 1.0
         if seasonal["scale"] is None:
             seasonal["scale"] = abs(r)
