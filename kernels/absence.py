@@ -1,8 +1,14 @@
-"""The absence sweep shared by every "has it gone quiet?" detector (gateways, traffic detectors).
+"""The absence sweep shared by every "has it gone quiet?" detector (gateways, traffic detectors, lamps, bins).
 
-A subject whose newest reading is at least ``silent_after`` seconds older than the
-watermark opens an episode (``since`` = that newest reading time); any newer
-reading closes it.
+A subject whose newest reading is at least its silence limit older than the watermark
+opens an episode (``since`` = that newest reading time); any newer reading closes it.
+The limit is ``silent_after`` (the detector's fixed floor), or ``missed_reports`` learnt
+reporting cadences when that is longer (:mod:`kernels.cadence`).
+
+``close_absence`` closes episodes on the reading path instead, at the time of the reading
+that ends them, for a feed whose readings can arrive later than the allowed lateness
+(waste: a district's envelope carries readings spread over an hour), where a sweep could
+only see them at a later tick.
 """
 
 from __future__ import annotations
@@ -11,20 +17,21 @@ import numpy as np
 from numba import njit
 
 from kernels._checks import _check, _check_writable, _out, _scalar_times
+from kernels.cadence import _silence_limit, cadence_arguments
 from kernels.config import CLEARED, NJIT, NO_CHANGE, RAISED
 
-__all__ = ["sweep_absence", "warm_up_absence"]
+__all__ = ["close_absence", "sweep_absence", "warm_up_absence"]
 
 
 @njit(**NJIT)
-def _sweep_absence(watermark, silent_after, last_seen, since, out):
+def _sweep_absence(watermark, silent_after, missed_reports, last_seen, cadence, count, since, out):
     for s in range(last_seen.shape[0]):
         out[s] = NO_CHANGE
         seen = last_seen[s]
         if np.isnan(seen):
             continue
         if np.isnan(since[s]):
-            if watermark - seen >= silent_after:
+            if watermark - seen >= _silence_limit(silent_after, missed_reports, cadence, count, s):
                 since[s] = seen
                 out[s] = RAISED
         elif seen > since[s]:
@@ -32,23 +39,66 @@ def _sweep_absence(watermark, silent_after, last_seen, since, out):
             out[s] = CLEARED
 
 
-def sweep_absence(watermark, silent_after, last_seen, since, out=None):
-    """Open or close absence episodes at event time ``watermark`` (s); ``silent_after`` in s.
+def sweep_absence(watermark, silent_after, last_seen, since, out=None, *, cadence=None, cadence_count=None,
+                  missed_reports=0.0):
+    """Open or close absence episodes at event time ``watermark`` (s); ``silent_after`` (s) is the floor.
 
     ``last_seen`` (s, NaN = never) and ``since`` (s, NaN = no open episode; updated in
-    place) have one element per subject. Returns int8 per subject: NO_CHANGE, RAISED,
-    CLEARED.
+    place) have one element per subject. With ``cadence`` (s) and ``cadence_count`` (int32,
+    from :func:`kernels.learn_cadence`) a subject is silent after
+    ``max(silent_after, missed_reports x cadence)`` once its cadence is learnt. Returns int8
+    per subject: NO_CHANGE, RAISED, CLEARED.
     """
     watermark, silent_after = _scalar_times(watermark, silent_after)
     _check("last_seen", last_seen, np.float64)
     n = last_seen.shape[0]
     _check("since", since, np.float64, n)
     _check_writable("since", since)
+    cadence, cadence_count, missed_reports = cadence_arguments(cadence, cadence_count, missed_reports, n)
     out = _out(out, n)
-    _sweep_absence(watermark, silent_after, last_seen, since, out)
+    _sweep_absence(watermark, silent_after, missed_reports, last_seen, cadence, cadence_count, since, out)
     return out
+
+
+@njit(**NJIT)
+def _close_absence(slot, ts, since, codes, starts):
+    n = since.shape[0]
+    for i in range(slot.shape[0]):
+        codes[i] = NO_CHANGE
+        starts[i] = np.nan
+        s = slot[i]
+        if s < 0 or s >= n or not np.isfinite(ts[i]):
+            continue
+        if not np.isnan(since[s]) and ts[i] > since[s]:
+            codes[i] = CLEARED
+            starts[i] = since[s]
+            since[s] = np.nan
+
+
+def close_absence(slot, ts, since, codes=None, starts=None):
+    """Close open absence episodes with the readings that end them, in the order given.
+
+    Per reading: ``slot`` int32, ``ts`` float64 (s). ``since`` (s per subject, NaN = no open
+    episode) is updated in place: a reading newer than an episode's start closes it. Returns
+    ``(codes, starts)`` per reading: CLEARED with the episode's start, else NO_CHANGE and NaN.
+    """
+    _check("slot", slot, np.int32)
+    n = slot.shape[0]
+    _check("ts", ts, np.float64, n)
+    _check("since", since, np.float64)
+    _check_writable("since", since)
+    codes = _out(codes, n)
+    if starts is None:
+        starts = np.empty(n, dtype=np.float64)
+    else:
+        _check("starts", starts, np.float64, n)
+    _close_absence(slot, ts, since, codes, starts)
+    return codes, starts
 
 
 def warm_up_absence() -> None:
     f = np.full(1, np.nan)
     sweep_absence(0.0, 1.0, f.copy(), f.copy())
+    sweep_absence(0.0, 1.0, f.copy(), f.copy(), cadence=f.copy(), cadence_count=np.zeros(1, dtype=np.int32),
+                  missed_reports=1.0)
+    close_absence(np.zeros(1, dtype=np.int32), np.zeros(1), f.copy())

@@ -187,14 +187,17 @@ def _fresh(i, slot, ts, kind, last_ts):
 
 @njit(**NJIT)
 def _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below,
-                         confirm, last_ts, dark_since, failure_since, codes, starts):
+                         confirm, max_gap, last_ts, dark_since, failure_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
+        s = slot[i]
+        previous = last_ts[s] if 0 <= s < last_ts.shape[0] else np.nan
         if not _fresh(i, slot, ts, kind, last_ts):
             continue
-        s = slot[i]
         t = ts[i]
+        if t - previous > max_gap:
+            dark_since[s] = np.nan       # a missed report (maybe lit) breaks a run of dark readings
         p = power[i]
         if not np.isfinite(p):
             continue
@@ -204,24 +207,27 @@ def _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, ni
 
 
 def update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
-                        last_ts, dark_since, failure_since, codes=None, starts=None):
+                        max_gap, last_ts, dark_since, failure_since, codes=None, starts=None):
     """Lamp failure: dark although the astronomical schedule says it must burn.
 
     A lamp reading counts as *dark at night* when ``power`` < ``dark_below`` (W) and the sun
     is below ``horizon`` (deg) from ``night_margin`` s before to ``night_margin`` s after it.
     Consecutive such readings spanning at least ``confirm`` s open an episode whose start is
-    the first of them; any other reading breaks the run. An open episode closes at the first
+    the first of them; any other reading breaks the run, and so does a gap of more than
+    ``max_gap`` s since the lamp's previous reading (a missed report could have been lit: the
+    run starts again at the reading after the gap). An open episode closes at the first
     reading drawing at least ``dark_below`` W (lamp repaired), whatever the time of day.
-    Readings without a metered power are no evidence. State per lamp (in place): ``last_ts``,
-    ``dark_since``, ``failure_since`` (s). Returns ``(codes, starts)`` per reading.
+    Readings without a metered power are no evidence (but are reports). State per lamp (in
+    place): ``last_ts``, ``dark_since``, ``failure_since`` (s). Returns ``(codes, starts)`` per reading.
     """
     latitude, longitude = _coordinates(latitude, longitude)
-    horizon, night_margin, dark_below, confirm = _scalar_times(horizon, night_margin, dark_below, confirm)
+    horizon, night_margin, dark_below, confirm, max_gap = _scalar_times(horizon, night_margin, dark_below, confirm,
+                                                                        max_gap)
     n = _check_readings(slot, ts, kind, power)
     _check_state(last_ts, dark_since, failure_since)
     codes, starts = _transition_out(codes, starts, n)
     _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
-                         last_ts, dark_since, failure_since, codes, starts)
+                         max_gap, last_ts, dark_since, failure_since, codes, starts)
     return codes, starts
 
 
@@ -435,7 +441,7 @@ def warm_up_lighting() -> None:
     f = np.full(1, np.nan)
     solar_elevation(one, 47.0, 5.0)
     sun_times(one, 47.0, 5.0)
-    update_lamp_failure(slot, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
+    update_lamp_failure(slot, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
     update_day_burner(slot, one, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
     update_power_out_of_range(slot, one, one, one, one, one, 1.0, 0.2, 0.1, 1.0, f.copy(), f.copy(), f.copy())
     update_cycling(slot, one, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1, 1.0, f.copy(),

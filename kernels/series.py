@@ -423,7 +423,14 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             channel_state[LONG_LEVEL][j] += w * _clip(r, bound)
             w = max(1.0 / n, 1.0 / SERIES_SCALE_READINGS)
             channel_state[LONG_SCALE][j] += w * (min(abs(r), bound) - channel_state[LONG_SCALE][j])
-        if not seasonal_allowed or not np.isnan(quarantined[s]):
+        if not seasonal_allowed:
+            continue
+        if not np.isnan(quarantined[s]):
+            # a disturbance explained elsewhere (a fault, a queue) teaches no bin; a bin whose first draft
+            # was taken since it began (its first reading came before the sweep that saw it) is discarded
+            if bin_state[BIN_FIRST][b] >= quarantined[s] - SERIES_BIN_S:
+                bin_state[BIN_FIRST][b] = np.nan
+                bin_state[BIN_LEVEL][b] = np.nan
             continue
         # the bins: from every reading (not quarantined), residuals clipped. Until a bin is usable that is
         # the profile's first draft (a daily rhythm that looks anomalous before it is known must be

@@ -7,7 +7,8 @@ State is columnar, one float64/int32 array per field, indexed by a meter's slot
 Order of a sweep at watermark ``w``: gateways first (``kernels.absence.sweep_absence``),
 then meters (``sweep_meter_silent``, ``sweep_no_use``) with the gateways'
 outage state as suppression, so a gateway outage is one feed alert and not a
-flood of per-meter alerts.
+flood of per-meter alerts. A meter's silence limit is a fixed floor, or a few of its
+learnt reporting cadences when that is longer (:mod:`kernels.cadence`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from numba import njit
 
 from kernels._checks import _check, _check_writable, _out, _scalar_times
+from kernels.cadence import _silence_limit, cadence_arguments
 from kernels.config import (
     APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CLEARED, MIN_USE_M3, NJIT, NO_CHANGE, RAISED,
     SKIPPED_INVALID, SKIPPED_STALE,
@@ -110,15 +112,16 @@ def _suppressed(meter_gateway, gateway_outage_since, m):
 
 
 @njit(**NJIT)
-def _sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
-                        silent_since, out):
+def _sweep_meter_silent(watermark, silent_after, missed_reports, last_seen, cadence, count, meter_gateway,
+                        gateway_outage_since, silent_since, out):
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
         seen = last_seen[m]
         if np.isnan(seen):
             continue
         if np.isnan(silent_since[m]):
-            if watermark - seen >= silent_after and not _suppressed(meter_gateway, gateway_outage_since, m):
+            if (watermark - seen >= _silence_limit(silent_after, missed_reports, cadence, count, m)
+                    and not _suppressed(meter_gateway, gateway_outage_since, m)):
                 silent_since[m] = seen
                 out[m] = RAISED
         elif seen > silent_since[m]:
@@ -127,12 +130,14 @@ def _sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatew
 
 
 def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
-                       silent_since, out=None):
+                       silent_since, out=None, *, cadence=None, cadence_count=None, missed_reports=0.0):
     """Open or close meter-silent episodes at event time ``watermark`` (s).
 
-    A meter with no reading for ``silent_after`` seconds opens an episode
-    (``silent_since`` = its last reading time) unless its gateway has an open
-    outage; its next reading closes it. Returns int8 per meter.
+    A meter with no reading for its silence limit opens an episode (``silent_since``
+    = its last reading time) unless its gateway has an open outage; its next reading
+    closes it. The limit is ``silent_after`` (s), or ``missed_reports`` learnt cadences
+    (``cadence`` s and ``cadence_count`` per meter, :func:`kernels.learn_cadence`) when
+    longer. Returns int8 per meter.
     """
     watermark, silent_after = _scalar_times(watermark, silent_after)
     _check("last_seen", last_seen, np.float64)
@@ -141,14 +146,16 @@ def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatewa
     _check("gateway_outage_since", gateway_outage_since, np.float64)
     _check("silent_since", silent_since, np.float64, m)
     _check_writable("silent_since", silent_since)
+    cadence, cadence_count, missed_reports = cadence_arguments(cadence, cadence_count, missed_reports, m)
     out = _out(out, m)
-    _sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since, silent_since, out)
+    _sweep_meter_silent(watermark, silent_after, missed_reports, last_seen, cadence, cadence_count, meter_gateway,
+                        gateway_outage_since, silent_since, out)
     return out
 
 
 @njit(**NJIT)
-def _sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
-                  gateway_outage_since, no_use_since, out):
+def _sweep_no_use(watermark, no_use_after, silent_after, missed_reports, last_seen, cadence, count, last_use,
+                  meter_gateway, gateway_outage_since, no_use_since, out):
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
         seen = last_seen[m]
@@ -156,7 +163,7 @@ def _sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, me
         if np.isnan(seen) or np.isnan(used):
             continue
         if np.isnan(no_use_since[m]):
-            still_reporting = watermark - seen < silent_after
+            still_reporting = watermark - seen < _silence_limit(silent_after, missed_reports, cadence, count, m)
             if (still_reporting and watermark - used >= no_use_after
                     and not _suppressed(meter_gateway, gateway_outage_since, m)):
                 no_use_since[m] = used
@@ -167,13 +174,15 @@ def _sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, me
 
 
 def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
-                 gateway_outage_since, no_use_since, out=None):
+                 gateway_outage_since, no_use_since, out=None, *, cadence=None, cadence_count=None,
+                 missed_reports=0.0):
     """Open or close no-use (welfare) episodes at event time ``watermark`` (s).
 
-    A meter that still reports (last reading less than ``silent_after`` s old) but
-    whose index has not risen for ``no_use_after`` seconds opens an episode
-    (``no_use_since`` = time of its last use), unless its gateway has an open
-    outage; the next rise of its index closes it. Returns int8 per meter.
+    A meter that still reports (last reading younger than its silence limit: ``silent_after``
+    s, or ``missed_reports`` learnt cadences when longer, as in :func:`sweep_meter_silent`)
+    but whose index has not risen for ``no_use_after`` seconds opens an episode
+    (``no_use_since`` = time of its last use), unless its gateway has an open outage; the
+    next rise of its index closes it. Returns int8 per meter.
     """
     watermark, no_use_after = _scalar_times(watermark, no_use_after)
     silent_after = _scalar_times(silent_after)[0]
@@ -184,9 +193,10 @@ def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, met
     _check("gateway_outage_since", gateway_outage_since, np.float64)
     _check("no_use_since", no_use_since, np.float64, m)
     _check_writable("no_use_since", no_use_since)
+    cadence, cadence_count, missed_reports = cadence_arguments(cadence, cadence_count, missed_reports, m)
     out = _out(out, m)
-    _sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
-                  gateway_outage_since, no_use_since, out)
+    _sweep_no_use(watermark, no_use_after, silent_after, missed_reports, last_seen, cadence, cadence_count,
+                  last_use, meter_gateway, gateway_outage_since, no_use_since, out)
     return out
 
 
@@ -195,5 +205,6 @@ def warm_up() -> None:
     f = np.full(1, np.nan)
     i = np.zeros(1, dtype=np.int32)
     apply_meter_readings(i, np.zeros(1), np.zeros(1), i.copy(), f.copy(), f.copy(), f.copy(), i.copy(), f.copy())
-    sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy())
-    sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy())
+    for learnt in ({}, {"cadence": f.copy(), "cadence_count": i.copy(), "missed_reports": 1.0}):
+        sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy(), **learnt)
+        sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy(), **learnt)

@@ -80,12 +80,16 @@ def _epoch(text: str) -> float:
 
 
 def summarise(alerts: list[dict], runs, detectors: dict, registry: dict, pseudonymizer: Pseudonymizer,
-              seen_at: dict[str, float] | None = None) -> list[DetectorSummary]:
+              seen_at: dict[str, float] | None = None, within_incident: bool = False) -> list[DetectorSummary]:
     """One :class:`DetectorSummary` per detector of the given runs.
 
     ``runs``: (domain, incidents) pairs; ``detectors``: name -> configured detector
     (for its definitional delay); ``seen_at`` (optional): alert id -> city time (s)
-    at which a reader received it.
+    at which a reader received it. ``within_incident``: a raised alert detects an
+    incident only when it is raised during it (from its start to its end, or on when
+    it has none); one on the same subject at another time is a false alert. For real
+    data with an incident injected into every subject (DAIAD), where an alert at any
+    time would otherwise count as the detection.
     """
     summaries: dict[str, DetectorSummary] = {}
     wanted: dict[tuple[str, str], object] = {}
@@ -106,7 +110,9 @@ def summarise(alerts: list[dict], runs, detectors: dict, registry: dict, pseudon
         key = (data["detector"], alert["subject"])
         incident = wanted.get(key)
         if data["state"] == "raised":
-            if incident is None or key in raised_once:
+            during = incident is not None and incident.start <= _epoch(alert["time"]) and (
+                incident.end is None or _epoch(alert["time"]) <= incident.end)
+            if incident is None or key in raised_once or (within_incident and not during):
                 summary.false_alerts += 1
                 continue
             raised_once.add(key)

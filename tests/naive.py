@@ -7,6 +7,8 @@ lists instead of writing in place, so a test can compare it with the kernel.
 import math
 import statistics
 
+from tests import naive_series
+
 MIN_USE_M3 = 0.0005
 USE, FLAT, NEW, BACKWARDS, STALE, INVALID = range(6)
 NO_CHANGE, RAISED, CLEARED = range(3)
@@ -48,14 +50,67 @@ def apply_meter_readings(readings, last_seen, last_index, last_use, meter_gatewa
     return codes, last_seen, last_index, last_use, meter_gateway, gateway_last_seen
 
 
-def sweep_absence(watermark, silent_after, gateway_last_seen, outage_since):
+# --- reporting cadence (kernels.cadence) and the silence limit the absence sweeps use -----------------
+
+CADENCE_MEMORY_S = 86400.0
+CADENCE_CLIP = 3.0
+CADENCE_MIN_INTERVALS = 4
+CADENCE_MERGE_S = 60.0
+LEARNT, SAME_DELIVERY, FIRST = range(3)
+
+
+def learn_cadence(readings, last_seen, cadence, count, fold=False):
+    """readings: list of (slot, ts), in order. Returns (codes, last_seen, cadence, count); last_seen
+    comes back unchanged unless ``fold``."""
+    newest, cadence, count = list(last_seen), list(cadence), list(count)
+    codes = []
+    for slot, ts in readings:
+        if not (0 <= slot < len(newest)) or not math.isfinite(ts):
+            codes.append(INVALID)
+            continue
+        before = newest[slot]
+        if not _never(before) and ts <= before:
+            codes.append(STALE)
+            continue
+        newest[slot] = ts
+        if _never(before):
+            codes.append(FIRST)
+            continue
+        interval = ts - before
+        if interval < CADENCE_MERGE_S:
+            codes.append(SAME_DELIVERY)
+            continue
+        n, old = count[slot], cadence[slot]
+        if n <= 0 or _never(old):
+            cadence[slot], n = interval, 0
+        elif n < CADENCE_MIN_INTERVALS:
+            cadence[slot] = min(old, interval)          # the shortest of the first intervals
+        else:
+            clipped = min(interval, CADENCE_CLIP * old)  # a silence counts as three cadences at most
+            weight = 1.0 - math.exp(-clipped / CADENCE_MEMORY_S)
+            cadence[slot] = old + weight * (clipped - old)
+        if n < CADENCE_MIN_INTERVALS:
+            count[slot] = n + 1
+        codes.append(LEARNT)
+    return codes, newest if fold else list(last_seen), cadence, count
+
+
+def silence_limit(floor, missed_reports, cadence, count, s):
+    """max(floor, missed_reports x cadence) once the cadence is learnt, else the floor (cadence None: the floor)."""
+    if cadence is None or count[s] < CADENCE_MIN_INTERVALS or _never(cadence[s]):
+        return floor
+    return max(floor, missed_reports * cadence[s])
+
+
+def sweep_absence(watermark, silent_after, gateway_last_seen, outage_since, cadence=None, count=None,
+                  missed_reports=0.0):
     outage_since = list(outage_since)
     codes = []
     for g, seen in enumerate(gateway_last_seen):
         code = NO_CHANGE
         if not _never(seen):
             if _never(outage_since[g]):
-                if watermark - seen >= silent_after:
+                if watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, g):
                     outage_since[g], code = seen, RAISED
             elif seen > outage_since[g]:
                 outage_since[g], code = float("nan"), CLEARED
@@ -68,14 +123,16 @@ def _gateway_out(meter_gateway, gateway_outage_since, m):
     return 0 <= g < len(gateway_outage_since) and not _never(gateway_outage_since[g])
 
 
-def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since, silent_since):
+def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since, silent_since,
+                       cadence=None, count=None, missed_reports=0.0):
     silent_since = list(silent_since)
     codes = []
     for m, seen in enumerate(last_seen):
         code = NO_CHANGE
         if not _never(seen):
             if _never(silent_since[m]):
-                if watermark - seen >= silent_after and not _gateway_out(meter_gateway, gateway_outage_since, m):
+                if (watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, m)
+                        and not _gateway_out(meter_gateway, gateway_outage_since, m)):
                     silent_since[m], code = seen, RAISED
             elif seen > silent_since[m]:
                 silent_since[m], code = float("nan"), CLEARED
@@ -84,7 +141,7 @@ def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatewa
 
 
 def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway, gateway_outage_since,
-                 no_use_since):
+                 no_use_since, cadence=None, count=None, missed_reports=0.0):
     no_use_since = list(no_use_since)
     codes = []
     for m, seen in enumerate(last_seen):
@@ -92,7 +149,8 @@ def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, met
         used = last_use[m]
         if not _never(seen) and not _never(used):
             if _never(no_use_since[m]):
-                if (watermark - seen < silent_after and watermark - used >= no_use_after
+                reporting = watermark - seen < silence_limit(silent_after, missed_reports, cadence, count, m)
+                if (reporting and watermark - used >= no_use_after
                         and not _gateway_out(meter_gateway, gateway_outage_since, m)):
                     no_use_since[m], code = used, RAISED
             elif used > no_use_since[m]:
@@ -115,8 +173,9 @@ def water_reference(events, thresholds):
     meter_keys, gateway_keys = [], []
     meter_index, gateway_index = {}, {}
     nan = float("nan")
-    m = {"last_seen": [], "last_index": [], "last_use": [], "gateway": [], "silent_since": [], "no_use_since": []}
-    g = {"last_seen": [], "outage_since": []}
+    m = {"last_seen": [], "last_index": [], "last_use": [], "gateway": [], "silent_since": [], "no_use_since": [],
+         "cadence": [], "count": []}
+    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": []}
     found = []
     for event in events:
         if event[0] == "reading":
@@ -125,32 +184,40 @@ def water_reference(events, thresholds):
                 meter_index[key] = len(meter_keys)
                 meter_keys.append(key)
                 for name in m:
-                    m[name].append(-1 if name == "gateway" else nan)
+                    m[name].append(-1 if name == "gateway" else 0 if name == "count" else nan)
             gateway = groups.get("gateway")
             if gateway is not None and gateway not in gateway_index:
                 gateway_index[gateway] = len(gateway_keys)
                 gateway_keys.append(gateway)
-                g["last_seen"].append(nan)
-                g["outage_since"].append(nan)
+                for name in g:
+                    g[name].append(0 if name == "count" else nan)
             reading = (meter_index[key], ts, columns["waterConsumption"],
                        -1 if gateway is None else gateway_index[gateway])
+            # the cadence is learnt before the reading is folded in (CadenceTracker, then WaterTracker)
+            _codes, _seen, m["cadence"], m["count"] = learn_cadence([(reading[0], ts)], m["last_seen"], m["cadence"],
+                                                                   m["count"])
+            _codes, _seen, g["cadence"], g["count"] = learn_cadence([(reading[3], ts)], g["last_seen"], g["cadence"],
+                                                                   g["count"])
             _codes, m["last_seen"], m["last_index"], m["last_use"], m["gateway"], g["last_seen"] = \
                 apply_meter_readings([reading], m["last_seen"], m["last_index"], m["last_use"], m["gateway"],
                                      g["last_seen"])
         else:
             t = event[1]
             before = list(g["outage_since"])
-            codes, g["outage_since"] = sweep_absence(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"])
+            codes, g["outage_since"] = sweep_absence(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"],
+                                                     g["cadence"], g["count"], gw_t.missed_reports)
             found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t,
                                g["last_seen"])
             before = list(m["silent_since"])
             codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
-                                                          g["outage_since"], m["silent_since"])
+                                                          g["outage_since"], m["silent_since"], m["cadence"],
+                                                          m["count"], silent_t.missed_reports)
             found += _episodes("water.meter_silent", meter_keys, codes, m["silent_since"], before, t, m["last_seen"])
             before = list(m["no_use_since"])
             codes, m["no_use_since"] = sweep_no_use(t, no_use_t.no_use_after_s, no_use_t.reporting_within_s,
                                                     m["last_seen"], m["last_use"], m["gateway"], g["outage_since"],
-                                                    m["no_use_since"])
+                                                    m["no_use_since"], m["cadence"], m["count"],
+                                                    no_use_t.reporting_missed_reports)
             found += _episodes("water.no_use_24h", meter_keys, codes, m["no_use_since"], before, t, m["last_use"])
     return found + water_flow_reference(events, thresholds)
 
@@ -261,6 +328,8 @@ def lamp_failure(readings, lamps, th):
         if kind != LAMP or not math.isfinite(ts) or (lamp["last"] is not None and ts <= lamp["last"]):
             out.append((NO_CHANGE, None))
             continue
+        if lamp["last"] is not None and ts - lamp["last"] > th.max_gap_s:
+            lamp["dark_since"] = None          # a missed report breaks the dark run
         lamp["last"] = ts
         if not math.isfinite(power):
             out.append((NO_CHANGE, None))
@@ -388,8 +457,57 @@ def cycling(readings, lamps, th):
     return out
 
 
+def close_absence(readings, since):
+    """readings: (slot, ts). Returns (codes, starts, since): a reading newer than an open episode's start
+    closes it."""
+    since = list(since)
+    codes, starts = [], []
+    for slot, ts in readings:
+        if 0 <= slot < len(since) and math.isfinite(ts) and not _never(since[slot]) and ts > since[slot]:
+            codes.append(CLEARED)
+            starts.append(since[slot])
+            since[slot] = float("nan")
+        else:
+            codes.append(NO_CHANGE)
+            starts.append(float("nan"))
+    return codes, starts, since
+
+
+class Silence:
+    """A domain whose cadence tracker owns ``last_seen`` (lighting, waste) and its absence detector;
+    ``close_on_reading``: episodes close on the reading path (waste.silent), not in the sweep."""
+
+    def __init__(self, detector, thresholds, close_on_reading=False):
+        self.detector, self.th, self.close_on_reading = detector, thresholds, close_on_reading
+        self.keys, self.index = [], {}
+        self.last_seen, self.cadence, self.count, self.since = [], [], [], []
+
+    def reading(self, key, ts):
+        """The episodes this reading closes (the tracker learns first, then the detector runs)."""
+        if key not in self.index:
+            self.index[key] = len(self.keys)
+            self.keys.append(key)
+            for column in (self.last_seen, self.cadence, self.since):
+                column.append(float("nan"))
+            self.count.append(0)
+        s = self.index[key]
+        _codes, self.last_seen, self.cadence, self.count = learn_cadence(
+            [(s, ts)], self.last_seen, self.cadence, self.count, fold=True)
+        if not self.close_on_reading:
+            return []
+        codes, starts, self.since = close_absence([(s, ts)], self.since)
+        return [(self.detector, key, "cleared", starts[0], ts)] if codes[0] == CLEARED else []
+
+    def tick(self, t):
+        before = list(self.since)
+        codes, self.since = sweep_absence(t, self.th.silent_after_s, self.last_seen, self.since, self.cadence,
+                                          self.count, self.th.missed_reports)
+        return _episodes(self.detector, self.keys, codes, self.since, before, t, self.last_seen)
+
+
 def lighting_reference(events, thresholds):
-    """The lighting domain's four lamp detectors on an event stream (see water_reference)."""
+    """The lighting domain's four lamp detectors and lighting.silent on an event stream (see water_reference)."""
+    silence = Silence("lighting.silent", thresholds["lighting.silent"])
     detectors = {
         "lighting.lamp_failure": (lamp_failure, ("kind", "powerConsumption")),
         "lighting.day_burner": (day_burner, ("kind", "powerConsumption", "powerState")),
@@ -401,8 +519,10 @@ def lighting_reference(events, thresholds):
     found = []
     for event in events:
         if event[0] != "reading":
+            found += silence.tick(event[1])
             continue
         _, key, ts, columns, _groups = event
+        found += silence.reading(key, ts)
         for name, (reference, fields) in detectors.items():
             [(code, start)] = reference([(key, ts, *(columns[f] for f in fields))], states[name], thresholds[name])
             if code == RAISED:
@@ -589,9 +709,11 @@ def waste_reference(events, thresholds):
                                "k_run_start", "k_since")}
     windows = []
     found = []
+    silence = Silence("waste.silent", thresholds["waste.silent"], close_on_reading=True)
     for event in events:
         if event[0] == "reading":
             _, key, ts, columns, _groups = event
+            found += silence.reading(key, ts)
             if key not in index:
                 index[key] = len(keys)
                 keys.append(key)
@@ -623,6 +745,7 @@ def waste_reference(events, thresholds):
             before = list(s["l_since"])
             codes, s["l_since"] = sweep_collection_late(t, late.late_after_s, s["l_full"], s["l_since"])
             found += _episodes("waste.collection_late", keys, codes, s["l_since"], before, t)
+            found += silence.tick(t)
     return found
 
 
@@ -898,8 +1021,6 @@ def _water_reading_episodes(detector, key, codes, starts, ts):
 # Detector state as one dict per detector; readings as tuples; a sweep returns codes per detector.
 
 READING_APPLIED, TRAFFIC_STALE, TRAFFIC_INVALID = 0, 4, 5
-TRAFFIC_BIN_S, TRAFFIC_BINS_PER_DAY = 1800.0, 48
-TRAFFIC_BASELINE_ROWS = 2 * TRAFFIC_BINS_PER_DAY
 OCCUPANCY_LOG_OFFSET, SPEED_LOG_OFFSET_KMH = 0.02, 5.0
 
 
@@ -1028,114 +1149,20 @@ def traffic_channels(intensity, occupancy, speed):
             math.log(max(speed, 0.0) + SPEED_LOG_OFFSET_KMH) if not _nan(speed) else float("nan"))
 
 
-def baseline_row(slot, t):
-    day = math.floor(t / 86400.0)
-    weekend = 1 if (day + 3) % 7 >= 5 else 0   # 1970-01-01 was a Thursday
-    tod = min(int((t - day * 86400.0) // TRAFFIC_BIN_S), TRAFFIC_BINS_PER_DAY - 1)
-    return slot * TRAFFIC_BASELINE_ROWS + weekend * TRAFFIC_BINS_PER_DAY + tod
-
-
-def _ewm(level, scale, x, weight, floor, clip):
-    """One clipped exponentially weighted step of (level, mean absolute residual)."""
-    if _nan(level):
-        return x, floor
-    bound = clip * max(scale, floor)
-    r = x - level
-    return level + weight * min(max(r, -bound), bound), scale + weight * (min(abs(r), bound) - scale)
-
-
-def score_readings(readings, floors, p, detectors, rows):
-    """readings: (slot, ts, channel values); p: dict of the kernel's parameters (tau, max_step, bin_rate, clip,
-    short_term_tolerance, half_score_deviation, alert_score, calm_score, baseline_age); detectors: one dict per
-    detector (last_ts, level: list, scale: list, hot, cold, quarantined); rows: dict row -> dict(level, scale,
-    first), absent = never learnt. Returns (scores, detectors, rows)."""
-    detectors, rows = list(detectors), dict(rows)   # a reading's detector and row are copied before any change
-    k = len(floors)
-    scores = []
-    for slot, ts, xs in readings:
-        if not 0 <= slot < len(detectors) or not math.isfinite(ts) or (
-                not _nan(detectors[slot]["last_ts"]) and ts <= detectors[slot]["last_ts"]):
-            scores.append(0.0)
-            continue
-        d = detectors[slot] = dict(detectors[slot], level=list(detectors[slot]["level"]),
-                                   scale=list(detectors[slot]["scale"]))
-        row_id = baseline_row(slot, ts)
-        old = rows.get(row_id, {"level": [float("nan")] * k, "scale": [float("nan")] * k, "first": float("nan")})
-        row = rows[row_id] = dict(old, level=list(old["level"]), scale=list(old["scale"]))
-        seasonal = not _nan(row["first"]) and ts - row["first"] >= p["baseline_age"]
-        deviations = [0.0]
-        for c, x in enumerate(xs):
-            if _nan(x):
-                continue
-            if seasonal and not _nan(row["level"][c]):
-                deviations.append(abs(x - row["level"][c]) / max(row["scale"][c], floors[c]))
-            elif not _nan(d["level"][c]):
-                deviations.append(abs(x - d["level"][c]) / (max(d["scale"][c], floors[c])
-                                                             * p["short_term_tolerance"]))
-        worst = max(deviations)
-        score = worst ** 2 / (worst ** 2 + p["half_score_deviation"] ** 2)
-        scores.append(score)
-        rate = 1.0 if _nan(d["last_ts"]) else 1.0 - math.exp(-min(ts - d["last_ts"], p["max_step"]) / p["tau"])
-        learn = score < p["alert_score"] and _nan(d["hot"]) and _nan(d["quarantined"])
-        if learn and _nan(row["first"]):
-            row["first"] = ts
-        for c, x in enumerate(xs):
-            if _nan(x):
-                continue
-            d["level"][c], d["scale"][c] = _ewm(d["level"][c], d["scale"][c], x, rate, floors[c], p["clip"])
-            if learn:
-                row["level"][c], row["scale"][c] = _ewm(row["level"][c], row["scale"][c], x, p["bin_rate"],
-                                                        floors[c], p["clip"])
-        d["last_ts"] = ts
-        if score >= p["alert_score"]:
-            d["cold"] = float("nan")
-            if _nan(d["hot"]):
-                d["hot"] = ts
-        elif score < p["calm_score"]:
-            d["hot"] = float("nan")
-            if _nan(d["cold"]):
-                d["cold"] = ts
-        else:
-            d["cold"] = float("nan")
-    return scores, detectors, rows
-
-
-def sweep_anomaly(min_duration, calm_after, last_ts, hot, cold, stuck_since, stuck_ended, subject_segment,
-                  segment_open_since, segment_ended, since):
-    """Returns (codes, since)."""
-    since = list(since)
-    codes = []
-    for s in range(len(last_ts)):
-        code = NO_CHANGE
-        if _nan(since[s]):
-            g = subject_segment[s]
-            segment_busy = 0 <= g < len(segment_open_since) and (
-                not _nan(segment_open_since[g]) or (not _nan(segment_ended[g]) and segment_ended[g] >= hot[s]))
-            stuck_busy = not _nan(stuck_since[s]) or (not _nan(stuck_ended[s]) and stuck_ended[s] >= hot[s])
-            if (not _nan(hot[s]) and last_ts[s] - hot[s] >= min_duration and not stuck_busy
-                    and not segment_busy):
-                since[s], code = hot[s], RAISED
-        elif not _nan(cold[s]) and last_ts[s] - cold[s] >= calm_after:
-            since[s], code = float("nan"), CLEARED
-        codes.append(code)
-    return codes, since
-
-
 def traffic_reference(events, thresholds):
     inc_t, stuck_t = thresholds["traffic.incident"], thresholds["traffic.stuck"]
     silent_t, an_t = thresholds["traffic.silent"], thresholds["traffic.anomaly_score"]
     nan = float("nan")
     keys, index, segments = [], {}, {}
     last_seen, seg, pos, occ, silent_since = [], [], [], [], []
+    cadence, cadence_count = [], []
     stuck = []
     incident = []
     seg_ended = {}
     floors = (an_t.intensity_floor, an_t.occupancy_floor, an_t.speed_floor)
-    params = dict(tau=12.0 * an_t.interval_s, max_step=3.0 * an_t.interval_s, bin_rate=an_t.bin_rate,
-                  clip=an_t.clip, short_term_tolerance=an_t.short_term_tolerance,
-                  half_score_deviation=an_t.half_score_deviation, alert_score=an_t.alert_score,
-                  calm_score=an_t.calm_score, baseline_age=an_t.baseline_age_s)
-    anomaly, rows, anomaly_since = [], {}, []
+    series_th = naive_series.Thresholds(alert_score=an_t.alert_score, calm_score=an_t.calm_score, clip=an_t.clip,
+                                        bin_rate=an_t.bin_rate, baseline_age=an_t.baseline_age_s)
+    anomaly, quarantine, anomaly_since = [], [], []   # the series reference's slots; per detector
     segment_open = []
     found = []
     for event in events:
@@ -1144,20 +1171,22 @@ def traffic_reference(events, thresholds):
             if key not in index:
                 index[key] = len(keys)
                 keys.append(key)
-                for column in (last_seen, pos, occ, silent_since, anomaly_since):
+                for column in (last_seen, pos, occ, silent_since, anomaly_since, cadence):
                     column.append(nan)
                 seg.append(-1)
+                cadence_count.append(0)
                 stuck.append({name: nan for name in ("last_ts", "q", "o", "v", "flat_since", "impossible_since",
                                                      "since", "ended")})
                 incident.append({"congested": nan, "calm": nan, "since": nan})
-                anomaly.append({"last_ts": nan, "level": [nan] * 3, "scale": [nan] * 3, "hot": nan, "cold": nan,
-                                "quarantined": nan})
+                anomaly.append(naive_series.new_slot(3))
+                quarantine.append(None)
             segment = groups.get("segment")
             if segment is not None and segment not in segments:
                 segments[segment] = len(segments)
                 segment_open.append(nan)
             s = index[key]
             q, o, v = columns["intensity"], columns["occupancy"], columns["averageVehicleSpeed"]
+            _codes, _seen, cadence, cadence_count = learn_cadence([(s, ts)], last_seen, cadence, cadence_count)
             _codes, last_seen, seg, pos, occ = apply_traffic_readings(
                 [(s, ts, -1 if segment is None else segments[segment], columns["positionAlongSegment"], o)],
                 last_seen, seg, pos, occ)
@@ -1170,8 +1199,8 @@ def traffic_reference(events, thresholds):
                 q_real = o_real = nan
             else:
                 q_real, o_real = q, o
-            _scores, anomaly, rows = score_readings([(s, ts, traffic_channels(q_real, o_real, scored_v))], floors,
-                                                    params, anomaly, rows)
+            _scores, anomaly = naive_series.score_series([(s, ts, traffic_channels(q_real, o_real, scored_v))],
+                                                         floors, series_th, quarantine, anomaly)
         else:
             t = event[1]
             n_segments = len(segments)
@@ -1182,18 +1211,28 @@ def traffic_reference(events, thresholds):
             seg_ended.update(ended)
             found += _episodes("traffic.incident", keys, codes, [e["since"] for e in incident], before, t)
             before = list(silent_since)
-            codes, silent_since = sweep_absence(t, silent_t.silent_after_s, last_seen, silent_since)
+            codes, silent_since = sweep_absence(t, silent_t.silent_after_s, last_seen, silent_since, cadence,
+                                                cadence_count, silent_t.missed_reports)
             found += _episodes("traffic.silent", keys, codes, silent_since, before, t, last_seen)
             # quarantine: a stuck episode of the detector, or a congested pair / open incident on its segment
             queued = {seg[u] for u, e in enumerate(incident) if seg[u] >= 0
                       and (not _nan(e["congested"]) or not _nan(e["since"]))}
-            for u, d in enumerate(anomaly):
-                d["quarantined"] = stuck_since[u] if not _nan(stuck_since[u]) else (t if seg[u] in queued else nan)
+            quarantine = [stuck_since[u] if not _nan(stuck_since[u]) else (t if seg[u] in queued else None)
+                          for u in range(len(anomaly))]
+            # a run overlapping a stuck episode of the detector or an incident on its segment is theirs
+            explained = []
+            for u, slot in enumerate(anomaly):
+                hot = nan if slot["hot_since"] is None else slot["hot_since"]
+                g = seg[u]
+                ended = seg_ended.get(g, nan)
+                segment_busy = 0 <= g < n_segments and (not _nan(segment_open[g]) or (not _nan(ended) and ended >= hot))
+                stuck_busy = not _nan(stuck_since[u]) or (not _nan(stuck[u]["ended"]) and stuck[u]["ended"] >= hot)
+                explained.append(segment_busy or stuck_busy)
             before = list(anomaly_since)
-            codes, anomaly_since = sweep_anomaly(
-                an_t.min_duration_s, an_t.calm_after_s, [d["last_ts"] for d in anomaly], [d["hot"] for d in anomaly],
-                [d["cold"] for d in anomaly], stuck_since, [d["ended"] for d in stuck], seg, segment_open,
-                [seg_ended.get(g, nan) for g in range(n_segments)], anomaly_since)
+            codes, since = naive_series.sweep_series_episodes(an_t.min_duration_s / an_t.interval_s,
+                                                              an_t.calm_after_s / an_t.interval_s, anomaly, explained,
+                                                              anomaly_since)
+            anomaly_since = [nan if x is None else x for x in since]
             found += _episodes("traffic.anomaly_score", keys, codes, anomaly_since, before, t)
     return found
 
@@ -1201,64 +1240,3 @@ def traffic_reference(events, thresholds):
 DOMAIN_REFERENCES["traffic"] = traffic_reference
 
 
-def series_scores(ts, values, interval, floor, prior_scale, p):
-    """One plain series, time-sorted: the reference of kernels.series_scores. p: dict bin_rate, clip,
-    short_term_tolerance, half_score_deviation, alert_score, calm_score, baseline_age. Returns scores."""
-    from kernels.config import (SERIES_LEVEL_INTERVALS, SERIES_LEVEL_MEMORY_S, SERIES_MAX_GAP_INTERVALS,
-                                SERIES_PRIOR_SAMPLES, SERIES_SCALE_MEMORY_S)
-    bins = {}   # row -> [level, count, first]
-    bin_sample_rate = 1.0 - (1.0 - p["bin_rate"]) ** (min(interval, TRAFFIC_BIN_S) / TRAFFIC_BIN_S)
-    scale_rate = 1.0 - math.exp(-interval / SERIES_SCALE_MEMORY_S)
-    tau = min(SERIES_LEVEL_INTERVALS * interval, SERIES_LEVEL_MEMORY_S)
-    level, last, hot = None, None, False
-    scale = {"short": [prior_scale, 0], "seasonal": [prior_scale, 0]}   # view -> [noise scale, calm residuals]
-    clip = lambda r, bound: min(max(r, -bound), bound)  # noqa: E731
-
-    def learn_scale(view, r, bound):
-        scale[view][1] += 1
-        weight = max(1.0 / (scale[view][1] + SERIES_PRIOR_SAMPLES), scale_rate)
-        scale[view][0] += weight * (min(abs(r), bound) - scale[view][0])
-
-    scores = []
-    for t, x in zip(ts, values):
-        if not math.isfinite(t) or (last is not None and t <= last):
-            scores.append(0.0)
-            continue
-        step, last = (None if last is None else t - last), t
-        if _nan(x):
-            scores.append(0.0)
-            continue
-        row = baseline_row(0, t)
-        b = bins.get(row)
-        seasonal = b is not None and t - b[2] >= p["baseline_age"]
-        short_s, seasonal_s = scale["short"][0], scale["seasonal"][0]
-        d = 0.0
-        if level is not None:
-            if seasonal and seasonal_s < short_s:
-                d = abs(x - b[0]) / max(seasonal_s, floor)
-            else:
-                d = abs(x - level) / max(short_s, floor) / (1.0 if seasonal else p["short_term_tolerance"])
-        score = d * d / (d * d + p["half_score_deviation"] ** 2)
-        scores.append(score)
-        calm = score < p["alert_score"] and not hot
-        if level is None:
-            level = x
-        else:
-            r, bound = x - level, p["clip"] * max(short_s, floor)
-            level += (1.0 - math.exp(-min(step, SERIES_MAX_GAP_INTERVALS * interval) / tau)) * clip(r, bound)
-            if calm:
-                learn_scale("short", r, bound)
-        if calm:
-            bound = p["clip"] * max(seasonal_s, floor)
-            if seasonal:
-                learn_scale("seasonal", x - b[0], bound)
-            if b is None:
-                bins[row] = [x, 1, t]
-            else:
-                b[0] += max(1.0 / (b[1] + 1), bin_sample_rate) * clip(x - b[0], bound)
-                b[1] += 1
-        if score >= p["alert_score"]:
-            hot = True
-        elif score < p["calm_score"]:
-            hot = False
-    return scores

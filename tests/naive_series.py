@@ -429,8 +429,16 @@ def learn_channel(channel, x, channel_floor, t, step, interval, rate, calm, last
     if lasting:          # moved by adapt_channel already; the new normal's warm-up starts next reading
         return
     learn_long(channel["long"], x, floor, calm, th.clip)
-    if seasonal_allowed and not quarantined:
+    if seasonal_allowed and quarantined is None:
         learn_bins(channel["seasonal"], x, floor, t, interval, calm, when, th, trace)
+    elif seasonal_allowed:
+        # quarantined (the value: when the disturbance was seen): no bin learns, and a bin first drafted
+        # since SERIES_BIN_S before then is thrown away (its first reading may be the disturbance's)
+        home = when[0]
+        b = channel["seasonal"]["bins"].get(home)
+        if b is not None and b["first"] >= quarantined - SERIES_BIN_S:
+            del channel["seasonal"]["bins"][home]
+            _note(trace, "bin_discarded")
 
 
 # --- 5. runs ---------------------------------------------------------------------------------------------
@@ -454,7 +462,7 @@ def update_runs(slot: dict, t: float, score: float, lasting: bool, th: Threshold
 
 # --- one reading ---------------------------------------------------------------------------------------
 
-def score_reading(slot: dict, t: float, xs, floors, th: Thresholds, quarantined: bool = False, trace=None) -> float:
+def score_reading(slot: dict, t: float, xs, floors, th: Thresholds, quarantined=None, trace=None) -> float:
     """Score one reading (t newer than the slot's newest; xs: one value per channel, NaN = absent) and learn
     from it, in place. Returns the score."""
     step = learn_cadence(slot, t)
@@ -490,8 +498,9 @@ def score_reading(slot: dict, t: float, xs, floors, th: Thresholds, quarantined:
     first_day = not (slot["seen"] > SERIES_ALERT_AFTER_READINGS or t - slot["first_ts"] >= SERIES_ALERT_AFTER_S)
     novel = first_day or any(d[2] for d in looks)
     slot["novel"] = novel
-    usual = score < th.alert_score and not was_hot and not quarantined
-    calm = usual or (novel and not quarantined)
+    held = quarantined is not None
+    usual = score < th.alert_score and not was_hot and not held
+    calm = usual or (novel and not held)
     if calm and not usual:
         _note(trace, "novel_taught")
     lasting = (was_hot and interval is not None
@@ -556,7 +565,8 @@ def score_series(readings, floors, th: Thresholds, quarantined, slots, trace=Non
         if not 0 <= s < len(slots) or not _is_newer(slots[s], t):
             scores.append(0.0)
             continue
-        scores.append(score_reading(slots[s], float(t), xs, floors, th, not _unknown(quarantined[s]), trace))
+        scores.append(score_reading(slots[s], float(t), xs, floors, th,
+                                    None if _unknown(quarantined[s]) else float(quarantined[s]), trace))
     return scores, slots
 
 
@@ -585,7 +595,7 @@ def score_series_episodes(ts, rows, floors, th: Thresholds, min_intervals, calm_
         if not _is_newer(slot, t):
             scores.append(0.0), codes.append(NO_CHANGE), starts.append(None)
             continue
-        scores.append(score_reading(slot, float(t), xs, floors, th, False, trace))
+        scores.append(score_reading(slot, float(t), xs, floors, th, None, trace))
         code = episode_code(t, slot["novel"], slot["interval"], min_intervals, calm_intervals, slot["hot_since"],
                             slot["cold_since"], since, False)
         start = None

@@ -14,11 +14,13 @@ from streams.detectors.lighting.cycling import Cycling
 from streams.detectors.lighting.day_burner import DayBurner
 from streams.detectors.lighting.lamp_failure import LampFailure
 from streams.detectors.lighting.power_out_of_range import PowerOutOfRange
+from streams.detectors.lighting.silent import LightingSilent
 from streams.detectors.waste.collection_late import CollectionLate
 from streams.detectors.waste.fire import Fire
 from streams.detectors.waste.full_before_collection import FullBeforeCollection
 from streams.detectors.waste.overflow import Overflow
 from streams.detectors.waste.sensor_fault import SensorFault
+from streams.detectors.waste.silent import WasteSilent
 from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
 from streams.detectors.traffic.incident import TrafficIncident
 from streams.detectors.traffic.silent import TrafficSilent
@@ -38,8 +40,8 @@ REGISTRY: dict[str, type[Detector]] = {
         GatewayOutage, MeterSilent, NoUse24h,
         TrafficIncident, TrafficStuck, TrafficSilent, TrafficAnomalyScore,
         ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm,
-        Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault,
-        LampFailure, DayBurner, PowerOutOfRange, Cycling,
+        Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault, WasteSilent,
+        LampFailure, DayBurner, PowerOutOfRange, Cycling, LightingSilent,
     )
 }
 

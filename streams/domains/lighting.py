@@ -15,6 +15,8 @@ from streams.detectors.lighting.cycling import Cycling
 from streams.detectors.lighting.day_burner import DayBurner
 from streams.detectors.lighting.lamp_failure import LampFailure
 from streams.detectors.lighting.power_out_of_range import PowerOutOfRange
+from streams.detectors.lighting.silent import LightingSilent
+from streams.detectors._cadence import CadenceTracker
 from streams.domains.base import Column, Domain
 
 __all__ = ["LIGHTING", "POWER_STATE_CODES"]
@@ -38,8 +40,11 @@ LIGHTING = Domain(
              Column("powerRating"),                 # W at full level (lamps)
              Column("energyConsumed")),             # kWh, cumulative (cabinets)
     groups=(("cabinet", "refStreetlightControlCabinet"),),
-    detectors=(LampFailure, DayBurner, PowerOutOfRange, Cycling),
+    # every lamp's and cabinet's newest reading and reporting cadence (lighting.silent reads them)
+    tracker=CadenceTracker(owns_last_seen=True),
+    detectors=(LampFailure, DayBurner, PowerOutOfRange, Cycling, LightingSilent),
     incident_detectors={"lamp_failure": "lighting.lamp_failure", "day_burner": "lighting.day_burner",
-                        "power_out_of_range": "lighting.power_out_of_range", "cycling": "lighting.cycling"},
+                        "power_out_of_range": "lighting.power_out_of_range", "cycling": "lighting.cycling",
+                        "silent": "lighting.silent"},
     simulate=_simulate,
 )

@@ -10,6 +10,7 @@ from streams.detectors.traffic.incident import TrafficIncident
 from streams.detectors.traffic.silent import TrafficSilent
 from streams.detectors.traffic.stuck import TrafficStuck
 from streams.domains.base import Column, Domain
+from streams.detectors._cadence import CadenceTracker
 
 __all__ = ["TRAFFIC", "TrafficTracker"]
 
@@ -17,16 +18,20 @@ NAN = np.nan
 
 
 class TrafficTracker:
-    """Shared detector state: last reading time, road segment, position along it (m), last occupancy."""
+    """Shared detector state: last reading time, road segment, position along it (m), last occupancy,
+    and each detector's reporting cadence (learnt before a batch is folded in)."""
 
     subject_fields = (("last_seen", np.float64, NAN), ("segment", np.int32, -1), ("position", np.float64, NAN),
                       ("occupancy", np.float64, NAN))
+    cadence = CadenceTracker()
 
     def prepare(self, state) -> None:
         state.subjects.ensure_all(self.subject_fields)
         state.group("segment")
+        self.cadence.prepare(state)
 
     def update(self, state, readings) -> np.ndarray:
+        self.cadence.update(state, readings)
         return kernels.apply_traffic_readings(
             readings.slots, readings.ts, readings.groups["segment"], readings.columns["positionAlongSegment"],
             readings.columns["occupancy"], state.subject("last_seen"), state.subject("segment"),

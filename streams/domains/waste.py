@@ -21,6 +21,8 @@ from streams.detectors.waste.fire import Fire
 from streams.detectors.waste.full_before_collection import FullBeforeCollection
 from streams.detectors.waste.overflow import Overflow
 from streams.detectors.waste.sensor_fault import SensorFault
+from streams.detectors.waste.silent import WasteSilent
+from streams.detectors._cadence import CadenceTracker
 from streams.domains.base import Column, Domain
 
 __all__ = ["WASTE"]
@@ -36,9 +38,11 @@ WASTE = Domain(
     name="waste", schema="waste-reading", reading_type="WasteContainer", subject_kind="waste_container",
     columns=(Column("fillingLevel"), Column("temperature"), Column("status", codes=WASTE_STATUS_CODES),
              Column("nextCollectionEpoch")),
-    detectors=(Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault),
+    # every bin's newest reading and reporting cadence (waste.silent reads them)
+    tracker=CadenceTracker(owns_last_seen=True),
+    detectors=(Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault, WasteSilent),
     incident_detectors={"overflow": "waste.overflow", "full_before_collection": "waste.full_before_collection",
                         "fire": "waste.fire", "collection_late": "waste.collection_late",
-                        "sensor_fault": "waste.sensor_fault"},
+                        "sensor_fault": "waste.sensor_fault", "silent": "waste.silent"},
     simulate=_simulate,
 )

@@ -12,6 +12,7 @@ import numpy as np
 
 import kernels
 from streams.domains.base import Column, Domain
+from streams.detectors._cadence import CadenceTracker
 from streams.detectors.feed.gateway_outage import GatewayOutage
 from streams.detectors.water.meter_silent import MeterSilent
 from streams.detectors.water.no_use_24h import NoUse24h
@@ -28,17 +29,21 @@ NAN = np.nan
 
 
 class WaterTracker:
-    """Shared meter state the absence detectors read: last reading, last index, last use, gateway."""
+    """Shared meter state the absence detectors read: last reading, last index, last use, gateway,
+    and the meters' and gateways' reporting cadence (learnt before a batch is folded in)."""
 
     subject_fields = (("last_seen", np.float64, NAN), ("last_index", np.float64, NAN),
                       ("last_use", np.float64, NAN), ("gateway", np.int32, -1))
     group_fields = {"gateway": (("last_seen", np.float64, NAN),)}
+    cadence = CadenceTracker(groups=("gateway",))
 
     def prepare(self, state) -> None:
         state.subjects.ensure_all(self.subject_fields)
         state.group("gateway").ensure_all(self.group_fields["gateway"])
+        self.cadence.prepare(state)
 
     def update(self, state, readings) -> np.ndarray:
+        self.cadence.update(state, readings)
         return kernels.apply_meter_readings(
             readings.slots, readings.ts, readings.columns["waterConsumption"], readings.groups["gateway"],
             state.subject("last_seen"), state.subject("last_index"), state.subject("last_use"),

@@ -22,7 +22,9 @@ Noise, bounded so that a normal lamp never looks like an incident: a burning lam
 draws rating x level x (1 + e), ``|e|`` <= 8% (the detectors' band is 25%, their
 clearing band 15%); a dark lamp's driver draws 0.2-0.8 W standby (the detectors'
 dark/lit line is 3 W); photocells switch within 10 min of sunset and sunrise (the
-detectors' twilight margin is 30 min).
+detectors' twilight margin is 30 min). ``noise_scale`` (default 1; the bounds above hold
+at 1) multiplies the power measurement noise ``e`` (sd 3 %, bound 8 %); the standby draw
+and photocell timing are the devices' own and the incidents' power factors are unscaled.
 
 Incidents (each on its own lamp, starts at least 4 h into the run):
 
@@ -39,6 +41,12 @@ Incidents (each on its own lamp, starts at least 4 h into the run):
   while it should burn. ``start`` = that reading (the first of the flapping);
   ``end`` = the first reading a whole ``steady_for_s`` (lighting.cycling's
   default, 24 h) after its last counted transition, or None.
+* ``silent``: a lamp's controller sends nothing for 3-6 h; every fifth silence
+  (the fifth, tenth...) is instead a control cabinet's own meter, whose hourly energy
+  reading stops for 5-8 h while its lamps still report. ``start`` = the subject's last
+  reading before the gap; ``end`` = its first reading after it, or None (every second
+  silence lasts past the run). Planned from a random stream of their own, on lamps
+  without other incidents, so the other incidents are the same with or without them.
 
 Same scenario with an explicit ``start`` -> byte-identical messages.
 """
@@ -59,7 +67,7 @@ from kernels.config import CITY_LATITUDE_DEG, CITY_LONGITUDE_DEG, SUN_HORIZON_DE
 __all__ = ["INCIDENT_KINDS", "MALFORMED_KINDS", "Incident", "LightingScenario", "LightingSimulation",
            "simulate_lighting", "lamp_id", "cabinet_id", "bad_lamp_id"]
 
-INCIDENT_KINDS = ("lamp_failure", "day_burner", "power_out_of_range", "cycling")
+INCIDENT_KINDS = ("lamp_failure", "day_burner", "power_out_of_range", "cycling", "silent")
 MALFORMED_KINDS = (
     "invalid_json",
     "missing_field",
@@ -82,6 +90,8 @@ LEAD_STEPS = 16                    # incidents start >= 4 h into the run
 END_MARGIN_STEPS = 4               # incidents that end do so >= 1 h before the run ends
 FAULTY_LOW = (0.45, 0.62)          # power_out_of_range factors of rating x level
 FAULTY_HIGH = (1.45, 1.80)
+SILENT_LAMP_STEPS = (12, 24)       # a silent lamp misses 12-24 reports (3-6 h)
+SILENT_CABINET_HOURS = (5, 8)      # a silent cabinet meter misses 5-8 hourly readings
 
 
 def cabinet_id(c: int) -> str:
@@ -119,8 +129,10 @@ class LightingScenario:
     day_burner: int = 5
     power_out_of_range: int = 5
     cycling: int = 5
+    silent: int = 5                  # lamps (and every fifth a cabinet's meter) that stop reporting a while
     malformed: int = 10
     single_reading_share: float = 0.02
+    noise_scale: float = 1.0         # x the power measurement noise e (sd and bound), not the incidents' factors
 
 
 @dataclass(frozen=True)
@@ -150,16 +162,19 @@ class LightingSimulation:
         sc = self.scenario = scenario
         if sc.lamps < 1 or sc.cabinets < 1 or sc.cabinets > sc.lamps:
             raise ValueError("need lamps >= cabinets >= 1")
-        if min(sc.lamp_failure, sc.day_burner, sc.power_out_of_range, sc.cycling, sc.malformed) < 0:
+        if min(sc.lamp_failure, sc.day_burner, sc.power_out_of_range, sc.cycling, sc.silent, sc.malformed) < 0:
             raise ValueError("incident and malformed counts must be >= 0")
         if not 0.0 <= sc.single_reading_share <= 1.0:
             raise ValueError("single_reading_share must be within [0, 1]")
+        if not sc.noise_scale >= 0:
+            raise ValueError("noise_scale must be >= 0")
         if not 0.0 < sc.dim_level <= 1.0:
             raise ValueError("dim_level must be within (0, 1]")
         if sc.seed < 0:
             raise ValueError("seed must be >= 0")
         self.n_steps = K = int(round(sc.days * 24 * STEPS_PER_HOUR))
-        if K < 2 * 24 * STEPS_PER_HOUR and (sc.lamp_failure or sc.day_burner or sc.power_out_of_range or sc.cycling):
+        if K < 2 * 24 * STEPS_PER_HOUR and (sc.lamp_failure or sc.day_burner or sc.power_out_of_range or sc.cycling
+                                            or sc.silent):
             raise ValueError(f"scenario too short: incidents need >= 2 city-days (a night and a day), "
                              f"got days={sc.days}")
         start = (math.floor(time.time() / 3600) * 3600 - K * STEP_S) if sc.start is None else math.floor(sc.start)
@@ -193,8 +208,10 @@ class LightingSimulation:
         self._level = np.where(dimmed, sc.dim_level, 1.0)
 
         self._plan_incidents(rng)
+        self._plan_silences(np.random.default_rng([sc.seed, 3]))
         self._plan_malformed(rng)
-        self.valid_readings: int = N * K + C * len(range(0, K, STEPS_PER_HOUR))
+        self.valid_readings: int = (int(self._reports.sum()) + C * len(range(0, K, STEPS_PER_HOUR))
+                                    - len(self._cabinet_silent))
 
     # ---------------------------------------------------------------- planning
     def _sun_below(self, times: np.ndarray) -> np.ndarray:
@@ -223,7 +240,7 @@ class LightingSimulation:
         self.incidents: list[Incident] = []
         k_all = np.arange(K)
         position = 0
-        for kind in INCIDENT_KINDS:
+        for kind in counts:   # silences are planned apart (_plan_silences)
             for n in range(counts[kind]):
                 lamp = chosen[position]
                 position += 1
@@ -251,6 +268,51 @@ class LightingSimulation:
                 end = self._inject(kind, lamp, ks, kr, rng)
                 self.incidents.append(Incident(kind, self.lamp_ids[lamp], self.cabinet_ids[self._cabinet_of[lamp]],
                                                float(self._times[ks, lamp]), end))
+
+    def _plan_silences(self, rng: np.random.Generator) -> None:
+        """Lamps (and every fifth a cabinet meter) that send nothing for a while (``silent`` incidents)."""
+        sc, K, N = self.scenario, self.n_steps, self.n_lamps
+        self._reports = np.ones((K, N), dtype=bool)      # lamp i reports at step k
+        self._cabinet_silent: set[tuple[int, int]] = set()   # (cabinet, step) whose energy reading is missing
+        busy = {self.lamp_ids.index(i.subject) for i in self.incidents}
+        free = [lamp for lamp in range(N) if lamp not in busy]
+        lamps = [n for n in range(sc.silent) if n % 5 != 4]
+        if len(lamps) > len(free):
+            raise ValueError(f"{len(lamps)} silent lamps need as many lamps without other incidents; "
+                             f"only {len(free)}")
+        chosen = iter(int(x) for x in rng.permutation(free)[:len(lamps)])
+        cabinets = iter(int(x) for x in rng.permutation(self.n_cabinets))
+        hours = K // STEPS_PER_HOUR
+        for n in range(sc.silent):
+            ends = n % 2 == 0
+            if n % 5 != 4:
+                lamp = next(chosen)
+                length = int(rng.integers(SILENT_LAMP_STEPS[0], SILENT_LAMP_STEPS[1] + 1))
+                if ends:
+                    k0 = int(rng.integers(LEAD_STEPS + 1, K - END_MARGIN_STEPS - length))
+                    k1 = k0 + length
+                else:
+                    k0, k1 = int(rng.integers(K - 3 * SILENT_LAMP_STEPS[0], K - SILENT_LAMP_STEPS[0])), K
+                self._reports[k0:k1, lamp] = False
+                self.incidents.append(Incident("silent", self.lamp_ids[lamp],
+                                               self.cabinet_ids[self._cabinet_of[lamp]],
+                                               float(self._times[k0 - 1, lamp]),
+                                               float(self._times[k1, lamp]) if k1 < K else None))
+            else:
+                c = next(cabinets, None)
+                if c is None:
+                    raise ValueError("more silent cabinets than cabinets")
+                length = int(rng.integers(SILENT_CABINET_HOURS[0], SILENT_CABINET_HOURS[1] + 1))
+                if ends:
+                    h0 = int(rng.integers(LEAD_STEPS // STEPS_PER_HOUR + 1, hours - length - 1))
+                    h1 = h0 + length
+                else:
+                    low, high = hours - 3 * SILENT_CABINET_HOURS[0], hours - SILENT_CABINET_HOURS[0]
+                    h0, h1 = int(rng.integers(low, high)), hours
+                self._cabinet_silent |= {(c, h * STEPS_PER_HOUR) for h in range(h0, h1)}
+                reading_at = [self.start + h * 3600 + 5 for h in (h0 - 1, h1)]   # the cabinets report at +5 s
+                self.incidents.append(Incident("silent", self.cabinet_ids[c], self.cabinet_ids[c],
+                                               float(reading_at[0]), float(reading_at[1]) if h1 < hours else None))
 
     def _inject(self, kind: str, lamp: int, ks: int, kr: int, rng: np.random.Generator) -> float | None:
         """Apply one incident over steps [ks, kr) of one lamp; return its end time or None."""
@@ -338,7 +400,8 @@ class LightingSimulation:
         bounds = self._bounds.tolist()
         for k in range(self.n_steps):
             base = self.start + k * STEP_S
-            noise = np.clip(rng.normal(0.0, 0.03, N), -MAX_NOISE, MAX_NOISE)
+            noise = np.clip(rng.normal(0.0, 0.03 * sc.noise_scale, N), -MAX_NOISE * sc.noise_scale,
+                            MAX_NOISE * sc.noise_scale)
             standby = rng.uniform(*STANDBY_W, N)
             single = rng.random(N) < sc.single_reading_share
             lit, reports_on = self._lit[k], self._reports_on[k]
@@ -356,11 +419,12 @@ class LightingSimulation:
             energy = energy + cabinet_kw * STEP_S / 3600.0
             mal = self._malformed_at.get(k, ())
             out: list[tuple[bytes, bytes]] = []
-            single_l = single.tolist()
+            reports = self._reports[k].tolist()
+            single_l = [single_i and reports_i for single_i, reports_i in zip(single.tolist(), reports)]
             for c in range(C):
                 a, b = bounds[c], bounds[c + 1]
-                envelope = [readings[i] for i in range(a, b) if not single_l[i]]
-                if k % STEPS_PER_HOUR == 0:
+                envelope = [readings[i] for i in range(a, b) if reports[i] and not single_l[i]]
+                if k % STEPS_PER_HOUR == 0 and (c, k) not in self._cabinet_silent:
                     envelope.append({"id": cabinets[c], "type": "StreetlightControlCabinet",
                                      "dateObserved": _iso(base + 5), "energyConsumed": round(float(energy[c]), 3),
                                      "totalActivePower": round(float(cabinet_kw[c]), 3),

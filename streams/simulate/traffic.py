@@ -15,7 +15,9 @@ Counts are Poisson; speed falls a little with flow (free-flow 45-58 km/h, noise 
 more when few vehicles pass, as a mean over few vehicles is noisy); occupancy follows from
 count, effective vehicle length 5.5 m and speed, with 8 % noise. Bounded noise, by
 construction: a free-flowing detector stays below about 0.22 occupancy, so only a real queue
-looks like an incident. No reading is lost by chance: every gap is a labelled incident.
+looks like an incident. ``noise_scale`` (default 1) multiplies the speed and occupancy noise
+(the bounds above hold at 1); the incidents' jam, slowdown and flow-drop values are not
+scaled. No reading is lost by chance: every gap is a labelled incident.
 
 Incidents (each on its own segment, all of one kind spread over the run):
 
@@ -101,6 +103,7 @@ class TrafficScenario:
     anomaly: int = 5
     malformed: int = 10
     single_reading_share: float = 0.02
+    noise_scale: float = 1.0         # x the speed and occupancy measurement noise (not the incidents' values)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class TrafficSimulation:
             raise ValueError("counts and seed must be >= 0")
         if not 0.0 <= sc.single_reading_share <= 1.0:
             raise ValueError("single_reading_share must be within [0, 1]")
+        if not sc.noise_scale >= 0:
+            raise ValueError("noise_scale must be >= 0")
         self.n_steps = K = int(round(sc.days * 86400 / INTERVAL_S))
         if K < 288:
             raise ValueError(f"days={sc.days}: the traffic city needs at least one day")
@@ -303,9 +308,10 @@ class TrafficSimulation:
                     passing[d] = 0.1
             counts = rng.poisson(demand * passing).astype(np.int64)
             load = np.minimum(demand / 100.0, 1.2)
-            noise_speed = rng.normal(0.0, 1.0, N) * (2.0 + 8.0 / np.sqrt(np.maximum(counts, 1)))
+            noise_speed = rng.normal(0.0, 1.0, N) * (2.0 + 8.0 / np.sqrt(np.maximum(counts, 1))) * sc.noise_scale
             speed = np.maximum(self._free_speed * (1.0 - 0.12 * load) + noise_speed, 5.0) * speed_factor
-            occ = counts * VEHICLE_LENGTH_M / (speed / 3.6 * INTERVAL_S) * np.exp(rng.normal(0.0, 0.08, N))
+            occ = (counts * VEHICLE_LENGTH_M / (speed / 3.6 * INTERVAL_S)
+                   * np.exp(rng.normal(0.0, 0.08 * sc.noise_scale, N)))
             occ *= occ_factor
             jam_occ = rng.uniform(0.45, 0.7, N)
             jam_speed = rng.uniform(6.0, 15.0, N)

@@ -23,7 +23,9 @@ so that its fullest moment stays below 30-50 % (so below the 75 % "due" level an
 the 90 % overflow level even with noise), and its peak rate stays below 2 %/h (so
 a 12 h forecast from below 50 % never reaches 90 %); temperatures stay below 27 degC
 and move less than 5 degC between readings; live readings jitter, so six identical
-values in a row do not happen by accident.
+values in a row do not happen by accident. ``noise_scale`` (default 1; the bounds above
+hold at 1) multiplies the level and temperature noise, its sd and its bound; the
+incidents' levels and temperatures are planned without it.
 
 Incidents (hourly, daily-collected bins; one incident per bin):
 
@@ -45,6 +47,10 @@ Incidents (hourly, daily-collected bins; one incident per bin):
 * ``sensor_fault``: the level sensor freezes on its last value 8-12 h before a
   collection and recovers 2-6 h after it, or never. start = the first frozen
   reading; end = the first reading with another value, or None.
+* ``silent`` (any bin without another incident, hourly or two-hourly): the sensor misses
+  6-10 of its reports in a row. start = its last reading before the gap; end = its first
+  reading after it, or None (every second silence lasts past the run). Planned from a
+  random stream of their own, so the other incidents are the same with or without them.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ import orjson
 __all__ = ["INCIDENT_KINDS", "MALFORMED_KINDS", "Incident", "WasteScenario", "WasteSimulation", "bin_id",
            "simulate_waste"]
 
-INCIDENT_KINDS = ("overflow", "full_before_collection", "fire", "collection_late", "sensor_fault")
+INCIDENT_KINDS = ("overflow", "full_before_collection", "fire", "collection_late", "sensor_fault", "silent")
 MALFORMED_KINDS = ("invalid_json", "missing_field", "level_out_of_range", "wrong_type", "bad_timestamp",
                    "non_finite", "timestamp_out_of_range", "bad_status", "wrong_reading_type",
                    "bad_reading_in_envelope")
@@ -113,9 +119,11 @@ class WasteScenario:
     fire: int = 5
     collection_late: int = 5
     sensor_fault: int = 5
+    silent: int = 5              # bins whose sensor misses 6-10 reports in a row
     malformed: int = 10
     two_hourly_share: float = 0.25
     single_reading_share: float = 0.02
+    noise_scale: float = 1.0     # x the level and temperature noise (sd and bound), not the incidents' values
 
 
 @dataclass(frozen=True)
@@ -152,11 +160,13 @@ class WasteSimulation:
         self.scenario = sc = scenario
         if sc.bins < 1 or sc.districts < 1:
             raise ValueError("bins and districts must be >= 1")
-        if min(sc.overflow, sc.full_before_collection, sc.fire, sc.collection_late, sc.sensor_fault,
+        if min(sc.overflow, sc.full_before_collection, sc.fire, sc.collection_late, sc.sensor_fault, sc.silent,
                sc.malformed) < 0 or sc.seed < 0:
             raise ValueError("incident counts, malformed and seed must be >= 0")
         if not (0.0 <= sc.two_hourly_share <= 1.0 and 0.0 <= sc.single_reading_share <= 1.0):
             raise ValueError("shares must be within [0, 1]")
+        if not sc.noise_scale >= 0:
+            raise ValueError("noise_scale must be >= 0")
         self.n_hours = H = int(round(sc.days * 24))
         if H < 1:
             raise ValueError(f"days={sc.days} gives no city-hour")
@@ -170,6 +180,7 @@ class WasteSimulation:
         rng = np.random.default_rng([sc.seed, 0])
         self._plan_bins(rng)
         self._plan_incidents(rng)
+        self._plan_silences(np.random.default_rng([sc.seed, 3]))
         self._observe(np.random.default_rng([sc.seed, 1]))
         self._plan_malformed(rng)
 
@@ -349,6 +360,31 @@ class WasteSimulation:
         b.stuck = (i, recover)
         self._incident("sensor_fault", b, float(b.times[i]), None if recover is None else float(b.times[recover]))
 
+    def _plan_silences(self, rng) -> None:
+        """Bins whose sensor misses 6-10 reports in a row (``silent`` incidents), on bins without another."""
+        sc = self.scenario
+        busy = {i.subject for i in self.incidents}
+        free = [b for b in self.bins if self.bin_ids[b.index] not in busy]
+        if sc.silent > len(free):
+            raise ValueError(f"{sc.silent} silent incidents need as many bins without other incidents; "
+                             f"only {len(free)}")
+        for n, i in enumerate(rng.permutation(len(free))[:sc.silent].tolist()):
+            b = free[i]
+            reported = np.flatnonzero(b.reports)
+            missing = int(rng.integers(6, 11))
+            if n % 2 == 0:    # ends: the gap starts after the lead and the first reading after it is before the margin
+                last = np.flatnonzero((b.times[reported] >= self.start + LEAD_S)
+                                      & (np.roll(b.times[reported], -(missing + 1)) <= self.end - MARGIN_S))
+                last = last[last + missing + 1 < reported.size]
+                j = int(rng.choice(last))
+            else:             # lasts past the run: its last `missing` reports never come
+                j = reported.size - 1 - missing
+            gap = reported[j + 1: j + 1 + missing]
+            b.reports[gap] = False
+            resume = j + 1 + missing
+            self._incident("silent", b, float(b.times[reported[j]]),
+                           float(b.times[reported[resume]]) if resume < reported.size else None)
+
     def _incident(self, kind, b, start, end) -> None:
         self.incidents.append(Incident(kind, self.bin_ids[b.index], gateway_id(b.district), float(start),
                                        None if end is None else float(end)))
@@ -357,10 +393,11 @@ class WasteSimulation:
     def _observe(self, rng) -> None:
         """Reported values: noisy, rounded levels and temperatures, frozen where a sensor is stuck."""
         for b in self.bins:
-            noise = np.clip(rng.normal(0.0, NOISE_SD, self.n_grid), -NOISE_BOUND, NOISE_BOUND)
+            k = self.scenario.noise_scale
+            noise = np.clip(rng.normal(0.0, NOISE_SD * k, self.n_grid), -NOISE_BOUND * k, NOISE_BOUND * k)
             b.level = np.round(np.clip(b.fill + noise, 0.0, 1.0), 3)
-            b.temperature = np.round(b.temp + np.clip(rng.normal(0.0, 0.3, self.n_grid), -TEMP_NOISE_BOUND,
-                                                      TEMP_NOISE_BOUND), 1)
+            b.temperature = np.round(b.temp + np.clip(rng.normal(0.0, 0.3 * k, self.n_grid), -TEMP_NOISE_BOUND * k,
+                                                      TEMP_NOISE_BOUND * k), 1)
             stuck = getattr(b, "stuck", None)
             if stuck is not None:
                 i, recover = stuck

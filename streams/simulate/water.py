@@ -25,7 +25,10 @@ per district) and, while a device alarm is on, ``deviceAlarm``.
 Normal households are bounded so that they never look like an incident: at most
 400 L in an hour and a peak below 0.9 m3/h (under the burst limit of half of Q3),
 never 12 idle hours in a row (no-use) and never more than 20 flowing hours in a row
-(the meters' 24 h continuous-flow rule); their index never goes down.
+(the meters' 24 h continuous-flow rule); their index never goes down. ``noise_scale``
+(default 1) widens the random spread of normal hours' peak flow around 0.6 m3/h, the one
+measured value with noise (the index is a counter); at 3 peaks reach 1.5 m3/h (still below
+the burst volume, which the 400 L bound keeps out of reach).
 
 Incident kinds besides no-use, silent meters and gateway outages: ``continuous_flow``
 (a leak of 5-40 L/h behind the meter for more than a day), ``burst`` (0.7-1.2 x Q3 for
@@ -148,6 +151,9 @@ class WaterScenario:
     backflow: int | None = None
     night_flow: int | None = None  # districts with a night-flow rise
     device_alarm: int | None = None
+    #: x the random spread of the measured peak flow (maxFlowLastHour) of normal hours around the middle of
+    #: NORMAL_PEAK (the index is a counter: no measurement noise); incidents' flows are not scaled.
+    noise_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -221,6 +227,8 @@ class WaterSimulation:
             raise ValueError("incident and malformed counts must be >= 0")
         if sc.seed < 0:
             raise ValueError("seed must be >= 0")
+        if not sc.noise_scale >= 0:
+            raise ValueError("noise_scale must be >= 0")
         self.n_hours = H = int(round(sc.days * 24))
         if H < 1:
             raise ValueError(f"days={sc.days} gives no city-hour")
@@ -547,6 +555,9 @@ class WaterSimulation:
             small = rng.integers(1, 6, N)
             single_draw = rng.random(N)
             peak = flow_rng.uniform(*NORMAL_PEAK, N)
+            if sc.noise_scale != 1.0:
+                middle = sum(NORMAL_PEAK) / 2
+                peak = np.maximum(middle + sc.noise_scale * (peak - middle), 0.0)
             if h == 0:
                 amount = np.zeros(N, dtype=np.int64)
             else:

@@ -120,7 +120,7 @@ def test_lamp_failure_matches_naive(data):
     slot, ts, (kind, power, _state, _rating, _level) = _lamp_readings(data)
     state = [np.full(3, NAN) for _ in range(3)]
     codes, starts = update_lamp_failure(slot, ts, kind, power, th.latitude_deg, th.longitude_deg, th.horizon_deg,
-                                        th.night_margin_s, th.dark_below_w, th.confirm_s, *state)
+                                        th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
     reference = naive.lamp_failure(list(zip(_keys(slot), ts, kind, power)), {}, th)
     _compare(codes, starts, reference)
 
@@ -177,9 +177,26 @@ def test_lamp_failure_fixed_case_raises_after_confirm_and_clears_when_lit():
     power = np.array([0.5, 0.4, 0.4, 0.3, 60.0])
     state = [np.full(1, NAN) for _ in range(3)]
     codes, starts = update_lamp_failure(np.zeros(5, dtype=np.int32), ts, np.zeros(5), power, *DIJON, -0.833,
-                                        th.night_margin_s, th.dark_below_w, th.confirm_s, *state)
+                                        th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
     assert codes.tolist() == [0, RAISED, 0, 0, CLEARED]
     assert starts[1] == WINTER_NIGHT and starts[4] == WINTER_NIGHT
+
+
+def test_dark_readings_either_side_of_a_missed_report_are_not_consecutive():
+    """A cycling lamp whose on-reading was lost looks dark twice in a row, 30 min apart: no failure
+    from those two; a lamp that stays dark is confirmed one reading after the gap instead."""
+    th = LampFailure.Thresholds()
+    gap = th.max_gap_s + 1.0
+    ts = np.array([WINTER_NIGHT, WINTER_NIGHT + gap, WINTER_NIGHT + gap + th.confirm_s])
+    state = [np.full(1, NAN) for _ in range(3)]
+    codes, starts = update_lamp_failure(np.zeros(3, dtype=np.int32), ts, np.zeros(3), np.full(3, 0.4), *DIJON,
+                                        -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
+    assert codes.tolist() == [0, 0, RAISED] and starts[2] == WINTER_NIGHT + gap
+    within = np.array([WINTER_NIGHT, WINTER_NIGHT + th.max_gap_s])
+    codes, starts = update_lamp_failure(np.zeros(2, dtype=np.int32), within, np.zeros(2), np.full(2, 0.4), *DIJON,
+                                        -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
+                                        *[np.full(1, NAN) for _ in range(3)])
+    assert codes.tolist() == [0, RAISED] and starts[1] == WINTER_NIGHT
 
 
 def test_a_dark_lamp_by_day_or_a_cabinet_is_no_failure():
@@ -187,7 +204,7 @@ def test_a_dark_lamp_by_day_or_a_cabinet_is_no_failure():
     ts = np.array([WINTER_NOON, WINTER_NOON + 900, WINTER_NIGHT, WINTER_NIGHT + 900])
     kind = np.array([LAMP, LAMP, CABINET, CABINET], dtype=np.float64)
     codes, _ = update_lamp_failure(np.zeros(4, dtype=np.int32), ts, kind, np.zeros(4), *DIJON, -0.833,
-                                   th.night_margin_s, th.dark_below_w, th.confirm_s,
+                                   th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
                                    *[np.full(1, NAN) for _ in range(3)])
     assert not codes.any()
 

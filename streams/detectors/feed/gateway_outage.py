@@ -1,4 +1,8 @@
-"""feed.gateway_outage: a gateway that delivers nothing for a while is one feed alert."""
+"""feed.gateway_outage: a gateway that delivers nothing for a while is one feed alert.
+
+Out after ``max(silent_after_s, missed_reports x the gateway's learnt delivery cadence)``
+(:mod:`streams.detectors._cadence`; readings less than a minute apart are one delivery).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_absence
+from streams.detectors._cadence import learnt_cadence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -27,8 +32,12 @@ class GatewayOutage(Detector):
     @dataclass(frozen=True)
     class Thresholds:
         silent_after_s: float = threshold(
-            7200.0, "s", "Two missed hourly deliveries; below water.meter_silent's 3 h so an outage is seen before "
-                         "its meters look silent one by one, and their alerts are held back.")
+            7200.0, "s", "The floor: two missed hourly deliveries; below water.meter_silent's 3 h so an outage is seen "
+                         "before its meters look silent one by one, and their alerts are held back.")
+        missed_reports: float = threshold(
+            2.0, "deliveries", "Out after this many of the gateway's own learnt delivery intervals when longer than "
+                               "the floor (a gateway delivering every 6 h after 12 h); one fewer than "
+                               "water.meter_silent's three, so its meters' alerts are still held back.")
 
     group_fields = {"gateway": (("outage_since", np.float64, np.nan),)}
 
@@ -36,7 +45,9 @@ class GatewayOutage(Detector):
         since = state.group_column("gateway", "outage_since")
         return transitions(self.declaration.name, state.group("gateway").keys, since, watermark,
                            lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                        state.group_column("gateway", "last_seen"), since),
+                                                 state.group_column("gateway", "last_seen"), since,
+                                                 missed_reports=self.thresholds.missed_reports,
+                                                 **learnt_cadence(state, "gateway")),
                            ended_by=state.group_column("gateway", "last_seen"))
 
     def definitional_delay_s(self) -> float:

@@ -41,6 +41,10 @@ class LampFailure(Detector):
         confirm_s: float = threshold(
             900.0, "s", "Dark at night over two consecutive 15-min readings: one dark reading can be a driver "
                         "restarting.")
+        max_gap_s: float = threshold(
+            1350.0, "s", "Dark readings are consecutive only when at most 1.5 reporting intervals (15 min) apart: "
+                         "after a longer gap a report was missed, which may have been lit (a cycling lamp's "
+                         "on-reading), so the dark run starts again at the reading after the gap.")
 
     subject_fields = (("lamp_failure_last_ts", np.float64, np.nan), ("lamp_failure_dark_since", np.float64, np.nan),
                       ("lamp_failure_since", np.float64, np.nan))
@@ -52,7 +56,7 @@ class LampFailure(Detector):
         codes, starts = update_lamp_failure(
             readings.slots, readings.ts, readings.columns["kind"], readings.columns["powerConsumption"],
             t.latitude_deg, t.longitude_deg, t.horizon_deg, t.night_margin_s, t.dark_below_w, t.confirm_s,
-            state.subject("lamp_failure_last_ts"), state.subject("lamp_failure_dark_since"),
+            t.max_gap_s, state.subject("lamp_failure_last_ts"), state.subject("lamp_failure_dark_since"),
             state.subject("lamp_failure_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

@@ -66,8 +66,9 @@ class TrafficAnomalyScore(Detector):
             0.5, "score 0-1", "A run of high scores starts at behaviour as unusual as one reading in a thousand "
                               "under the series' own learnt distribution.")
         calm_score: float = threshold(
-            0.3, "score 0-1", "A run ends, and calm starts, below this (one in 63): the gap to alert_score is the "
-                              "hysteresis that keeps a borderline value from flapping.")
+            0.4, "score 0-1", "A run ends, and calm starts, below this (one reading in 250): the gap to alert_score "
+                              "is the hysteresis that keeps a borderline value from flapping, narrow enough that "
+                              "ordinary rush-hour variation hovering near the alert level does not hold a run open.")
         min_duration_s: float = threshold(
             1800.0, "s", "Scores must stay high for 30 min (6 intervals): longer than the incident test needs "
                          "(15 min), so an incident is reported as an incident, and than stuck tests need (15-25 min). "

@@ -1,4 +1,9 @@
-"""traffic.silent: a traffic detector that stops reporting."""
+"""traffic.silent: a traffic detector that stops reporting.
+
+Silent after ``max(silent_after_s, missed_reports x the detector's learnt reporting cadence)``
+(:mod:`streams.detectors._cadence`): a 5-minute loop after 20 min, a radar reporting every 15 min
+after an hour.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_absence
+from streams.detectors._cadence import learnt_cadence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -27,7 +33,11 @@ class TrafficSilent(Detector):
     @dataclass(frozen=True)
     class Thresholds:
         silent_after_s: float = threshold(
-            1200.0, "s", "Four missed 5-minute intervals: one to three can be radio loss or a controller restart.")
+            1200.0, "s", "The floor: four missed 5-minute intervals (one to three can be radio loss or a controller "
+                         "restart); a detector whose cadence is not learnt yet is judged by it alone.")
+        missed_reports: float = threshold(
+            4.0, "reports", "Silent after this many of the detector's own learnt reporting intervals when longer "
+                            "than the floor (a radar reporting every 15 min after an hour); four, as for the floor.")
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 
@@ -35,7 +45,9 @@ class TrafficSilent(Detector):
         since = state.subject("silent_since")
         return transitions(self.declaration.name, state.subjects.keys, since, watermark,
                            lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                         state.subject("last_seen"), since),
+                                                 state.subject("last_seen"), since,
+                                                 missed_reports=self.thresholds.missed_reports,
+                                                 **learnt_cadence(state)),
                            ended_by=state.subject("last_seen"))
 
     def definitional_delay_s(self) -> float:

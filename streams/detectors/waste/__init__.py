@@ -1,1 +1,2 @@
-"""Waste detectors: one per file, each wrapping a kernel of :mod:`kernels.waste`."""
+"""Waste detectors: one per file, each wrapping a kernel of :mod:`kernels.waste` (or, for ``waste.silent``,
+the shared absence sweep of :mod:`kernels.absence`)."""

@@ -1,4 +1,9 @@
-"""water.meter_silent: a meter that stops reporting (a device fault, not a welfare case)."""
+"""water.meter_silent: a meter that stops reporting (a device fault, not a welfare case).
+
+Silent after ``max(silent_after_s, missed_reports x the meter's learnt reporting cadence)``
+(:mod:`streams.detectors._cadence`): an hourly meter after 3 h, one that reports every 6 h after
+18 h; a meter too new to have a cadence after the floor.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_meter_silent
+from streams.detectors._cadence import learnt_cadence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -25,17 +31,25 @@ class MeterSilent(Detector):
 
     @dataclass(frozen=True)
     class Thresholds:
-        silent_after_s: float = threshold(10800.0, "s", "Three missed hourly reports: one or two can be radio loss.")
+        silent_after_s: float = threshold(
+            10800.0, "s", "The floor: three missed hourly reports (one or two can be radio loss). A meter whose "
+                          "cadence is not learnt yet (fewer than 4 intervals) is judged by it alone.")
+        missed_reports: float = threshold(
+            3.0, "reports", "Silent after this many of the meter's own learnt reporting intervals when that is longer "
+                            "than the floor: a meter reporting every 6 h after 18 h, one that often skips a few "
+                            "hours later than an hourly one; three, as for the floor.")
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):
         since = state.subject("silent_since")
+        t = self.thresholds
         return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_meter_silent(watermark, self.thresholds.silent_after_s,
+                           lambda: sweep_meter_silent(watermark, t.silent_after_s,
                                                       state.subject("last_seen"), state.subject("gateway"),
-                                                      state.group_column("gateway", "outage_since"), since),
+                                                      state.group_column("gateway", "outage_since"), since,
+                                                      missed_reports=t.missed_reports, **learnt_cadence(state)),
                            ended_by=state.subject("last_seen"))
 
     def definitional_delay_s(self) -> float:
-        return self.thresholds.silent_after_s
+        return self.thresholds.silent_after_s   # at least: a meter with a longer cadence waits longer

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_no_use
+from streams.detectors._cadence import learnt_cadence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -32,7 +33,11 @@ class NoUse24h(Detector):
         no_use_after_s: float = threshold(86400.0, "s", "The 24-hour welfare rule: a whole day without any use.")
         reporting_within_s: float = threshold(
             10800.0, "s", "A meter counts as still reporting if its last reading is younger than this (the "
-                          "silent-meter threshold): a silent meter is a device case, not a welfare case.")
+                          "silent-meter floor): a silent meter is a device case, not a welfare case.")
+        reporting_missed_reports: float = threshold(
+            3.0, "reports", "A meter also counts as still reporting while its last reading is younger than this "
+                            "many of its learnt reporting intervals (water.meter_silent's rule): one that reports "
+                            "every 6 h is not silent 3 h after a report, so its welfare check is not held back.")
 
     subject_fields = (("no_use_since", np.float64, np.nan),)
 
@@ -43,7 +48,8 @@ class NoUse24h(Detector):
                            lambda: sweep_no_use(watermark, t.no_use_after_s, t.reporting_within_s,
                                                 state.subject("last_seen"), state.subject("last_use"),
                                                 state.subject("gateway"), state.group_column("gateway", "outage_since"),
-                                                since),
+                                                since, missed_reports=t.reporting_missed_reports,
+                                                **learnt_cadence(state)),
                            ended_by=state.subject("last_use"))
 
     def definitional_delay_s(self) -> float:

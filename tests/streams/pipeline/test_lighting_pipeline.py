@@ -79,4 +79,8 @@ def test_exactly_the_expected_alerts_whatever_the_batching(settings, winter):
                                             "timestamp_out_of_range", "value_out_of_range"}
     for alert in alerts:
         assert alert.topic == "alerts.v1" and alert.key == alert.event["subject"].encode()
-        assert alert.event["subject"].startswith("urn:ngsi-ld:Streetlight:")
+        subject = alert.event["subject"]
+        # lamps; a control cabinet only for lighting.silent (a cabinet meter that stops reporting)
+        assert subject.startswith("urn:ngsi-ld:Streetlight:") or (
+            subject.startswith("urn:ngsi-ld:StreetlightControlCabinet:")
+            and alert.event["data"]["detector"] == "lighting.silent")

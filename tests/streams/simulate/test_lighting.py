@@ -67,7 +67,12 @@ def test_valid_readings_and_malformed_items_are_counted_exactly():
     assert valid == sim.valid_readings
     assert invalid == len(sim.malformed) == 10
     assert {m["kind"] for m in sim.malformed} == set(MALFORMED_KINDS)
-    assert kinds["StreetlightControlCabinet"] == 5 * 48
+    # hourly cabinet readings, less those of a silent cabinet meter (the gap between its last reading
+    # before and its first after, both at +5 s past the hour)
+    quiet = [i for i in sim.incidents if i.kind == "silent" and i.subject in sim.cabinet_ids]
+    assert len(quiet) == 1
+    missing = sum(round(((sim.end + 5 if i.end is None else i.end) - i.start) / 3600) - 1 for i in quiet)
+    assert kinds["StreetlightControlCabinet"] == 5 * 48 - missing and missing >= 5
 
 
 def test_every_incident_kind_on_distinct_lamps_within_the_run():
@@ -112,3 +117,34 @@ def test_domain_factory_and_bad_scenarios():
         simulate_lighting(LightingScenario(days=1.0, start=START))
     with pytest.raises(ValueError, match="incidents need"):
         simulate_lighting(LightingScenario(lamps=10, cabinets=2, start=START))
+
+
+def _reading_times(sim) -> dict:
+    times: dict[str, list[float]] = {}
+    for _when, key, value in _messages(sim):
+        try:
+            message = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            continue
+        for reading in message.get("readings", [message]) if isinstance(message, dict) else ():
+            if _valid(reading):
+                times.setdefault(reading["id"], []).append(datetime.fromisoformat(reading["dateObserved"]).timestamp())
+    return {subject: sorted(ts) for subject, ts in times.items()}
+
+
+def test_silent_lamps_and_a_cabinet_meter_send_nothing_between_start_and_end():
+    sim = simulate_lighting(LightingScenario(start=START))
+    times = _reading_times(sim)
+    silences = [i for i in sim.incidents if i.kind == "silent"]
+    assert len(silences) == 5 and [i.subject in sim.cabinet_ids for i in silences] == [False] * 4 + [True]
+    assert [i.end is None for i in silences] == [False, True, False, True, False]
+    for incident in silences:
+        seen = times[incident.subject]
+        assert incident.start in seen
+        after = [t for t in seen if t > incident.start]
+        assert (after and after[0] == incident.end) if incident.end is not None else not after
+        quiet = (sim.end if incident.end is None else incident.end) - incident.start
+        assert quiet >= (6 if incident.subject in sim.cabinet_ids else 3) * 3600
+    # the other incidents are planned as without silences: the same lamps, the same times
+    without = simulate_lighting(LightingScenario(start=START, silent=0))
+    assert [i for i in sim.incidents if i.kind != "silent"] == without.incidents

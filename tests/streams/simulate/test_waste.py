@@ -108,3 +108,23 @@ def test_waste_fields_follow_smart_data_models():
         names |= set(part.get("properties", {}))
     assert ours - {"dateObserved", "gatewayId", "nextCollectionEpoch"} <= names | {"id", "type"}
     assert {"fillingLevel", "temperature", "status", "dateLastEmptying"} <= ours & names
+
+
+def test_silent_bins_send_nothing_between_start_and_end(sim):
+    valid, _bad = collect(sim)
+    times: dict[str, list[float]] = {}
+    for reading in valid:
+        times.setdefault(reading["id"], []).append(datetime.fromisoformat(reading["dateObserved"]).timestamp())
+    silences = [i for i in sim.incidents if i.kind == "silent"]
+    assert len(silences) == 5 and [i.end is None for i in silences] == [False, True, False, True, False]
+    cadence = {sim.bin_ids[b.index]: b.cadence for b in sim.bins}
+    assert {cadence[i.subject] for i in silences} == {1, 2}    # hourly and two-hourly bins
+    for incident in silences:
+        seen = sorted(times[incident.subject])
+        assert incident.start in seen
+        after = [t for t in seen if t > incident.start]
+        assert (after and after[0] == incident.end) if incident.end is not None else len(after) == 0
+        if incident.end is not None:    # 6-10 reports missed
+            assert 7 <= (incident.end - incident.start) / (cadence[incident.subject] * 3600) <= 11
+    without = DOMAINS["waste"].simulate(days=3.0, seed=42, start=START, silent=0)
+    assert [i for i in sim.incidents if i.kind != "silent"] == without.incidents

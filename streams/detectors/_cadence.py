@@ -1,0 +1,67 @@
+"""The reporting cadence the absence detectors read: one tracker, its state declared once.
+
+Every absence detector (``water.meter_silent``, ``water.no_use_24h``'s "still reporting",
+``feed.gateway_outage``, ``traffic.silent``, ``lighting.silent``, ``waste.silent``) judges a
+silence against ``max(its fixed floor, missed_reports x the subject's learnt cadence)``. The
+cadence is learnt here, once per domain, from each subject's own inter-arrival times
+(:func:`kernels.learn_cadence`), on the reading path before the domain folds a batch in; the
+detectors only read it. Its state is two declared fields per subject (and per member of the
+groups named, e.g. gateways), so the changelog persists and restores it like any other field:
+``cadence`` (s, NaN = not learnt yet) and ``cadence_intervals`` (intervals learnt, int32,
+saturating at ``kernels.config.CADENCE_MIN_INTERVALS``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import kernels
+
+__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "LAST_SEEN", "learnt_cadence"]
+
+CADENCE = "cadence"
+CADENCE_INTERVALS = "cadence_intervals"
+LAST_SEEN = "last_seen"
+
+_FIELDS = ((CADENCE, np.float64, np.nan), (CADENCE_INTERVALS, np.int32, 0))
+
+
+class CadenceTracker:
+    """Learns the reporting cadence of a domain's subjects and of the members of ``groups``.
+
+    The subjects' newest reading time is the ``last_seen`` field: with ``owns_last_seen`` the
+    tracker declares and updates it (a domain with no other reading state: lighting, waste),
+    otherwise the domain's tracker does, after this one has read it (water, traffic). A group's
+    ``last_seen`` always belongs to the domain's tracker (water's gateways).
+    """
+
+    def __init__(self, groups: tuple[str, ...] = (), owns_last_seen: bool = False):
+        self.groups = tuple(groups)
+        self.owns_last_seen = owns_last_seen
+        self.subject_fields = (((LAST_SEEN, np.float64, np.nan),) if owns_last_seen else ()) + _FIELDS
+        self.group_fields = {group: _FIELDS for group in self.groups}
+
+    def prepare(self, state) -> None:
+        state.subjects.ensure_all(self.subject_fields)
+        for group, fields in self.group_fields.items():
+            state.group(group).ensure_all(fields)
+
+    def update(self, state, readings) -> np.ndarray:
+        """Learn from a time-sorted slice of readings, before anything else folds it in.
+
+        Returns the per-reading outcome for the subjects (``kernels.config.ARRIVAL_*``)."""
+        codes = kernels.learn_cadence(readings.slots, readings.ts, state.subject(LAST_SEEN), state.subject(CADENCE),
+                                      state.subject(CADENCE_INTERVALS), fold=self.owns_last_seen)
+        for group in self.groups:
+            table = state.group(group)
+            kernels.learn_cadence(readings.groups[group], readings.ts, table.column(LAST_SEEN), table.column(CADENCE),
+                                  table.column(CADENCE_INTERVALS))
+        return codes
+
+
+def learnt_cadence(state, group: str | None = None) -> dict:
+    """The sweep kernels' cadence arguments for the subjects (or a group's members)."""
+    if group is None:
+        return {"cadence": state.subject(CADENCE), "cadence_count": state.subject(CADENCE_INTERVALS)}
+    return {"cadence": state.group_column(group, CADENCE),
+            "cadence_count": state.group_column(group, CADENCE_INTERVALS)}
