@@ -121,6 +121,9 @@ SERIES_USUAL_TOLERANCE = 1.5
 SERIES_CALIBRATION_READINGS = 500.0
 SERIES_CALIBRATION_WARMUP = 30.0
 SERIES_TAIL_PRIOR = ((0.627, 0.36, 0.179, 0.1852, 0.0551), (0.627, 0.093, 0.16, 0.0504, 0.0044))
+#: The excess moments start as this many exceedances of that prior: a tail is fitted from the series' own
+#: exceedances once it has several times as many.
+SERIES_TAIL_PRIOR_EXCEEDANCES = 10.0
 #: The fitted tail's shape is held to -0.1..0.5: heavier than 0.5 is not told apart from a few large values;
 #: much lighter than exponential (on the log scale) is not trusted. With a negative shape the tail ends 10
 #: tail scales above its threshold: a value past that has probability 0 (score 1).

@@ -76,7 +76,7 @@ from kernels.config import (
     CLEARED, EPOCH_WEEKDAY, NJIT, NO_CHANGE, RAISED, SERIES_ADAPT_MIN_S, SERIES_ADAPT_READINGS, SERIES_ALERT_AFTER_READINGS, SERIES_ALERT_AFTER_S, SERIES_BIN_S,
     SERIES_BINS, SERIES_BINS_PER_DAY, SERIES_CALIBRATION_WARMUP, SERIES_CALIBRATION_READINGS, SERIES_INTERVAL_READINGS,
     SERIES_LONG_READINGS, SERIES_MAX_DEVIATION, SERIES_MAX_GAP_INTERVALS, SERIES_RELATIVE_FLOOR, SERIES_SCALE_READINGS, SERIES_SCORE_DECADES, SERIES_SEASONAL_MAX_INTERVAL_S,
-    SERIES_WINSOR_EXCESS, SERIES_TAIL_PRIOR, SERIES_TAIL_SHAPE_MAX, SERIES_TAIL_SHAPE_MIN, SERIES_TREND_GAIN, SERIES_USUAL_TOLERANCE,
+    SERIES_WINSOR_EXCESS, SERIES_TAIL_PRIOR, SERIES_TAIL_PRIOR_EXCEEDANCES, SERIES_TAIL_SHAPE_MAX, SERIES_TAIL_SHAPE_MIN, SERIES_TREND_GAIN, SERIES_USUAL_TOLERANCE,
     SERIES_SHORT_INTERVALS, SERIES_SHORT_MEMORY_S, SERIES_SMOOTH_READINGS, SERIES_WARMUP_READINGS,
 )
 
@@ -190,8 +190,11 @@ def _learn_tail(slot_state, s, h, value, weight):
     slot_state[base + 1][s] = (1.0 - weight) * (slot_state[base + 1][s] + weight * d * d)
     above = value > threshold
     slot_state[base + 2][s] += weight * ((1.0 if above else 0.0) - slot_state[base + 2][s])
-    if above:   # the excess moments average exceedances only: a memory of as many exceedances
-        w = min(1.0, weight / max(slot_state[base + 2][s], 0.01))
+    if above:
+        # the excess moments average the exceedances within the calibration's memory, after as many
+        # pseudo-exceedances of the Gaussian prior: a tail fitted from three values is not trusted alone
+        exceedances = slot_state[base + 2][s] * min(seen, SERIES_CALIBRATION_READINGS)
+        w = min(1.0, 1.0 / (exceedances + SERIES_TAIL_PRIOR_EXCEEDANCES))
         x = value - threshold
         slot_state[base + 3][s] += w * (x - slot_state[base + 3][s])
         slot_state[base + 4][s] += w * (x * x - slot_state[base + 4][s])

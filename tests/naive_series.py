@@ -37,6 +37,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 
 from kernels.config import (
+    SERIES_TAIL_PRIOR_EXCEEDANCES,
     CLEARED, EPOCH_WEEKDAY, NO_CHANGE, RAISED, SERIES_ADAPT_MIN_S, SERIES_ADAPT_READINGS, SERIES_ALERT_AFTER_READINGS,
     SERIES_ALERT_AFTER_S, SERIES_BIN_S, SERIES_BINS, SERIES_BINS_PER_DAY, SERIES_CALIBRATION_READINGS,
     SERIES_CALIBRATION_WARMUP, SERIES_INTERVAL_READINGS, SERIES_LONG_READINGS, SERIES_MAX_DEVIATION,
@@ -306,8 +307,9 @@ def learn_tail(calibration: dict, horizon: str, value: float, weight: float) -> 
     h["var"] = (1.0 - weight) * (h["var"] + weight * d * d)
     above = value > threshold
     h["tail"] += weight * ((1.0 if above else 0.0) - h["tail"])
-    if above:   # running means over as many exceedances as the other statistics average readings
-        w = min(1.0, weight / max(h["tail"], 0.01))
+    if above:   # running means over the exceedances within memory, after the prior's pseudo-exceedances
+        exceedances = h["tail"] * min(calibration["count"], SERIES_CALIBRATION_READINGS)
+        w = min(1.0, 1.0 / (exceedances + SERIES_TAIL_PRIOR_EXCEEDANCES))
         excess = value - threshold
         h["excess"] += w * (excess - h["excess"])
         h["excess_square"] += w * (excess * excess - h["excess_square"])

@@ -17,7 +17,7 @@ import numpy as np
 
 import kernels
 
-__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "LAST_SEEN", "learnt_cadence"]
+__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "LAST_SEEN", "learnt_cadence", "subject_silence"]
 
 CADENCE = "cadence"
 CADENCE_INTERVALS = "cadence_intervals"
@@ -65,3 +65,18 @@ def learnt_cadence(state, group: str | None = None) -> dict:
         return {"cadence": state.subject(CADENCE), "cadence_count": state.subject(CADENCE_INTERVALS)}
     return {"cadence": state.group_column(group, CADENCE),
             "cadence_count": state.group_column(group, CADENCE_INTERVALS)}
+
+
+def subject_silence(detector, state, watermark: float) -> list:
+    """The sweep of a subject's silence detector (``silent_since`` per subject; thresholds
+    ``silent_after_s`` as floor and ``missed_reports``): episodes opened by the passing of time,
+    closed by the subject's next reading (timed by it)."""
+    from kernels import sweep_absence
+    from streams.detectors._transitions import transitions
+
+    since = state.subject("silent_since")
+    t = detector.thresholds
+    return transitions(detector.declaration.name, state.subjects.keys, since, watermark,
+                       lambda: sweep_absence(watermark, t.silent_after_s, state.subject("last_seen"), since,
+                                             missed_reports=t.missed_reports, **learnt_cadence(state)),
+                       ended_by=state.subject("last_seen"))

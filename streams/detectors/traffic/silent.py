@@ -11,9 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import sweep_absence
-from streams.detectors._cadence import learnt_cadence
-from streams.detectors._transitions import transitions
+from streams.detectors._cadence import subject_silence
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["TrafficSilent"]
@@ -42,13 +40,7 @@ class TrafficSilent(Detector):
     subject_fields = (("silent_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):
-        since = state.subject("silent_since")
-        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                 state.subject("last_seen"), since,
-                                                 missed_reports=self.thresholds.missed_reports,
-                                                 **learnt_cadence(state)),
-                           ended_by=state.subject("last_seen"))
+        return subject_silence(self, state, watermark)
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels import close_absence, sweep_absence
-from streams.detectors._cadence import learnt_cadence
-from streams.detectors._transitions import transitions
+from kernels import close_absence
+from streams.detectors._cadence import subject_silence
 from streams.detectors.base import Declaration, Detector, episode_transitions, threshold
 
 __all__ = ["WasteSilent"]
@@ -59,13 +58,7 @@ class WasteSilent(Detector):
                                    readings.ts)
 
     def sweep(self, state, watermark):
-        since = state.subject("silent_since")
-        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                 state.subject("last_seen"), since,
-                                                 missed_reports=self.thresholds.missed_reports,
-                                                 **learnt_cadence(state)),
-                           ended_by=state.subject("last_seen"))
+        return subject_silence(self, state, watermark)
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s   # at least: a two-hourly bin waits longer
