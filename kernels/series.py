@@ -287,7 +287,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
     unfamiliar = False
     for c in range(k):
         x = values[i, c]
-        if np.isnan(x):
+        if not np.isfinite(x):   # NaN or infinite: absent, teaches nothing
             continue
         j = s * k + c
         level = channel_state[LONG_LEVEL][j]
@@ -302,6 +302,11 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
                                                 and channel_state[SEASONAL_SCALE][j] < channel_state[LONG_SCALE][j]):
             # a daily rhythm is known, but not yet at this time of day and weekday type (a weekday-started
             # series' first Saturday): what it does here is new, not anomalous
+            unfamiliar = True
+        if (seasonal_allowed and t - slot_state[FIRST_TS][s] >= SERIES_ALERT_AFTER_S
+                and channel_state[SEASONAL_SEEN][j] < SERIES_WARMUP_READINGS):
+            # a day old, yet no seasonal bin usable (a Sunday-started series' first Monday: its Sunday bins
+            # come round again only on Saturday): whether it has a daily rhythm is not known yet
             unfamiliar = True
         # the best prediction: the usual value or the short view, whichever has predicted better
         short_r, short = x - _short_prediction(channel_state, j, step, interval), max(channel_state[SHORT_SCALE][j], floor)
@@ -344,7 +349,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
     # the first high reading of a run teaches the calibration too, held to its edge: what recurs often
     # enough (more than about one reading in ten) widens the distribution until it is usual; a rare
     # spike or a long anomaly (whose later readings do not teach) barely moves it
-    opens_run = score >= alert_score and not hot and known
+    opens_run = score >= alert_score and not hot and known and np.isnan(quarantined[s])
     if scored and (usual or opens_run):
         seen = slot_state[CALIBRATED][s]
         weight = max(1.0 / (seen + 1.0), 1.0 / SERIES_CALIBRATION_READINGS)
@@ -383,7 +388,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             channel_state[SEASONAL_SEEN][j] = 0.0
     for c in range(k):
         x = values[i, c]
-        if np.isnan(x):
+        if not np.isfinite(x):   # NaN or infinite: absent, teaches nothing
             continue
         j = s * k + c
         b = row0 + c
@@ -448,7 +453,8 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
         usable = t - bin_state[BIN_FIRST][b] >= baseline_age
         seasonal_scale = max(channel_state[SEASONAL_SCALE][j], floor)
         r = x - _seasonal_prediction(bin_state, s, k, c, lo, hi, f, home)
-        if usable and calm:
+        if usable and (calm or channel_state[SEASONAL_SEEN][j] < SERIES_WARMUP_READINGS
+                       or channel_state[SEASONAL_SCALE][j] == 0.0):
             n = channel_state[SEASONAL_SEEN][j] + 1.0
             channel_state[SEASONAL_SEEN][j] = n
             bound = clip * seasonal_scale if n > SERIES_WARMUP_READINGS else math.inf
@@ -603,8 +609,10 @@ def _check_state(slot_state, channel_state, bin_state, k: int) -> int:
         raise ValueError(f"state needs {len(SLOT_FIELDS)} slot, {len(CHANNEL_FIELDS)} channel and "
                          f"{len(BIN_FIELDS)} bin arrays")
     m = slot_state[0].shape[0] if isinstance(slot_state[0], np.ndarray) else -1
-    for names, group, rows in ((SLOT_FIELDS, slot_state, m), (CHANNEL_FIELDS, channel_state, m * k),
-                               (BIN_FIELDS, bin_state, m * SERIES_BINS * k)):
+    for name, arr in zip(SLOT_FIELDS, slot_state):   # one row per slot in every slot array: the kernels index them all by slot
+        _check(name, arr, np.float64, m)
+        _check_writable(name, arr)
+    for names, group, rows in ((CHANNEL_FIELDS, channel_state, m * k), (BIN_FIELDS, bin_state, m * SERIES_BINS * k)):
         for name, arr in zip(names, group):
             _check(name, arr, np.float64)
             if arr.shape[0] < rows:

@@ -150,14 +150,19 @@ def _print_alert(event: dict, topic: str) -> None:
 
 
 def city_clock_start(days: float, now: float | None = None) -> float:
-    """Epoch s of city-hour 0: midnight UTC, ``days`` whole days before today's midnight.
+    """Epoch s of city-hour 0: the Monday midnight UTC at least ``days`` whole days before today's
+    midnight.
 
     Starting at midnight gives every run the same shape of days and nights, so a 3-day
     city always holds the three 02:00-04:00 nights water.night_flow needs, whatever the
-    hour the demo is started at.
+    hour the demo is started at; starting on a Monday gives it the same shape of week,
+    so a run's figures do not depend on the weekday it is started on (detectors that learn
+    each weekday type, like traffic.anomaly_score, see weekdays before their incidents).
     """
     now = time.time() if now is None else now
-    return (now // 86400) * 86400 - math.ceil(days) * 86400
+    latest = (now // 86400) * 86400 - math.ceil(days) * 86400
+    weekday = (int(latest // 86400) + 3) % 7          # 1970-01-01 was a Thursday; Monday = 0
+    return latest - weekday * 86400
 
 
 def city_simulations(domains, args, start: float) -> list:

@@ -106,7 +106,7 @@ def _replay_series(cls, thresholds, input_path, output_path, out) -> dict:
     if scores.shape != ts.shape or not np.all((scores >= 0) & (scores <= 1)):
         raise AssertionError(f"{cls.declaration.name}.backtest must give one score in [0, 1] per row")
     for start, end in episodes:
-        print(f"{cls.declaration.name}: anomalous from {_iso(start)} to {_iso(end) if end else '(end of input)'}",
+        print(f"{cls.declaration.name}: anomalous from {_iso(start)} to {_iso(end) if end is not None else '(end of input)'}",
               file=out)
     output_path = output_path or input_path.with_name(input_path.stem + ".scored.csv")
     with open(output_path, "w", newline="", encoding="utf-8") as handle:

@@ -377,7 +377,9 @@ def learn_bins(seasonal, x, floor, t, interval, calm, when, th, trace=None):
     usable = age >= th.baseline_age
     scale = None if seasonal["scale"] is None else max(seasonal["scale"], floor)
     r = x - seasonal_prediction(bins, home, lo, hi, f)
-    if usable and calm:                      # the profile's noise scale: calm readings of usable bins only
+    # the profile's noise scale: calm readings of usable bins (and, so nothing is stuck, its warm-up and a
+    # scale of exactly 0)
+    if usable and (calm or seasonal["seen"] < SERIES_WARMUP_READINGS or seasonal["scale"] == 0.0):
         seasonal["seen"] += 1.0
         if seasonal["scale"] is None:
             seasonal["scale"] = abs(r)
@@ -472,13 +474,16 @@ def score_reading(slot: dict, t: float, xs, floors, th: Thresholds, quarantined=
     seasonal_allowed = interval is not None and interval <= SERIES_SEASONAL_MAX_INTERVAL_S
     when = (seasonal_bin(t), *bracketing_bins(t))
     was_hot = slot["hot_since"] is not None
-    present = [(c, float(x)) for c, x in enumerate(xs) if not math.isnan(x)]
+    present = [(c, float(x)) for c, x in enumerate(xs) if math.isfinite(x)]   # NaN or inf: absent
     calibration = slot["calibration"]
 
     # 1-2. the worst channel's deviations, each horizon its own worst
-    looks = [channel_deviations(slot["channels"][c], x, floors[c], t, step, interval, when, seasonal_allowed,
-                                th.baseline_age, trace) for c, x in present]
-    looks = [d for d in looks if d is not None]
+    looks = [(c, channel_deviations(slot["channels"][c], x, floors[c], t, step, interval, when, seasonal_allowed,
+                                    th.baseline_age, trace)) for c, x in present]
+    # a day old, yet a scored channel has no usable seasonal bin: whether it has a daily rhythm is not known
+    rhythm_pending = seasonal_allowed and t - slot["first_ts"] >= SERIES_ALERT_AFTER_S and any(
+        slot["channels"][c]["seasonal"]["seen"] < SERIES_WARMUP_READINGS for c, d in looks if d is not None)
+    looks = [d for _c, d in looks if d is not None]
     scored = bool(looks)
     score, fast, models = 0.0, 0.0, None
     if scored:
@@ -498,7 +503,7 @@ def score_reading(slot: dict, t: float, xs, floors, th: Thresholds, quarantined=
     # 4. learn: what is usual teaches what is usual. What is new (a new series' first day, a time of day
     # its known rhythm was not seen at yet) is normal by definition: it teaches, and raises nothing
     first_day = not (slot["seen"] > SERIES_ALERT_AFTER_READINGS or t - slot["first_ts"] >= SERIES_ALERT_AFTER_S)
-    novel = first_day or any(d[2] for d in looks)
+    novel = first_day or rhythm_pending or any(d[2] for d in looks)
     slot["novel"] = novel
     held = quarantined is not None
     usual = score < th.alert_score and not was_hot and not held
@@ -507,7 +512,7 @@ def score_reading(slot: dict, t: float, xs, floors, th: Thresholds, quarantined=
         _note(trace, "novel_taught")
     lasting = (was_hot and interval is not None
                and t - slot["hot_since"] >= max(SERIES_ADAPT_READINGS * interval, SERIES_ADAPT_MIN_S))
-    opens_run = score >= th.alert_score and not was_hot and not novel
+    opens_run = score >= th.alert_score and not was_hot and not novel and not held
     if scored and (usual or opens_run):
         if opens_run:
             _note(trace, "run_opened_taught")

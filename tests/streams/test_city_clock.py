@@ -1,4 +1,4 @@
-"""The demo's city clock: whatever the hour it starts at, every incident kind fits in the run."""
+"""The demo's city clock: whatever the hour and day it starts at, a Monday midnight and every incident kind fits."""
 
 import pytest
 
@@ -12,6 +12,7 @@ DAY = 86400.0
 def test_a_three_day_city_holds_every_incident_kind_at_any_hour(hour):
     now = 1_790_035_200.0 + hour * 3600 + 1234   # some day, at each hour of it
     start = city_clock_start(3.0, now)
-    assert start % DAY == 0 and start <= now - 3 * DAY
+    assert start % DAY == 0 and now - 10 * DAY < start <= now - 3 * DAY
+    assert (int(start // DAY) + 3) % 7 == 0   # a Monday: the same week shape whatever the day it runs
     water = DOMAINS["water"].simulate(days=3.0, seed=42, start=start)
     assert {i.kind for i in water.incidents} == set(DOMAINS["water"].incident_detectors)

@@ -41,8 +41,9 @@ class TrafficAnomalyScore(Detector):
     whichever has predicted it best; the deviation is calibrated against the detector's own
     distribution of deviations, so the score says how unusual the recent behaviour is: 0.5 is
     one reading in a thousand, 1.0 one in a million. An episode opens when scores stay at or
-    above ``alert_score`` for ``min_duration_s`` (hysteresis: a run ends below ``calm_score``)
-    and closes after ``calm_after_s`` of calm. A run that overlaps a ``traffic.stuck`` episode
+    above ``alert_score`` for ``min_duration_s / interval_s`` of the detector's own learnt
+    reporting intervals (30 min at 5 minutes; hysteresis: a run ends below ``calm_score``) and
+    closes after ``calm_after_s / interval_s`` calm intervals. A run that overlaps a ``traffic.stuck`` episode
     of the detector or a ``traffic.incident`` on its segment is explained by those and not
     raised; and while either is open (or the segment's detector pairs look congested) the
     detector is quarantined: its readings do not teach what is usual, so yesterday's incident
@@ -197,7 +198,7 @@ class TrafficAnomalyScore(Detector):
             quarantined[hit & np.isnan(quarantined)] = watermark
 
     def definitional_delay_s(self) -> float:
-        return self.thresholds.min_duration_s
+        return self.thresholds.min_duration_s   # at the nominal interval; a detector of another cadence scales it
 
     # -- backtesting one plain series -------------------------------------------------------------------
     @classmethod
