@@ -1199,8 +1199,9 @@ def traffic_reference(events, thresholds):
                 q_real = o_real = nan
             else:
                 q_real, o_real = q, o
-            _scores, anomaly = naive_series.score_series([(s, ts, traffic_channels(q_real, o_real, scored_v))],
-                                                         floors, series_th, quarantine, anomaly)
+            if naive_series._is_newer(anomaly[s], ts):    # in place: this reference owns its slots
+                naive_series.score_reading(anomaly[s], float(ts), traffic_channels(q_real, o_real, scored_v), floors,
+                                           series_th, None if _nan(quarantine[s]) else quarantine[s])
         else:
             t = event[1]
             n_segments = len(segments)
