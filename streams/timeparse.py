@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-__all__ = ["parse_instant", "InstantError"]
+__all__ = ["parse_instant", "reading_time", "InstantError"]
 
 
 class InstantError(ValueError):
@@ -33,4 +33,16 @@ def parse_instant(text: str, naive_is_utc: bool = False) -> float:
         if not naive_is_utc:
             raise InstantError("has no UTC offset; add one (Z, +01:00) so the moment is unambiguous")
         moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def reading_time(text: str) -> float | None:
+    """Epoch seconds of a reading's ``dateObserved``: ISO 8601 date and time with a UTC offset (``Z`` or
+    ``+01:00``), the only form the pipeline accepts; None for anything else (no offset, no time, not a date)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or "T" not in text:
+        return None
     return moment.timestamp()

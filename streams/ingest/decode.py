@@ -23,7 +23,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from typing import Callable, NamedTuple
 
@@ -35,6 +34,7 @@ import schemas
 from streams.ingest.dead_letter import DeadLetter
 from streams.ingest.fastpath import fast_check
 from streams.ingest.messages import RawMessage
+from streams.timeparse import reading_time
 
 __all__ = ["Batch", "decode", "reading_bytes", "EARLIEST_VALID_TS", "RANGE_RULES"]
 
@@ -175,16 +175,6 @@ def _has_non_finite(reading) -> bool:
     return reading is _NON_FINITE or (type(reading) is dict and any(v is _NON_FINITE for v in reading.values()))
 
 
-def _parse_time(text: str) -> float | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None or "T" not in text:
-        return None
-    return moment.timestamp()
-
-
 def _number(value, codes) -> float:
     if codes is not None and type(value) is str:
         return float(codes.get(value, math.nan))
@@ -228,7 +218,7 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
                 dead.append(DeadLetter(_reading_bytes(reading, message, position), _schema_reason(error),
                                        error.message, message, position))
                 return
-        moment = _parse_time(reading["dateObserved"])
+        moment = reading_time(reading["dateObserved"])
         if moment is None:
             dead.append(DeadLetter(_reading_bytes(reading, message, position), "timestamp_invalid",
                                    f"dateObserved {reading['dateObserved'][:40]!r} is not an ISO 8601 date-time "
