@@ -2,8 +2,9 @@
 
 A subject whose newest reading is at least its silence limit older than the watermark
 opens an episode (``since`` = that newest reading time); any newer reading closes it.
-The limit is ``silent_after`` (the detector's fixed floor), or ``missed_reports`` learnt
-reporting cadences when that is longer (:mod:`kernels.cadence`).
+The limit is ``silent_after`` (the detector's fixed floor), or the subject's learnt limit when
+that is longer: ``missed_reports`` reporting cadences, or ``gap_margin`` times its longest recent
+gap up to ``gap_ceiling`` (:mod:`kernels.cadence`).
 
 ``close_absence`` closes episodes on the reading path instead, at the time of the reading
 that ends them, for a feed whose readings can arrive later than the allowed lateness
@@ -24,14 +25,14 @@ __all__ = ["close_absence", "sweep_absence", "warm_up_absence"]
 
 
 @njit(**NJIT)
-def _sweep_absence(watermark, silent_after, missed_reports, last_seen, cadence, count, since, out):
+def _sweep_absence(watermark, silent_after, rule, last_seen, cadence, count, longest_gap, since, out):
     for s in range(last_seen.shape[0]):
         out[s] = NO_CHANGE
         seen = last_seen[s]
         if np.isnan(seen):
             continue
         if np.isnan(since[s]):
-            if watermark - seen >= _silence_limit(silent_after, missed_reports, cadence, count, s):
+            if watermark - seen >= _silence_limit(silent_after, rule, cadence, count, longest_gap, s):
                 since[s] = seen
                 out[s] = RAISED
         elif seen > since[s]:
@@ -40,23 +41,25 @@ def _sweep_absence(watermark, silent_after, missed_reports, last_seen, cadence, 
 
 
 def sweep_absence(watermark, silent_after, last_seen, since, out=None, *, cadence=None, cadence_count=None,
-                  missed_reports=0.0):
+                  missed_reports=0.0, longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf):
     """Open or close absence episodes at event time ``watermark`` (s); ``silent_after`` (s) is the floor.
 
     ``last_seen`` (s, NaN = never) and ``since`` (s, NaN = no open episode; updated in
     place) have one element per subject. With ``cadence`` (s) and ``cadence_count`` (int32,
     from :func:`kernels.learn_cadence`) a subject is silent after
-    ``max(silent_after, missed_reports x cadence)`` once its cadence is learnt. Returns int8
-    per subject: NO_CHANGE, RAISED, CLEARED.
+    ``max(silent_after, missed_reports x cadence)`` once its cadence is learnt, and with
+    ``longest_gap`` (s) not before ``min(gap_margin x longest_gap, gap_ceiling)`` either.
+    Returns int8 per subject: NO_CHANGE, RAISED, CLEARED.
     """
     watermark, silent_after = _scalar_times(watermark, silent_after)
     _check("last_seen", last_seen, np.float64)
     n = last_seen.shape[0]
     _check("since", since, np.float64, n)
     _check_writable("since", since)
-    cadence, cadence_count, missed_reports = cadence_arguments(cadence, cadence_count, missed_reports, n)
+    cadence, cadence_count, longest_gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, n,
+                                                                  longest_gap, gap_margin, gap_ceiling)
     out = _out(out, n)
-    _sweep_absence(watermark, silent_after, missed_reports, last_seen, cadence, cadence_count, since, out)
+    _sweep_absence(watermark, silent_after, rule, last_seen, cadence, cadence_count, longest_gap, since, out)
     return out
 
 
@@ -101,4 +104,6 @@ def warm_up_absence() -> None:
     sweep_absence(0.0, 1.0, f.copy(), f.copy())
     sweep_absence(0.0, 1.0, f.copy(), f.copy(), cadence=f.copy(), cadence_count=np.zeros(1, dtype=np.int32),
                   missed_reports=1.0)
+    sweep_absence(0.0, 1.0, f.copy(), f.copy(), cadence=f.copy(), cadence_count=np.zeros(1, dtype=np.int32),
+                  missed_reports=1.0, longest_gap=np.zeros(1), gap_margin=1.0, gap_ceiling=2.0)
     close_absence(np.zeros(1, dtype=np.int32), np.zeros(1), f.copy())

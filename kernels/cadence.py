@@ -1,13 +1,13 @@
 """Reporting cadence: each subject's usual time between readings, learnt from its own readings.
 
 The absence detectors (a meter, a gateway, a traffic detector, a lamp, a bin that stops
-reporting) judge a silence against ``max(floor, missed_reports x cadence)``: the
+reporting) judge a silence against ``max(floor, missed_reports x cadence, ...)``: the
 detector's fixed threshold is the floor, and a sensor that reports every 6 h is silent
 only after a few missed 6-hourly reports, while an hourly one still is after the floor.
 
 State per subject (or group member, such as a gateway), fixed size whatever the history:
-``cadence`` (float64 s, NaN = nothing learnt yet) and ``count`` (int32, the intervals
-learnt, saturating at ``CADENCE_MIN_INTERVALS``). The subject's newest reading time is
+``cadence`` (float64 s, NaN = nothing learnt yet), ``count`` (int32, the intervals
+learnt, saturating at ``CADENCE_MIN_INTERVALS``) and ``longest_gap`` (float64 s). The subject's newest reading time is
 the ``last_seen`` its domain already keeps. Learning from one interval of ``x`` s between
 the newest reading and a newer one (constants in :mod:`kernels.config`):
 
@@ -22,6 +22,18 @@ the newest reading and a newer one (constants in :mod:`kernels.config`):
    second outage is seen like the first. A real change of rhythm is followed: a longer one within
    a few of its reports (hourly -> 6-hourly: three reports come late, then none), a shorter one
    within a day or two.
+4. Every interval also updates ``longest_gap`` (float64 s, 0 = none yet): the longest interval the
+   subject recovered from lately, decayed by ``exp(-x / CADENCE_GAP_MEMORY_S)`` per interval of
+   ``x`` s before the larger of it and ``x`` is kept. A sensor whose readings drop out for hours
+   now and then (real networks miss polls) is then silent only after ``gap_margin`` times its
+   longest recent dropout, capped by the detector's ``gap_ceiling`` so a stopped sensor is always
+   called within it: the same dropout is not an alert every time, and a steady sensor keeps its
+   tight limit.
+
+The silence limit of a subject, once its cadence is learnt, is
+``max(floor, missed_reports x cadence, min(gap_margin x longest_gap, gap_ceiling))``; before, the
+floor. The three numbers after the floor are a detector's *silence rule*
+(:func:`silence_rule`): ``gap_margin = 0`` judges by the cadence alone.
 """
 
 from __future__ import annotations
@@ -31,21 +43,26 @@ from numba import njit
 
 from kernels._checks import _check, _check_writable, _out
 from kernels.config import (
-    ARRIVAL_FIRST, ARRIVAL_LEARNT, ARRIVAL_SAME_DELIVERY, CADENCE_CLIP, CADENCE_MEMORY_S, CADENCE_MERGE_S,
-    CADENCE_MIN_INTERVALS, NJIT, SKIPPED_INVALID, SKIPPED_STALE,
+    ARRIVAL_FIRST, ARRIVAL_LEARNT, ARRIVAL_SAME_DELIVERY, CADENCE_CLIP, CADENCE_GAP_MEMORY_S, CADENCE_MEMORY_S,
+    CADENCE_MERGE_S, CADENCE_MIN_INTERVALS, NJIT, SKIPPED_INVALID, SKIPPED_STALE,
 )
 
-__all__ = ["learn_cadence", "silence_limits", "warm_up_cadence"]
+__all__ = ["learn_cadence", "silence_limits", "silence_rule", "warm_up_cadence"]
 
 _NO_CADENCE = np.empty(0, dtype=np.float64)
 _NO_COUNT = np.empty(0, dtype=np.int32)
+_NO_GAP = np.empty(0, dtype=np.float64)
 
 
 @njit(**NJIT)
-def _learn(s, x, cadence, count):
-    """Learn one interval of ``x`` s of subject ``s``; returns ARRIVAL_LEARNT or ARRIVAL_SAME_DELIVERY."""
+def _learn(s, x, cadence, count, longest_gap):
+    """Learn one interval of ``x`` s of subject ``s``; returns ARRIVAL_LEARNT or ARRIVAL_SAME_DELIVERY.
+    ``longest_gap`` may be empty (not kept)."""
     if x < CADENCE_MERGE_S:
         return ARRIVAL_SAME_DELIVERY
+    if s < longest_gap.shape[0]:
+        kept = longest_gap[s] * np.exp(-x / CADENCE_GAP_MEMORY_S)
+        longest_gap[s] = kept if kept >= x else x    # NaN (a corrupt value) is replaced
     n = count[s]
     c = cadence[s]
     if n <= 0 or np.isnan(c):
@@ -63,18 +80,24 @@ def _learn(s, x, cadence, count):
 
 
 @njit(**NJIT)
-def _silence_limit(floor, missed_reports, cadence, count, s):
-    """Seconds without a reading after which subject ``s`` is silent: the floor, or ``missed_reports``
-    learnt cadences when that is longer and the cadence has been learnt. Empty arrays: the floor."""
+def _silence_limit(floor, rule, cadence, count, longest_gap, s):
+    """Seconds without a reading after which subject ``s`` is silent. ``rule`` = (missed_reports,
+    gap_margin, gap_ceiling s): the floor, or the longer of ``missed_reports`` learnt cadences and
+    ``min(gap_margin x longest_gap, gap_ceiling)`` once the cadence is learnt. Empty arrays: the floor."""
+    limit = floor
     if s >= 0 and s < cadence.shape[0] and count[s] >= CADENCE_MIN_INTERVALS:
-        learnt = missed_reports * cadence[s]
-        if learnt > floor:   # NaN-safe: a NaN cadence leaves the floor
-            return learnt
-    return floor
+        learnt = rule[0] * cadence[s]
+        if learnt > limit:   # NaN-safe: a NaN cadence leaves the floor
+            limit = learnt
+        if s < longest_gap.shape[0]:
+            waited = min(rule[1] * longest_gap[s], rule[2])
+            if waited > limit:
+                limit = waited
+    return limit
 
 
 @njit(**NJIT)
-def _learn_cadence(slot, ts, last_seen, newest, cadence, count, out):
+def _learn_cadence(slot, ts, last_seen, newest, cadence, count, longest_gap, out):
     m = last_seen.shape[0]
     for i in range(slot.shape[0]):     # the newest reading before the batch (a no-op when folding)
         s = slot[i]
@@ -94,10 +117,10 @@ def _learn_cadence(slot, ts, last_seen, newest, cadence, count, out):
         if np.isnan(before):
             out[i] = ARRIVAL_FIRST
         else:
-            out[i] = _learn(s, t - before, cadence, count)
+            out[i] = _learn(s, t - before, cadence, count, longest_gap)
 
 
-def learn_cadence(slot, ts, last_seen, cadence, count, fold=False, out=None):
+def learn_cadence(slot, ts, last_seen, cadence, count, fold=False, out=None, longest_gap=None):
     """Learn each subject's cadence from a batch of readings, in the order given (time-sorted).
 
     Per reading: ``slot`` int32 subject slot, ``ts`` float64 event time (s). Per subject:
@@ -108,7 +131,8 @@ def learn_cadence(slot, ts, last_seen, cadence, count, fold=False, out=None):
     ``fold=False``: ``last_seen`` is only read (the domain's own reading kernel folds the batch in
     afterwards); ``fold=True``: ``last_seen`` is updated too (a domain with no other reading
     state). Returns int8 per reading: ARRIVAL_LEARNT, ARRIVAL_SAME_DELIVERY, ARRIVAL_FIRST,
-    SKIPPED_STALE or SKIPPED_INVALID.
+    SKIPPED_STALE or SKIPPED_INVALID. ``longest_gap`` (s per subject, 0 = none yet), when given,
+    is updated in place too (module docstring, step 4).
     """
     _check("slot", slot, np.int32)
     n = slot.shape[0]
@@ -119,53 +143,79 @@ def learn_cadence(slot, ts, last_seen, cadence, count, fold=False, out=None):
     _check("count", count, np.int32, m)
     _check_writable("cadence", cadence)
     _check_writable("count", count)
+    if longest_gap is None:
+        longest_gap = _NO_GAP
+    else:
+        _check("longest_gap", longest_gap, np.float64, m)
+        _check_writable("longest_gap", longest_gap)
     if fold:
         _check_writable("last_seen", last_seen)
     newest = last_seen if fold else np.empty(m, dtype=np.float64)
     out = _out(out, n)
-    _learn_cadence(slot, ts, last_seen, newest, cadence, count, out)
+    _learn_cadence(slot, ts, last_seen, newest, cadence, count, longest_gap, out)
     return out
 
 
-def cadence_arguments(cadence, count, missed_reports, n: int):
-    """Validate a sweep's optional cadence: ``(cadence, count, missed_reports)`` for the kernel.
+def silence_rule(missed_reports=0.0, gap_margin=0.0, gap_ceiling=np.inf) -> tuple[float, float, float]:
+    """Validate a detector's silence rule: ``missed_reports`` cadences (>= 0), ``gap_margin`` times the
+    longest recent gap (>= 0; 0 = off), never more than ``gap_ceiling`` s (> 0; inf = no ceiling)."""
+    missed_reports, gap_margin, gap_ceiling = float(missed_reports), float(gap_margin), float(gap_ceiling)
+    if not (np.isfinite(missed_reports) and missed_reports >= 0.0):
+        raise ValueError(f"missed_reports must be a finite number >= 0, got {missed_reports}")
+    if not (np.isfinite(gap_margin) and gap_margin >= 0.0):
+        raise ValueError(f"gap_margin must be a finite number >= 0, got {gap_margin}")
+    if not gap_ceiling > 0.0:
+        raise ValueError(f"gap_ceiling must be > 0 s, got {gap_ceiling}")
+    return missed_reports, gap_margin, gap_ceiling
+
+
+def cadence_arguments(cadence, count, missed_reports, n: int, longest_gap=None, gap_margin=0.0,
+                      gap_ceiling=np.inf):
+    """Validate a sweep's optional cadence: ``(cadence, count, longest_gap, rule)`` for the kernel.
 
     Both arrays None: no cadence, the floor alone. Otherwise float64 and int32 arrays of one
-    element per subject (``n``) and ``missed_reports`` a finite number >= 0.
+    element per subject (``n``), ``longest_gap`` None (not used) or float64 per subject, and the
+    rule's numbers as :func:`silence_rule` checks them.
     """
+    rule = silence_rule(missed_reports, gap_margin, gap_ceiling)
     if cadence is None and count is None:
-        return _NO_CADENCE, _NO_COUNT, 0.0
+        if longest_gap is not None:
+            raise ValueError("longest_gap needs cadence and cadence_count")
+        return _NO_CADENCE, _NO_COUNT, _NO_GAP, rule
     if cadence is None or count is None:
         raise ValueError("cadence and cadence_count go together")
     _check("cadence", cadence, np.float64, n)
     _check("cadence_count", count, np.int32, n)
-    missed_reports = float(missed_reports)
-    if not (np.isfinite(missed_reports) and missed_reports >= 0.0):
-        raise ValueError(f"missed_reports must be a finite number >= 0, got {missed_reports}")
-    return cadence, count, missed_reports
+    if longest_gap is None:
+        longest_gap = _NO_GAP
+    else:
+        _check("longest_gap", longest_gap, np.float64, n)
+    return cadence, count, longest_gap, rule
 
 
 @njit(**NJIT)
-def _silence_limits(floor, missed_reports, cadence, count, out):
+def _silence_limits(floor, rule, cadence, count, longest_gap, out):
     for s in range(out.shape[0]):
-        out[s] = _silence_limit(floor, missed_reports, cadence, count, s)
+        out[s] = _silence_limit(floor, rule, cadence, count, longest_gap, s)
 
 
-def silence_limits(floor, missed_reports, cadence, count, out=None):
+def silence_limits(floor, missed_reports, cadence, count, out=None, *, longest_gap=None, gap_margin=0.0,
+                   gap_ceiling=np.inf):
     """Per subject, the seconds without a reading after which it is silent (float64):
-    ``max(floor, missed_reports x cadence)`` once ``CADENCE_MIN_INTERVALS`` intervals are learnt,
-    else ``floor`` (s)."""
+    ``max(floor, missed_reports x cadence, min(gap_margin x longest_gap, gap_ceiling))`` once
+    ``CADENCE_MIN_INTERVALS`` intervals are learnt, else ``floor`` (s)."""
     floor = float(floor)
     if not np.isfinite(floor):
         raise ValueError(f"the floor must be finite seconds, got {floor}")
     _check("cadence", cadence, np.float64)
     n = cadence.shape[0]
-    cadence, count, missed_reports = cadence_arguments(cadence, count, missed_reports, n)
+    cadence, count, longest_gap, rule = cadence_arguments(cadence, count, missed_reports, n, longest_gap,
+                                                          gap_margin, gap_ceiling)
     if out is None:
         out = np.empty(n, dtype=np.float64)
     else:
         _check("out", out, np.float64, n)
-    _silence_limits(floor, missed_reports, cadence, count, out)
+    _silence_limits(floor, rule, cadence, count, longest_gap, out)
     return out
 
 
@@ -174,4 +224,7 @@ def warm_up_cadence() -> None:
     i = np.zeros(1, dtype=np.int32)
     learn_cadence(i, np.zeros(1), f.copy(), f.copy(), i.copy())
     learn_cadence(i, np.zeros(1), f.copy(), f.copy(), i.copy(), fold=True)
+    learn_cadence(i, np.zeros(1), f.copy(), f.copy(), i.copy(), longest_gap=np.zeros(1))
+    learn_cadence(i, np.zeros(1), f.copy(), f.copy(), i.copy(), fold=True, longest_gap=np.zeros(1))
     silence_limits(1.0, 1.0, f.copy(), i.copy())
+    silence_limits(1.0, 1.0, f.copy(), i.copy(), longest_gap=np.zeros(1), gap_margin=1.0, gap_ceiling=2.0)

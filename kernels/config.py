@@ -63,6 +63,14 @@ CADENCE_MIN_INTERVALS = 4
 #: Readings less than this apart (s) are one delivery (a gateway's envelope, a retry): the later one is
 #: the newest reading but no interval is learnt. No domain reports more often than every 5 minutes.
 CADENCE_MERGE_S = 60.0
+#: A subject's ``longest_gap`` (s) is the longest interval between its readings it recovered from lately:
+#: each new interval x decays it by exp(-x / CADENCE_GAP_MEMORY_S) before taking the larger of the
+#: two, so a gap is forgotten by e every 30 days of reporting. A sensor whose readings drop out for 9 h
+#: now and then (a radio shadow, a head-end that misses polls) has a longest gap of about 9 h for
+#: weeks afterwards; its detector waits ``gap_margin`` times that (up to its ceiling) before calling
+#: a silence, so the same dropout is not an alert every time. A month: long enough to span a few of a
+#: flaky sensor's dropouts, short enough that a repaired one is judged tightly again within a season.
+CADENCE_GAP_MEMORY_S = 30.0 * 86400.0
 
 # --- traffic -------------------------------------------------------------------------------------
 

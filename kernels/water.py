@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from kernels._checks import _check, _check_writable, _out, _scalar_times
-from kernels.cadence import _silence_limit, cadence_arguments
+from kernels.cadence import _NO_GAP, _silence_limit, cadence_arguments
 from kernels.config import (
     APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CLEARED, MIN_USE_M3, NJIT, NO_CHANGE, RAISED,
     SKIPPED_INVALID, SKIPPED_STALE,
@@ -112,7 +112,7 @@ def _suppressed(meter_gateway, gateway_outage_since, m):
 
 
 @njit(**NJIT)
-def _sweep_meter_silent(watermark, silent_after, missed_reports, last_seen, cadence, count, meter_gateway,
+def _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, count, longest_gap, meter_gateway,
                         gateway_outage_since, silent_since, out):
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
@@ -120,7 +120,7 @@ def _sweep_meter_silent(watermark, silent_after, missed_reports, last_seen, cade
         if np.isnan(seen):
             continue
         if np.isnan(silent_since[m]):
-            if (watermark - seen >= _silence_limit(silent_after, missed_reports, cadence, count, m)
+            if (watermark - seen >= _silence_limit(silent_after, rule, cadence, count, longest_gap, m)
                     and not _suppressed(meter_gateway, gateway_outage_since, m)):
                 silent_since[m] = seen
                 out[m] = RAISED
@@ -130,14 +130,15 @@ def _sweep_meter_silent(watermark, silent_after, missed_reports, last_seen, cade
 
 
 def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
-                       silent_since, out=None, *, cadence=None, cadence_count=None, missed_reports=0.0):
+                       silent_since, out=None, *, cadence=None, cadence_count=None, missed_reports=0.0,
+                       longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf):
     """Open or close meter-silent episodes at event time ``watermark`` (s).
 
     A meter with no reading for its silence limit opens an episode (``silent_since``
     = its last reading time) unless its gateway has an open outage; its next reading
-    closes it. The limit is ``silent_after`` (s), or ``missed_reports`` learnt cadences
-    (``cadence`` s and ``cadence_count`` per meter, :func:`kernels.learn_cadence`) when
-    longer. Returns int8 per meter.
+    closes it. The limit is ``silent_after`` (s), or when longer ``missed_reports`` learnt cadences
+    (``cadence`` s and ``cadence_count`` per meter, :func:`kernels.learn_cadence`) and, with
+    ``longest_gap``, ``min(gap_margin x longest_gap, gap_ceiling)``. Returns int8 per meter.
     """
     watermark, silent_after = _scalar_times(watermark, silent_after)
     _check("last_seen", last_seen, np.float64)
@@ -146,15 +147,16 @@ def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatewa
     _check("gateway_outage_since", gateway_outage_since, np.float64)
     _check("silent_since", silent_since, np.float64, m)
     _check_writable("silent_since", silent_since)
-    cadence, cadence_count, missed_reports = cadence_arguments(cadence, cadence_count, missed_reports, m)
+    cadence, cadence_count, longest_gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, m,
+                                                                  longest_gap, gap_margin, gap_ceiling)
     out = _out(out, m)
-    _sweep_meter_silent(watermark, silent_after, missed_reports, last_seen, cadence, cadence_count, meter_gateway,
-                        gateway_outage_since, silent_since, out)
+    _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, cadence_count, longest_gap,
+                        meter_gateway, gateway_outage_since, silent_since, out)
     return out
 
 
 @njit(**NJIT)
-def _sweep_no_use(watermark, no_use_after, silent_after, missed_reports, last_seen, cadence, count, last_use,
+def _sweep_no_use(watermark, no_use_after, silent_after, rule, last_seen, cadence, count, last_use,
                   meter_gateway, gateway_outage_since, no_use_since, out):
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
@@ -163,7 +165,9 @@ def _sweep_no_use(watermark, no_use_after, silent_after, missed_reports, last_se
         if np.isnan(seen) or np.isnan(used):
             continue
         if np.isnan(no_use_since[m]):
-            still_reporting = watermark - seen < _silence_limit(silent_after, missed_reports, cadence, count, m)
+            # "still reporting" judges by the cadence alone: a meter in one of its dropouts has no
+            # readings to show use or its absence, so its longest gap does not stretch this
+            still_reporting = watermark - seen < _silence_limit(silent_after, rule, cadence, count, _NO_GAP, m)
             if (still_reporting and watermark - used >= no_use_after
                     and not _suppressed(meter_gateway, gateway_outage_since, m)):
                 no_use_since[m] = used
@@ -193,9 +197,9 @@ def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, met
     _check("gateway_outage_since", gateway_outage_since, np.float64)
     _check("no_use_since", no_use_since, np.float64, m)
     _check_writable("no_use_since", no_use_since)
-    cadence, cadence_count, missed_reports = cadence_arguments(cadence, cadence_count, missed_reports, m)
+    cadence, cadence_count, _gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, m)
     out = _out(out, m)
-    _sweep_no_use(watermark, no_use_after, silent_after, missed_reports, last_seen, cadence, cadence_count,
+    _sweep_no_use(watermark, no_use_after, silent_after, rule, last_seen, cadence, cadence_count,
                   last_use, meter_gateway, gateway_outage_since, no_use_since, out)
     return out
 
@@ -207,4 +211,7 @@ def warm_up() -> None:
     apply_meter_readings(i, np.zeros(1), np.zeros(1), i.copy(), f.copy(), f.copy(), f.copy(), i.copy(), f.copy())
     for learnt in ({}, {"cadence": f.copy(), "cadence_count": i.copy(), "missed_reports": 1.0}):
         sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy(), **learnt)
+        if learnt:
+            sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy(), longest_gap=np.zeros(1),
+                               gap_margin=1.0, gap_ceiling=2.0, **learnt)
         sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy(), **learnt)

@@ -56,13 +56,15 @@ CADENCE_MEMORY_S = 86400.0
 CADENCE_CLIP = 3.0
 CADENCE_MIN_INTERVALS = 4
 CADENCE_MERGE_S = 60.0
+CADENCE_GAP_MEMORY_S = 30 * 86400.0
 LEARNT, SAME_DELIVERY, FIRST = range(3)
 
 
-def learn_cadence(readings, last_seen, cadence, count, fold=False):
-    """readings: list of (slot, ts), in order. Returns (codes, last_seen, cadence, count); last_seen
-    comes back unchanged unless ``fold``."""
+def learn_cadence(readings, last_seen, cadence, count, fold=False, gaps=None):
+    """readings: list of (slot, ts), in order. Returns (codes, last_seen, cadence, count), and the
+    longest gaps as a fifth element when ``gaps`` is given; last_seen comes back unchanged unless ``fold``."""
     newest, cadence, count = list(last_seen), list(cadence), list(count)
+    longest = None if gaps is None else list(gaps)
     codes = []
     for slot, ts in readings:
         if not (0 <= slot < len(newest)) or not math.isfinite(ts):
@@ -80,6 +82,9 @@ def learn_cadence(readings, last_seen, cadence, count, fold=False):
         if interval < CADENCE_MERGE_S:
             codes.append(SAME_DELIVERY)
             continue
+        if longest is not None:   # the longest recent gap: the old one fades by e per 30 days of intervals
+            faded = longest[slot] * math.exp(-interval / CADENCE_GAP_MEMORY_S)
+            longest[slot] = faded if faded >= interval else interval
         n, old = count[slot], cadence[slot]
         if n <= 0 or _never(old):
             cadence[slot], n = interval, 0
@@ -92,25 +97,33 @@ def learn_cadence(readings, last_seen, cadence, count, fold=False):
         if n < CADENCE_MIN_INTERVALS:
             count[slot] = n + 1
         codes.append(LEARNT)
-    return codes, newest if fold else list(last_seen), cadence, count
+    result = (codes, newest if fold else list(last_seen), cadence, count)
+    return result if longest is None else result + (longest,)
 
 
-def silence_limit(floor, missed_reports, cadence, count, s):
-    """max(floor, missed_reports x cadence) once the cadence is learnt, else the floor (cadence None: the floor)."""
-    if cadence is None or count[s] < CADENCE_MIN_INTERVALS or _never(cadence[s]):
+def silence_limit(floor, missed_reports, cadence, count, s, gaps=None, gap_margin=0.0, gap_ceiling=math.inf):
+    """Once the cadence is learnt: the longest of the floor, missed_reports x cadence and (with ``gaps``)
+    min(gap_margin x longest gap, gap_ceiling); else the floor (cadence None: the floor)."""
+    if cadence is None or count[s] < CADENCE_MIN_INTERVALS:
         return floor
-    return max(floor, missed_reports * cadence[s])
+    candidates = [floor]
+    if not _never(cadence[s]):
+        candidates.append(missed_reports * cadence[s])
+    if gaps is not None and not _never(gaps[s]):
+        candidates.append(min(gap_margin * gaps[s], gap_ceiling))
+    return max(candidates)
 
 
 def sweep_absence(watermark, silent_after, gateway_last_seen, outage_since, cadence=None, count=None,
-                  missed_reports=0.0):
+                  missed_reports=0.0, gaps=None, gap_margin=0.0, gap_ceiling=math.inf):
     outage_since = list(outage_since)
     codes = []
     for g, seen in enumerate(gateway_last_seen):
         code = NO_CHANGE
         if not _never(seen):
             if _never(outage_since[g]):
-                if watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, g):
+                if watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, g, gaps, gap_margin,
+                                                     gap_ceiling):
                     outage_since[g], code = seen, RAISED
             elif seen > outage_since[g]:
                 outage_since[g], code = float("nan"), CLEARED
@@ -124,14 +137,15 @@ def _gateway_out(meter_gateway, gateway_outage_since, m):
 
 
 def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since, silent_since,
-                       cadence=None, count=None, missed_reports=0.0):
+                       cadence=None, count=None, missed_reports=0.0, gaps=None, gap_margin=0.0, gap_ceiling=math.inf):
     silent_since = list(silent_since)
     codes = []
     for m, seen in enumerate(last_seen):
         code = NO_CHANGE
         if not _never(seen):
             if _never(silent_since[m]):
-                if (watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, m)
+                if (watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, m, gaps,
+                                                      gap_margin, gap_ceiling)
                         and not _gateway_out(meter_gateway, gateway_outage_since, m)):
                     silent_since[m], code = seen, RAISED
             elif seen > silent_since[m]:
@@ -174,8 +188,8 @@ def water_reference(events, thresholds):
     meter_index, gateway_index = {}, {}
     nan = float("nan")
     m = {"last_seen": [], "last_index": [], "last_use": [], "gateway": [], "silent_since": [], "no_use_since": [],
-         "cadence": [], "count": []}
-    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": []}
+         "cadence": [], "count": [], "gap": []}
+    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": [], "gap": []}
     found = []
     for event in events:
         if event[0] == "reading":
@@ -184,20 +198,20 @@ def water_reference(events, thresholds):
                 meter_index[key] = len(meter_keys)
                 meter_keys.append(key)
                 for name in m:
-                    m[name].append(-1 if name == "gateway" else 0 if name == "count" else nan)
+                    m[name].append(-1 if name == "gateway" else 0 if name in ("count", "gap") else nan)
             gateway = groups.get("gateway")
             if gateway is not None and gateway not in gateway_index:
                 gateway_index[gateway] = len(gateway_keys)
                 gateway_keys.append(gateway)
                 for name in g:
-                    g[name].append(0 if name == "count" else nan)
+                    g[name].append(0 if name in ("count", "gap") else nan)
             reading = (meter_index[key], ts, columns["waterConsumption"],
                        -1 if gateway is None else gateway_index[gateway])
             # the cadence is learnt before the reading is folded in (CadenceTracker, then WaterTracker)
-            _codes, _seen, m["cadence"], m["count"] = learn_cadence([(reading[0], ts)], m["last_seen"], m["cadence"],
-                                                                   m["count"])
-            _codes, _seen, g["cadence"], g["count"] = learn_cadence([(reading[3], ts)], g["last_seen"], g["cadence"],
-                                                                   g["count"])
+            _codes, _seen, m["cadence"], m["count"], m["gap"] = learn_cadence(
+                [(reading[0], ts)], m["last_seen"], m["cadence"], m["count"], gaps=m["gap"])
+            _codes, _seen, g["cadence"], g["count"], g["gap"] = learn_cadence(
+                [(reading[3], ts)], g["last_seen"], g["cadence"], g["count"], gaps=g["gap"])
             _codes, m["last_seen"], m["last_index"], m["last_use"], m["gateway"], g["last_seen"] = \
                 apply_meter_readings([reading], m["last_seen"], m["last_index"], m["last_use"], m["gateway"],
                                      g["last_seen"])
@@ -205,13 +219,15 @@ def water_reference(events, thresholds):
             t = event[1]
             before = list(g["outage_since"])
             codes, g["outage_since"] = sweep_absence(t, gw_t.silent_after_s, g["last_seen"], g["outage_since"],
-                                                     g["cadence"], g["count"], gw_t.missed_reports)
+                                                     g["cadence"], g["count"], gw_t.missed_reports, g["gap"],
+                                                     gw_t.gap_margin, gw_t.gap_ceiling_s)
             found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t,
                                g["last_seen"])
             before = list(m["silent_since"])
             codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
                                                           g["outage_since"], m["silent_since"], m["cadence"],
-                                                          m["count"], silent_t.missed_reports)
+                                                          m["count"], silent_t.missed_reports, m["gap"],
+                                                          silent_t.gap_margin, silent_t.gap_ceiling_s)
             found += _episodes("water.meter_silent", meter_keys, codes, m["silent_since"], before, t, m["last_seen"])
             before = list(m["no_use_since"])
             codes, m["no_use_since"] = sweep_no_use(t, no_use_t.no_use_after_s, no_use_t.reporting_within_s,
@@ -480,7 +496,7 @@ class Silence:
     def __init__(self, detector, thresholds, close_on_reading=False):
         self.detector, self.th, self.close_on_reading = detector, thresholds, close_on_reading
         self.keys, self.index = [], {}
-        self.last_seen, self.cadence, self.count, self.since = [], [], [], []
+        self.last_seen, self.cadence, self.count, self.since, self.gap = [], [], [], [], []
 
     def reading(self, key, ts):
         """The episodes this reading closes (the tracker learns first, then the detector runs)."""
@@ -490,9 +506,10 @@ class Silence:
             for column in (self.last_seen, self.cadence, self.since):
                 column.append(float("nan"))
             self.count.append(0)
+            self.gap.append(0.0)
         s = self.index[key]
-        _codes, self.last_seen, self.cadence, self.count = learn_cadence(
-            [(s, ts)], self.last_seen, self.cadence, self.count, fold=True)
+        _codes, self.last_seen, self.cadence, self.count, self.gap = learn_cadence(
+            [(s, ts)], self.last_seen, self.cadence, self.count, fold=True, gaps=self.gap)
         if not self.close_on_reading:
             return []
         codes, starts, self.since = close_absence([(s, ts)], self.since)
@@ -501,7 +518,8 @@ class Silence:
     def tick(self, t):
         before = list(self.since)
         codes, self.since = sweep_absence(t, self.th.silent_after_s, self.last_seen, self.since, self.cadence,
-                                          self.count, self.th.missed_reports)
+                                          self.count, self.th.missed_reports, self.gap, self.th.gap_margin,
+                                          self.th.gap_ceiling_s)
         return _episodes(self.detector, self.keys, codes, self.since, before, t, self.last_seen)
 
 
@@ -1155,7 +1173,7 @@ def traffic_reference(events, thresholds):
     nan = float("nan")
     keys, index, segments = [], {}, {}
     last_seen, seg, pos, occ, silent_since = [], [], [], [], []
-    cadence, cadence_count = [], []
+    cadence, cadence_count, gap = [], [], []
     stuck = []
     incident = []
     seg_ended = {}
@@ -1175,6 +1193,7 @@ def traffic_reference(events, thresholds):
                     column.append(nan)
                 seg.append(-1)
                 cadence_count.append(0)
+                gap.append(0.0)
                 stuck.append({name: nan for name in ("last_ts", "q", "o", "v", "flat_since", "impossible_since",
                                                      "since", "ended")})
                 incident.append({"congested": nan, "calm": nan, "since": nan})
@@ -1186,7 +1205,8 @@ def traffic_reference(events, thresholds):
                 segment_open.append(nan)
             s = index[key]
             q, o, v = columns["intensity"], columns["occupancy"], columns["averageVehicleSpeed"]
-            _codes, _seen, cadence, cadence_count = learn_cadence([(s, ts)], last_seen, cadence, cadence_count)
+            _codes, _seen, cadence, cadence_count, gap = learn_cadence([(s, ts)], last_seen, cadence, cadence_count,
+                                                                       gaps=gap)
             _codes, last_seen, seg, pos, occ = apply_traffic_readings(
                 [(s, ts, -1 if segment is None else segments[segment], columns["positionAlongSegment"], o)],
                 last_seen, seg, pos, occ)
@@ -1213,7 +1233,8 @@ def traffic_reference(events, thresholds):
             found += _episodes("traffic.incident", keys, codes, [e["since"] for e in incident], before, t)
             before = list(silent_since)
             codes, silent_since = sweep_absence(t, silent_t.silent_after_s, last_seen, silent_since, cadence,
-                                                cadence_count, silent_t.missed_reports)
+                                                cadence_count, silent_t.missed_reports, gap, silent_t.gap_margin,
+                                                silent_t.gap_ceiling_s)
             found += _episodes("traffic.silent", keys, codes, silent_since, before, t, last_seen)
             # quarantine: a stuck episode of the detector, or a congested pair / open incident on its segment
             queued = {seg[u] for u, e in enumerate(incident) if seg[u] >= 0

@@ -2,13 +2,16 @@
 
 Every absence detector (``water.meter_silent``, ``water.no_use_24h``'s "still reporting",
 ``feed.gateway_outage``, ``traffic.silent``, ``lighting.silent``, ``waste.silent``) judges a
-silence against ``max(its fixed floor, missed_reports x the subject's learnt cadence)``. The
+silence against ``max(its fixed floor, missed_reports x the subject's learnt cadence,
+min(gap_margin x the longest gap it recovered from lately, gap_ceiling_s))``. The
 cadence is learnt here, once per domain, from each subject's own inter-arrival times
 (:func:`kernels.learn_cadence`), on the reading path before the domain folds a batch in; the
-detectors only read it. Its state is two declared fields per subject (and per member of the
+detectors only read it. Its state is three declared fields per subject (and per member of the
 groups named, e.g. gateways), so the changelog persists and restores it like any other field:
-``cadence`` (s, NaN = not learnt yet) and ``cadence_intervals`` (intervals learnt, int32,
-saturating at ``kernels.config.CADENCE_MIN_INTERVALS``).
+``cadence`` (s, NaN = not learnt yet), ``cadence_intervals`` (intervals learnt, int32,
+saturating at ``kernels.config.CADENCE_MIN_INTERVALS``) and ``longest_gap`` (s, 0 = none yet;
+decays over ``kernels.config.CADENCE_GAP_MEMORY_S``). The silence detectors' shared thresholds
+``missed_reports``, ``gap_margin`` and ``gap_ceiling_s`` make up their rule (:func:`silence_rule`).
 """
 
 from __future__ import annotations
@@ -17,13 +20,15 @@ import numpy as np
 
 import kernels
 
-__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "LAST_SEEN", "learnt_cadence", "subject_silence"]
+__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "LONGEST_GAP", "LAST_SEEN", "learnt_cadence",
+           "silence_rule", "subject_silence"]
 
 CADENCE = "cadence"
 CADENCE_INTERVALS = "cadence_intervals"
+LONGEST_GAP = "longest_gap"
 LAST_SEEN = "last_seen"
 
-_FIELDS = ((CADENCE, np.float64, np.nan), (CADENCE_INTERVALS, np.int32, 0))
+_FIELDS = ((CADENCE, np.float64, np.nan), (CADENCE_INTERVALS, np.int32, 0), (LONGEST_GAP, np.float64, 0.0))
 
 
 class CadenceTracker:
@@ -51,25 +56,40 @@ class CadenceTracker:
 
         Returns the per-reading outcome for the subjects (``kernels.config.ARRIVAL_*``)."""
         codes = kernels.learn_cadence(readings.slots, readings.ts, state.subject(LAST_SEEN), state.subject(CADENCE),
-                                      state.subject(CADENCE_INTERVALS), fold=self.owns_last_seen)
+                                      state.subject(CADENCE_INTERVALS), fold=self.owns_last_seen,
+                                      longest_gap=state.subject(LONGEST_GAP))
         for group in self.groups:
             table = state.group(group)
             kernels.learn_cadence(readings.groups[group], readings.ts, table.column(LAST_SEEN), table.column(CADENCE),
-                                  table.column(CADENCE_INTERVALS))
+                                  table.column(CADENCE_INTERVALS), longest_gap=table.column(LONGEST_GAP))
         return codes
 
 
-def learnt_cadence(state, group: str | None = None) -> dict:
-    """The sweep kernels' cadence arguments for the subjects (or a group's members)."""
+def learnt_cadence(state, group: str | None = None, gaps: bool = True) -> dict:
+    """The sweep kernels' cadence arguments for the subjects (or a group's members); ``gaps=False``
+    leaves out the longest gaps (a rule that judges by the cadence alone)."""
     if group is None:
-        return {"cadence": state.subject(CADENCE), "cadence_count": state.subject(CADENCE_INTERVALS)}
-    return {"cadence": state.group_column(group, CADENCE),
-            "cadence_count": state.group_column(group, CADENCE_INTERVALS)}
+        learnt = {"cadence": state.subject(CADENCE), "cadence_count": state.subject(CADENCE_INTERVALS)}
+        if gaps:
+            learnt["longest_gap"] = state.subject(LONGEST_GAP)
+        return learnt
+    learnt = {"cadence": state.group_column(group, CADENCE),
+              "cadence_count": state.group_column(group, CADENCE_INTERVALS)}
+    if gaps:
+        learnt["longest_gap"] = state.group_column(group, LONGEST_GAP)
+    return learnt
+
+
+def silence_rule(thresholds) -> dict:
+    """A silence detector's rule from its thresholds (``missed_reports``, ``gap_margin``,
+    ``gap_ceiling_s``), as the sweep kernels take it."""
+    return {"missed_reports": thresholds.missed_reports, "gap_margin": thresholds.gap_margin,
+            "gap_ceiling": thresholds.gap_ceiling_s}
 
 
 def subject_silence(detector, state, watermark: float) -> list:
     """The sweep of a subject's silence detector (``silent_since`` per subject; thresholds
-    ``silent_after_s`` as floor and ``missed_reports``): episodes opened by the passing of time,
+    ``silent_after_s`` as floor and its :func:`silence_rule`): episodes opened by the passing of time,
     closed by the subject's next reading (timed by it)."""
     from kernels import sweep_absence
     from streams.detectors._transitions import transitions
@@ -78,5 +98,5 @@ def subject_silence(detector, state, watermark: float) -> list:
     t = detector.thresholds
     return transitions(detector.declaration.name, state.subjects.keys, since, watermark,
                        lambda: sweep_absence(watermark, t.silent_after_s, state.subject("last_seen"), since,
-                                             missed_reports=t.missed_reports, **learnt_cadence(state)),
+                                             **silence_rule(t), **learnt_cadence(state)),
                        ended_by=state.subject("last_seen"))

@@ -290,3 +290,144 @@ def test_an_injected_silence_in_a_learnt_hourly_series_is_seen_and_ordinary_gaps
     assert [s for s, _t in raised] == [0, 1]
     assert raised[0][1] == pytest.approx(47 * H + 3 * H, abs=300)        # the hourly one after 3 h
     assert raised[1][1] >= 54 * H + 18 * H                                # the 6-hourly one after 3 reports
+
+
+# --- the longest recent gap (kernels.cadence, step 4) ------------------------------------------------
+
+def learn_gaps(readings, n, state=None, fold=True):
+    """learn() with the longest gaps kept; kernel = naive. Returns (codes, last_seen, cadence, count, gap)."""
+    slot = np.array([r[0] for r in readings], dtype=np.int32)
+    ts = np.array([r[1] for r in readings], dtype=np.float64)
+    if state is None:
+        state = (np.full(n, NAN), np.full(n, NAN), np.zeros(n, dtype=np.int32), np.zeros(n))
+    last_seen, cadence, count, gap = (a.copy() for a in state)
+    codes = kernels.learn_cadence(slot, ts, last_seen, cadence, count, fold=fold, longest_gap=gap)
+    want = naive.learn_cadence(readings, *[a.tolist() for a in state[:3]], fold=fold, gaps=state[3].tolist())
+    assert codes.tolist() == want[0]
+    assert same(last_seen, want[1]) and same(cadence, want[2]) and count.tolist() == want[3]
+    assert np.allclose(gap, want[4], rtol=1e-12, atol=0, equal_nan=True)
+    return codes, last_seen, cadence, count, gap
+
+
+def test_gap_memory_constant_is_the_kernels():
+    assert naive.CADENCE_GAP_MEMORY_S == kc.CADENCE_GAP_MEMORY_S == 30 * 86400.0
+
+
+def test_longest_gap_keeps_the_longest_interval_and_fades_by_e_per_memory():
+    times = [0.0, H, 2 * H, 11 * H, 12 * H]                   # a 9 h dropout among hourly readings
+    *_, gap = learn_gaps(series(times), 1)
+    assert gap[0] == pytest.approx(9 * H * math.exp(-H / kc.CADENCE_GAP_MEMORY_S))
+    month = 12 * H + np.arange(1, 30 * 24 + 1) * H              # a month of hourly readings after it
+    state = learn_gaps(series(times), 1)[1:]
+    *_, gap_later = learn_gaps(series(month), 1, state=state)
+    assert gap_later[0] == pytest.approx(gap[0] / math.e, rel=1e-9)
+
+
+def test_longest_gap_ignores_same_delivery_stale_and_invalid_readings_and_repairs_nan():
+    state = (np.array([0.0, 0.0]), np.array([H, H]), np.full(2, kc.CADENCE_MIN_INTERVALS, dtype=np.int32),
+             np.array([NAN, 2 * H]))
+    readings = [(0, 30.0), (0, 20.0), (5, 100.0), (1, NAN), (1, 10.0), (0, H)]
+    *_, gap = learn_gaps(readings, 2, state=state)
+    assert gap[0] == H - 30.0                # NaN replaced by the first real interval (from the 30 s one)
+    assert gap[1] == 2 * H                   # 10 s after the last: one delivery, nothing learnt
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 3), st.one_of(st.just(NAN), st.floats(0, 4e6))), max_size=40),
+       st.lists(st.one_of(st.just(NAN), st.floats(0, 1e5)), min_size=3, max_size=3),
+       st.booleans())
+def test_learning_with_gaps_matches_naive_on_random_readings(readings, gaps, fold):
+    readings = sorted(readings, key=lambda r: (math.isnan(r[1]), r[1]))
+    learn_gaps(readings, 3, state=(np.full(3, NAN), np.full(3, NAN), np.zeros(3, dtype=np.int32), arr(gaps)),
+               fold=fold)
+
+
+def test_silence_limit_with_gaps_margin_ceiling_and_warm_up():
+    cadence = np.array([H, H, H, H, NAN])
+    count = np.array([kc.CADENCE_MIN_INTERVALS] * 4 + [kc.CADENCE_MIN_INTERVALS], dtype=np.int32)
+    count[3] = kc.CADENCE_MIN_INTERVALS - 1                      # not learnt yet: the floor
+    gap = np.array([0.0, 9 * H, 100 * H, 100 * H, 9 * H])
+    limits = kernels.silence_limits(3 * H, 3.0, cadence, count, longest_gap=gap, gap_margin=1.5,
+                                    gap_ceiling=48 * H)
+    assert limits.tolist() == [3 * H, 13.5 * H, 48 * H, 3 * H, 13.5 * H]
+    want = [naive.silence_limit(3 * H, 3.0, cadence.tolist(), count.tolist(), s, gap.tolist(), 1.5, 48 * H)
+            for s in range(5)]
+    assert limits.tolist() == want
+    off = kernels.silence_limits(3 * H, 3.0, cadence, count, longest_gap=gap, gap_margin=0.0, gap_ceiling=48 * H)
+    assert off.tolist() == kernels.silence_limits(3 * H, 3.0, cadence, count).tolist()
+    # a cadence rule longer than the ceiling is not cut by it: the ceiling bounds the gap term only
+    slow = kernels.silence_limits(3 * H, 3.0, np.array([24 * H]), np.array([4], dtype=np.int32),
+                                  longest_gap=np.array([30 * H]), gap_margin=1.5, gap_ceiling=48 * H)
+    assert slow.tolist() == [72 * H]
+
+
+def test_silence_rule_is_validated_in_one_place():
+    c, n = np.full(2, H), np.full(2, 4, dtype=np.int32)
+    seen, since = np.zeros(2), np.full(2, NAN)
+    with pytest.raises(ValueError, match="gap_margin"):
+        kernels.sweep_absence(1.0, 1.0, seen, since, cadence=c, cadence_count=n, longest_gap=np.zeros(2),
+                              gap_margin=-1.0)
+    with pytest.raises(ValueError, match="gap_ceiling"):
+        kernels.silence_limits(1.0, 3.0, c, n, longest_gap=np.zeros(2), gap_margin=1.0, gap_ceiling=0.0)
+    with pytest.raises(ValueError, match="longest_gap needs cadence"):
+        kernels.sweep_absence(1.0, 1.0, seen, since, longest_gap=np.zeros(2))
+    with pytest.raises(ValueError, match="longest_gap"):
+        kernels.learn_cadence(np.zeros(1, dtype=np.int32), np.zeros(1), seen.copy(), c, n, longest_gap=np.zeros(3))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_gap_aware_sweeps_match_naive_on_random_state(data):
+    n = data.draw(st.integers(0, 6))
+    seen, since, cadence, count, k, w = _random_absence_case(data, n)
+    gaps = data.draw(st.lists(st.one_of(st.just(NAN), st.floats(0, 2e5)), min_size=n, max_size=n))
+    margin = data.draw(st.sampled_from([0.0, 1.0, 1.5, 3.0]))
+    ceiling = data.draw(st.sampled_from([3600.0, 86400.0, math.inf]))
+    learnt = {"cadence": arr(cadence), "cadence_count": arr(count, np.int32), "missed_reports": k,
+              "longest_gap": arr(gaps), "gap_margin": margin, "gap_ceiling": ceiling}
+    got_since = arr(since)
+    codes = kernels.sweep_absence(w, 7200.0, arr(seen), got_since, **learnt)
+    want = naive.sweep_absence(w, 7200.0, seen, since, cadence, count, k, gaps, margin, ceiling)
+    assert codes.tolist() == want[0] and same(got_since, want[1])
+    meter_gw = data.draw(st.lists(st.integers(-1, 2), min_size=n, max_size=n))
+    gw_out = data.draw(st.lists(st.one_of(st.just(NAN), st.floats(0, 1e5)), min_size=2, max_size=2))
+    got_since = arr(since)
+    codes = kernels.sweep_meter_silent(w, 10800.0, arr(seen), arr(meter_gw, np.int32), arr(gw_out), got_since,
+                                       **learnt)
+    want = naive.sweep_meter_silent(w, 10800.0, seen, meter_gw, gw_out, since, cadence, count, k, gaps, margin,
+                                    ceiling)
+    assert codes.tolist() == want[0] and same(got_since, want[1])
+
+
+def test_a_recurring_dropout_alerts_once_a_stop_within_the_ceiling_a_steady_meter_after_the_floor():
+    """End to end over the kernels, 5-minute sweeps: meter 0 drops out for 9 h twice a week apart (the
+    first is an alert, the second is not); it then stops for 4 days (an alert at 1.5 x its longest gap,
+    within the 48 h ceiling). Meter 1 reports hourly without fail until it misses 11 h (an alert after
+    3 h), reports once more and stops (an alert after 1.5 x 11 h)."""
+    flaky = [k * H for k in range(0, 48)] + [57 * H + k * H for k in range(0, 160)] + \
+            [226 * H + k * H for k in range(0, 100)] + [425 * H + k * H for k in range(0, 3)]
+    steady = [k * H for k in range(0, 300)] + [310 * H]
+    readings = sorted([(0, t) for t in flaky] + [(1, t) for t in steady], key=lambda r: r[1])
+    last_seen, cadence = np.full(2, NAN), np.full(2, NAN)
+    count, gap, since = np.zeros(2, dtype=np.int32), np.zeros(2), np.full(2, NAN)
+    raised, position = [], 0
+    for tick in np.arange(300.0, 430 * H, 300.0):
+        end = position
+        while end < len(readings) and readings[end][1] < tick:
+            end += 1
+        if end > position:
+            batch = readings[position:end]
+            kernels.learn_cadence(arr([r[0] for r in batch], np.int32), arr([r[1] for r in batch]), last_seen,
+                                  cadence, count, fold=True, longest_gap=gap)
+            position = end
+        codes = kernels.sweep_absence(tick, 3 * H, last_seen, since, cadence=cadence, cadence_count=count,
+                                      missed_reports=3.0, longest_gap=gap, gap_margin=1.5, gap_ceiling=48 * H)
+        raised += [(int(s), float(tick)) for s in np.flatnonzero(codes == kc.RAISED)]
+    flaky_alerts = [t for s, t in raised if s == 0]
+    steady_alerts = [t for s, t in raised if s == 1]
+    assert len(flaky_alerts) == 2
+    assert flaky_alerts[0] == pytest.approx(47 * H + 3 * H, abs=300)            # the first dropout: after 3 h
+    stop_start = 325 * H
+    assert stop_start + 13 * H < flaky_alerts[1] <= stop_start + 48 * H + 300     # the stop: ~1.5 x 9 h, <= 48 h
+    # the steady one: after 3 h; back at 310 h, then stopped for good: 1.5 x the 11 h it has just learnt
+    assert steady_alerts == [pytest.approx(299 * H + 3 * H, abs=300), pytest.approx(310 * H + 16.5 * H, abs=300)]

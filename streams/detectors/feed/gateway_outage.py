@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_absence
-from streams.detectors._cadence import learnt_cadence
+from streams.detectors._cadence import learnt_cadence, silence_rule
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -38,6 +38,14 @@ class GatewayOutage(Detector):
             2.0, "deliveries", "Out after this many of the gateway's own learnt delivery intervals when longer than "
                                "the floor (a gateway delivering every 6 h after 12 h); one fewer than "
                                "water.meter_silent's three, so its meters' alerts are still held back.")
+        gap_margin: float = threshold(
+            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
+                      "month (real networks drop readings for hours now and then): the same dropout is "
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+        gap_ceiling_s: float = threshold(
+            86400.0, "s", "A gateway is out after a day whatever its dropouts: below "
+                          "water.meter_silent's two days, so an outage is still seen before its "
+                          "meters one by one.")
 
     group_fields = {"gateway": (("outage_since", np.float64, np.nan),)}
 
@@ -46,7 +54,7 @@ class GatewayOutage(Detector):
         return transitions(self.declaration.name, state.group("gateway").keys, since, watermark,
                            lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
                                                  state.group_column("gateway", "last_seen"), since,
-                                                 missed_reports=self.thresholds.missed_reports,
+                                                 **silence_rule(self.thresholds),
                                                  **learnt_cadence(state, "gateway")),
                            ended_by=state.group_column("gateway", "last_seen"))
 

@@ -36,6 +36,13 @@ class TrafficSilent(Detector):
         missed_reports: float = threshold(
             4.0, "reports", "Silent after this many of the detector's own learnt reporting intervals when longer "
                             "than the floor (a radar reporting every 15 min after an hour); four, as for the floor.")
+        gap_margin: float = threshold(
+            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
+                      "month (real networks drop readings for hours now and then): the same dropout is "
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+        gap_ceiling_s: float = threshold(
+            21600.0, "s", "A detector is silent after 6 h whatever its dropouts: traffic control "
+                          "needs a dead loop known within a shift.")
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 

@@ -47,6 +47,13 @@ class WasteSilent(Detector):
         missed_reports: float = threshold(
             3.0, "reports", "Silent after this many of the bin's own learnt reporting intervals when longer than "
                             "the floor: a two-hourly bin after 6 h, a bin reporting every 4 h after 12 h.")
+        gap_margin: float = threshold(
+            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
+                      "month (real networks drop readings for hours now and then): the same dropout is "
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+        gap_ceiling_s: float = threshold(
+            172800.0, "s", "A bin is silent after two days whatever its dropouts: bins are not "
+                           "urgent, collection rounds are.")
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 

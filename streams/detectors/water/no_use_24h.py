@@ -49,7 +49,7 @@ class NoUse24h(Detector):
                                                 state.subject("last_seen"), state.subject("last_use"),
                                                 state.subject("gateway"), state.group_column("gateway", "outage_since"),
                                                 since, missed_reports=t.reporting_missed_reports,
-                                                **learnt_cadence(state)),
+                                                **learnt_cadence(state, gaps=False)),
                            ended_by=state.subject("last_use"))
 
     def definitional_delay_s(self) -> float:
