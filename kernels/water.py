@@ -19,8 +19,8 @@ from numba import njit
 from kernels._checks import _check, _check_writable, _out, _scalar_times
 from kernels.cadence import _NO_GAP, _silence_limit, cadence_arguments
 from kernels.config import (
-    APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CLEARED, MIN_USE_M3, NJIT, NO_CHANGE, RAISED,
-    SKIPPED_INVALID, SKIPPED_STALE,
+    APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CADENCE_MIN_INTERVALS, CLEARED, MIN_USE_M3, NJIT,
+    NO_CHANGE, RAISED, SKIPPED_INVALID, SKIPPED_STALE,
 )
 
 __all__ = ["apply_meter_readings", "sweep_meter_silent", "sweep_no_use", "warm_up"]
@@ -112,8 +112,21 @@ def _suppressed(meter_gateway, gateway_outage_since, m):
 
 
 @njit(**NJIT)
+def _gateway_returning(watermark, seen, meter_gateway, gateway_outage_ended, cadence, count, m):
+    """True while a meter that went quiet before its gateway came back from an outage is within one
+    learnt cadence of that return: its own first reading follows the gateway's first by up to a
+    reporting interval (the gateway's first reading may be another meter's). No cadence: no grace."""
+    g = meter_gateway[m]
+    if g < 0 or g >= gateway_outage_ended.shape[0] or not gateway_outage_ended[g] > seen:
+        return False
+    if m >= cadence.shape[0] or count[m] < CADENCE_MIN_INTERVALS:
+        return False
+    return watermark - gateway_outage_ended[g] < cadence[m]   # NaN cadence: False
+
+
+@njit(**NJIT)
 def _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, count, longest_gap, meter_gateway,
-                        gateway_outage_since, silent_since, out):
+                        gateway_outage_since, gateway_outage_ended, silent_since, out):
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
         seen = last_seen[m]
@@ -121,6 +134,8 @@ def _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, count
             continue
         if np.isnan(silent_since[m]):
             if (watermark - seen >= _silence_limit(silent_after, rule, cadence, count, longest_gap, m)
+                    and not _gateway_returning(watermark, seen, meter_gateway, gateway_outage_ended, cadence, count,
+                                               m)
                     and not _suppressed(meter_gateway, gateway_outage_since, m)):
                 silent_since[m] = seen
                 out[m] = RAISED
@@ -131,14 +146,17 @@ def _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, count
 
 def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
                        silent_since, out=None, *, cadence=None, cadence_count=None, missed_reports=0.0,
-                       longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf):
+                       longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf, gateway_outage_ended=None):
     """Open or close meter-silent episodes at event time ``watermark`` (s).
 
     A meter with no reading for its silence limit opens an episode (``silent_since``
     = its last reading time) unless its gateway has an open outage; its next reading
     closes it. The limit is ``silent_after`` (s), or when longer ``missed_reports`` learnt cadences
     (``cadence`` s and ``cadence_count`` per meter, :func:`kernels.learn_cadence`) and, with
-    ``longest_gap``, ``min(gap_margin x longest_gap, gap_ceiling)``. Returns int8 per meter.
+    ``longest_gap``, ``min(gap_margin x longest_gap, gap_ceiling)``. With ``gateway_outage_ended``
+    (s per gateway, NaN = none) a meter that went quiet before its gateway came back from an outage
+    has one learnt cadence of grace after that return (its own first reading follows the gateway's
+    first by up to one reporting interval). Returns int8 per meter.
     """
     watermark, silent_after = _scalar_times(watermark, silent_after)
     _check("last_seen", last_seen, np.float64)
@@ -150,8 +168,12 @@ def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatewa
     cadence, cadence_count, longest_gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, m,
                                                                   longest_gap, gap_margin, gap_ceiling)
     out = _out(out, m)
+    if gateway_outage_ended is None:
+        gateway_outage_ended = _NO_GAP
+    else:
+        _check("gateway_outage_ended", gateway_outage_ended, np.float64, gateway_outage_since.shape[0])
     _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, cadence_count, longest_gap,
-                        meter_gateway, gateway_outage_since, silent_since, out)
+                        meter_gateway, gateway_outage_since, gateway_outage_ended, silent_since, out)
     return out
 
 
@@ -213,5 +235,5 @@ def warm_up() -> None:
         sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy(), **learnt)
         if learnt:
             sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy(), longest_gap=np.zeros(1),
-                               gap_margin=1.0, gap_ceiling=2.0, **learnt)
+                               gap_margin=1.0, gap_ceiling=2.0, gateway_outage_ended=f.copy(), **learnt)
         sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy(), **learnt)

@@ -137,15 +137,22 @@ def _gateway_out(meter_gateway, gateway_outage_since, m):
 
 
 def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since, silent_since,
-                       cadence=None, count=None, missed_reports=0.0, gaps=None, gap_margin=0.0, gap_ceiling=math.inf):
+                       cadence=None, count=None, missed_reports=0.0, gaps=None, gap_margin=0.0, gap_ceiling=math.inf,
+                       gateway_outage_ended=None):
     silent_since = list(silent_since)
     codes = []
     for m, seen in enumerate(last_seen):
         code = NO_CHANGE
         if not _never(seen):
+            # one learnt cadence of grace after its gateway's return, when it went quiet before it
+            g = meter_gateway[m]
+            returning = (gateway_outage_ended is not None and 0 <= g < len(gateway_outage_ended)
+                         and not _never(gateway_outage_ended[g]) and gateway_outage_ended[g] > seen
+                         and cadence is not None and count[m] >= CADENCE_MIN_INTERVALS and not _never(cadence[m])
+                         and watermark - gateway_outage_ended[g] < cadence[m])
             if _never(silent_since[m]):
-                if (watermark - seen >= silence_limit(silent_after, missed_reports, cadence, count, m, gaps,
-                                                      gap_margin, gap_ceiling)
+                limit = silence_limit(silent_after, missed_reports, cadence, count, m, gaps, gap_margin, gap_ceiling)
+                if (not returning and watermark - seen >= limit
                         and not _gateway_out(meter_gateway, gateway_outage_since, m)):
                     silent_since[m], code = seen, RAISED
             elif seen > silent_since[m]:
@@ -189,7 +196,7 @@ def water_reference(events, thresholds):
     nan = float("nan")
     m = {"last_seen": [], "last_index": [], "last_use": [], "gateway": [], "silent_since": [], "no_use_since": [],
          "cadence": [], "count": [], "gap": []}
-    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": [], "gap": []}
+    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": [], "gap": [], "outage_ended": []}
     found = []
     for event in events:
         if event[0] == "reading":
@@ -223,11 +230,15 @@ def water_reference(events, thresholds):
                                                      gw_t.gap_margin, gw_t.gap_ceiling_s)
             found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t,
                                g["last_seen"])
+            for gw, code in enumerate(codes):
+                if code == CLEARED:
+                    g["outage_ended"][gw] = g["last_seen"][gw]
             before = list(m["silent_since"])
             codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
                                                           g["outage_since"], m["silent_since"], m["cadence"],
                                                           m["count"], silent_t.missed_reports, m["gap"],
-                                                          silent_t.gap_margin, silent_t.gap_ceiling_s)
+                                                          silent_t.gap_margin, silent_t.gap_ceiling_s,
+                                                          g["outage_ended"])
             found += _episodes("water.meter_silent", meter_keys, codes, m["silent_since"], before, t, m["last_seen"])
             before = list(m["no_use_since"])
             codes, m["no_use_since"] = sweep_no_use(t, no_use_t.no_use_after_s, no_use_t.reporting_within_s,

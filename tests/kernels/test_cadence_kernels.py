@@ -391,12 +391,36 @@ def test_gap_aware_sweeps_match_naive_on_random_state(data):
     assert codes.tolist() == want[0] and same(got_since, want[1])
     meter_gw = data.draw(st.lists(st.integers(-1, 2), min_size=n, max_size=n))
     gw_out = data.draw(st.lists(st.one_of(st.just(NAN), st.floats(0, 1e5)), min_size=2, max_size=2))
+    gw_ended = data.draw(st.lists(st.one_of(st.just(NAN), st.floats(0, 1e5)), min_size=2, max_size=2))
     got_since = arr(since)
     codes = kernels.sweep_meter_silent(w, 10800.0, arr(seen), arr(meter_gw, np.int32), arr(gw_out), got_since,
-                                       **learnt)
+                                       gateway_outage_ended=arr(gw_ended), **learnt)
     want = naive.sweep_meter_silent(w, 10800.0, seen, meter_gw, gw_out, since, cadence, count, k, gaps, margin,
-                                    ceiling)
+                                    ceiling, gw_ended)
     assert codes.tolist() == want[0] and same(got_since, want[1])
+
+
+def test_meters_get_one_cadence_of_grace_after_their_gateways_return():
+    """A gateway back at 10 h after an outage (its first reading from one meter); the other hourly
+    meters' first readings follow over the next minutes: none is silent at 10 h 05, and one that stays
+    quiet is silent an hour (its cadence) after the gateway's return, with its own last reading as start."""
+    last_seen = np.array([2 * H, 2 * H, 10 * H])     # meters 0 and 1 quiet since the outage began
+    learnt = {"cadence": np.full(3, H), "cadence_count": np.full(3, kc.CADENCE_MIN_INTERVALS, dtype=np.int32),
+              "missed_reports": 3.0}
+    gw, gw_out, gw_ended = np.zeros(3, dtype=np.int32), np.array([NAN]), np.array([10 * H])
+    since = np.full(3, NAN)
+    assert kernels.sweep_meter_silent(10 * H + 300, 3 * H, last_seen, gw, gw_out, since, gateway_outage_ended=gw_ended,
+                                      **learnt).tolist() == [kc.NO_CHANGE] * 3
+    last_seen[0] = 10 * H + 900                       # meter 0's reading arrives; meter 1 stays quiet
+    codes = kernels.sweep_meter_silent(11 * H, 3 * H, last_seen, gw, gw_out, since, gateway_outage_ended=gw_ended,
+                                       **learnt)
+    assert codes.tolist() == [kc.NO_CHANGE, kc.RAISED, kc.NO_CHANGE] and since[1] == 2 * H
+    # without a learnt cadence there is no grace: judged at once, as before the gateway knew its return
+    fresh = np.full(3, NAN)
+    assert kernels.sweep_meter_silent(10 * H + 300, 3 * H, np.array([2 * H, 2 * H, 10 * H]), gw, gw_out, fresh,
+                                      gateway_outage_ended=gw_ended).tolist() == [kc.RAISED, kc.RAISED, kc.NO_CHANGE]
+    with pytest.raises(ValueError, match="gateway_outage_ended"):
+        kernels.sweep_meter_silent(1.0, 1.0, last_seen, gw, gw_out, np.full(3, NAN), gateway_outage_ended=np.zeros(2))
 
 
 def test_a_recurring_dropout_alerts_once_a_stop_within_the_ceiling_a_steady_meter_after_the_floor():

@@ -2,6 +2,10 @@
 
 Out after ``max(silent_after_s, missed_reports x the gateway's learnt delivery cadence)``
 (:mod:`streams.detectors._cadence`; readings less than a minute apart are one delivery).
+When an outage ends, ``outage_ended`` keeps the time of the reading that ended it: the meters
+behind the gateway that went quiet before it get one reporting interval of grace from then
+(``water.meter_silent``), since their own first readings after an outage follow the gateway's
+first over the next minutes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_absence
+from kernels.config import CLEARED
 from streams.detectors._cadence import learnt_cadence, silence_rule
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
@@ -47,16 +52,21 @@ class GatewayOutage(Detector):
                           "water.meter_silent's two days, so an outage is still seen before its "
                           "meters one by one.")
 
-    group_fields = {"gateway": (("outage_since", np.float64, np.nan),)}
+    group_fields = {"gateway": (("outage_since", np.float64, np.nan), ("outage_ended", np.float64, np.nan))}
 
     def sweep(self, state, watermark):
         since = state.group_column("gateway", "outage_since")
-        return transitions(self.declaration.name, state.group("gateway").keys, since, watermark,
-                           lambda: sweep_absence(watermark, self.thresholds.silent_after_s,
-                                                 state.group_column("gateway", "last_seen"), since,
-                                                 **silence_rule(self.thresholds),
-                                                 **learnt_cadence(state, "gateway")),
-                           ended_by=state.group_column("gateway", "last_seen"))
+        last_seen = state.group_column("gateway", "last_seen")
+
+        def run_kernel():
+            codes = sweep_absence(watermark, self.thresholds.silent_after_s, last_seen, since,
+                                  **silence_rule(self.thresholds), **learnt_cadence(state, "gateway"))
+            ended = np.flatnonzero(codes == CLEARED)
+            state.group_column("gateway", "outage_ended")[ended] = last_seen[ended]
+            return codes
+
+        return transitions(self.declaration.name, state.group("gateway").keys, since, watermark, run_kernel,
+                           ended_by=last_seen)
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s

@@ -1,8 +1,10 @@
 """water.meter_silent: a meter that stops reporting (a device fault, not a welfare case).
 
-Silent after ``max(silent_after_s, missed_reports x the meter's learnt reporting cadence)``
+Silent after ``max(silent_after_s, missed_reports x the meter's learnt reporting cadence, ...)``
 (:mod:`streams.detectors._cadence`): an hourly meter after 3 h, one that reports every 6 h after
-18 h; a meter too new to have a cadence after the floor.
+18 h; a meter too new to have a cadence after the floor. Not while its gateway is out
+(``feed.gateway_outage`` raises one alert instead), nor within one of its reporting intervals
+of the gateway's return (its first reading follows the gateway's first over some minutes).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ class MeterSilent(Detector):
                            lambda: sweep_meter_silent(watermark, t.silent_after_s,
                                                       state.subject("last_seen"), state.subject("gateway"),
                                                       state.group_column("gateway", "outage_since"), since,
-                                                      **silence_rule(t), **learnt_cadence(state)),
+                                                      **silence_rule(t), **learnt_cadence(state),
+                                                      gateway_outage_ended=state.group_column("gateway",
+                                                                                              "outage_ended")),
                            ended_by=state.subject("last_seen"))
 
     def definitional_delay_s(self) -> float:
