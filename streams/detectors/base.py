@@ -61,9 +61,11 @@ class Declaration:
             raise ValueError(f"severity must be info, warning or critical, got {self.severity!r}")
 
 
-def threshold(default, unit: str, why: str):
-    """A threshold field: its default, its unit and why it has that value."""
-    return dataclasses.field(default=default, metadata={"unit": unit, "why": why})
+def threshold(default, unit: str, why: str, minimum: float | None = None, above: float | None = None):
+    """A threshold field: its default, its unit and why it has that value; ``minimum`` (the value may
+    equal it) and ``above`` (it must exceed it) bound what a thresholds file may set."""
+    return dataclasses.field(default=default, metadata={"unit": unit, "why": why, "minimum": minimum,
+                                                        "above": above})
 
 
 class Transition(NamedTuple):

@@ -47,6 +47,12 @@ def load_thresholds(path: str | None, registry: dict) -> dict:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise SettingsError(f"thresholds file {path}: {name}.{key} must be a number, got {value!r}")
             converted[key] = kind(value)
+            minimum, above = fields[key].metadata.get("minimum"), fields[key].metadata.get("above")
+            if value != value or (minimum is not None and not value >= minimum) or \
+                    (above is not None and not value > above):
+                bound = f">= {minimum:g}" if minimum is not None else f"> {above:g}" if above is not None else "a number"
+                raise SettingsError(f"thresholds file {path}: {name}.{key} must be {bound} "
+                                    f"({fields[key].metadata['unit']}), got {value!r}")
         result[name] = cls.Thresholds(**converted)
     return result
 

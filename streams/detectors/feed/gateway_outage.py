@@ -46,11 +46,11 @@ class GatewayOutage(Detector):
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
         gap_ceiling_s: float = threshold(
             86400.0, "s", "A gateway is out after a day whatever its dropouts: below "
                           "water.meter_silent's two days, so an outage is still seen before its "
-                          "meters one by one.")
+                          "meters one by one.", above=0.0)
 
     group_fields = {"gateway": (("outage_since", np.float64, np.nan), ("outage_ended", np.float64, np.nan))}
 

@@ -47,10 +47,10 @@ class LightingSilent(Detector):
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
         gap_ceiling_s: float = threshold(
             86400.0, "s", "A lamp or cabinet is silent after a day whatever its dropouts: one "
-                          "night's patrol sees it.")
+                          "night's patrol sees it.", above=0.0)
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 

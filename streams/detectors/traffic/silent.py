@@ -39,10 +39,10 @@ class TrafficSilent(Detector):
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
         gap_ceiling_s: float = threshold(
             21600.0, "s", "A detector is silent after 6 h whatever its dropouts: traffic control "
-                          "needs a dead loop known within a shift.")
+                          "needs a dead loop known within a shift.", above=0.0)
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 

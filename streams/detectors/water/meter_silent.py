@@ -43,11 +43,11 @@ class MeterSilent(Detector):
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.")
+                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
         gap_ceiling_s: float = threshold(
             172800.0, "s", "A meter is silent after two days whatever its dropouts: a stopped "
                            "meter is sent for repair within two days at worst (an hourly meter "
-                           "that never drops out is still called after 3 h).")
+                           "that never drops out is still called after 3 h).", above=0.0)
 
     subject_fields = (("silent_since", np.float64, np.nan),)
 

@@ -39,6 +39,8 @@ def test_overrides_apply_and_defaults_stay(tmp_path):
     ({"water.nope": {}}, "unknown detectors: water.nope"),
     ({"water.no_use_24h": {"after": 1}}, "has no threshold after"),
     ({"water.no_use_24h": {"no_use_after_s": "12h"}}, "must be a number"),
+    ({"water.meter_silent": {"gap_margin": -1}}, r"water.meter_silent.gap_margin must be >= 0 \(x\), got -1"),
+    ({"traffic.silent": {"gap_ceiling_s": 0}}, r"traffic.silent.gap_ceiling_s must be > 0 \(s\), got 0"),
     ([1, 2], "must hold a JSON object"),
 ])
 def test_bad_files_are_clear_errors(tmp_path, content, message):
