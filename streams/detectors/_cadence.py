@@ -20,13 +20,24 @@ import numpy as np
 
 import kernels
 
-__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "LONGEST_GAP", "LAST_SEEN", "learnt_cadence",
-           "silence_rule", "subject_silence"]
+__all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "CADENCE_READS", "LONGEST_GAP", "LAST_SEEN",
+           "SILENCE_READS", "group_silence_reads", "learnt_cadence", "silence_rule", "subject_silence"]
 
 CADENCE = "cadence"
 CADENCE_INTERVALS = "cadence_intervals"
 LONGEST_GAP = "longest_gap"
 LAST_SEEN = "last_seen"
+
+#: What a detector judging by the cadence alone declares it reads (``state_reads``), and one that
+#: also uses the longest gap (every silence detector); the fields are the tracker's.
+CADENCE_READS = (LAST_SEEN, CADENCE, CADENCE_INTERVALS)
+SILENCE_READS = (*CADENCE_READS, LONGEST_GAP)
+
+
+def group_silence_reads(group: str) -> tuple[str, ...]:
+    """``SILENCE_READS`` of a group's members (e.g. gateways)."""
+    return tuple(f"{group}.{name}" for name in SILENCE_READS)
+
 
 _FIELDS = ((CADENCE, np.float64, np.nan), (CADENCE_INTERVALS, np.int32, 0), (LONGEST_GAP, np.float64, 0.0))
 

@@ -7,9 +7,11 @@ A detector is one class in one file with:
   status. The public register is generated from these, never hand-kept.
 - ``Thresholds``: a frozen dataclass whose fields are made with :func:`threshold`
   (default, unit, why). Thresholds come from configuration, never from scoring code.
-- ``subject_fields`` / ``group_fields``: the state arrays it owns, declared as
+- ``subject_fields`` / ``group_fields``: the state arrays it owns (writes), declared as
   ``(name, dtype, fill)``; field names are prefixed with the detector's short name
   by convention so detectors never share a field by accident.
+- ``columns`` / ``reading_groups`` / ``state_reads``: what else it reads. It receives only
+  what it declared (:mod:`streams.detectors.access`), and the run order follows from these.
 - ``update(state, readings)``: fold a time-sorted slice of readings into its state
   and return the episodes it opened or closed (event-driven detectors).
 - ``sweep(state, watermark)``: at event time ``watermark`` (s), return the
@@ -106,6 +108,12 @@ class Detector(ABC):
     Thresholds: ClassVar[type]
     subject_fields: ClassVar[tuple] = ()
     group_fields: ClassVar[dict] = {}
+    #: What it reads besides its own fields (:mod:`streams.detectors.access`): reading columns,
+    #: reading group slots, and state fields owned by the tracker or another detector
+    #: (``"last_seen"``, ``"gateway.outage_since"``). Anything else is refused.
+    columns: ClassVar[tuple[str, ...]] = ()
+    reading_groups: ClassVar[tuple[str, ...]] = ()
+    state_reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, thresholds=None):
         self.thresholds = thresholds if thresholds is not None else self.Thresholds()

@@ -15,6 +15,9 @@ import numpy as np
 from streams import metrics
 from streams.alerts import alert_event
 from streams.config import Settings
+from streams.detectors.access import (
+    DeclaredState, check_declarations, field_specs, guarded_readings, prepare_reads, run_order,
+)
 from streams.detectors.base import Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
 from streams.ingest.decode import reading_bytes
@@ -56,8 +59,13 @@ class DomainPipeline:
         self.settings = settings
         self.pseudonymizer = pseudonymizer
         thresholds = thresholds or {}
-        self.detectors = [cls(thresholds.get(cls.declaration.name)) for cls in domain.detectors
-                          if cls.declaration.status == "active"]
+        # purpose binding (streams.detectors.access): the order comes from the declared reads and
+        # writes, and every detector is run once on scratch state so an undeclared access fails now
+        self._field_specs = field_specs(domain)
+        self.detectors = run_order([cls(thresholds.get(cls.declaration.name)) for cls in domain.detectors
+                                    if cls.declaration.status == "active"], domain.tracker)
+        self._views: dict[int, tuple[PartitionState, list[DeclaredState]]] = {}
+        check_declarations(domain, self.detectors, lambda: self._prepared(PartitionState(0)), Readings)
         self.states: dict[int, PartitionState] = {}
         self.journals: dict[int, StateJournal] = {}
         self._touched: set[int] = set()          # partitions whose state changed since changelog()
@@ -77,7 +85,15 @@ class DomainPipeline:
             self.domain.tracker.prepare(state)
         for detector in self.detectors:
             detector.prepare(state)
+            prepare_reads(state, detector, self._field_specs)
         return state
+
+    def _declared(self, state: PartitionState) -> list[DeclaredState]:
+        """Each detector's declared view of a partition's state (made once per state object)."""
+        cached = self._views.get(state.partition)
+        if cached is None or cached[0] is not state:
+            cached = self._views[state.partition] = (state, [DeclaredState(state, d) for d in self.detectors])
+        return cached[1]
 
     def restore(self, partition: int, records) -> int:
         """Rebuild a partition's state from its changelog records ``(key, value)``, oldest first.
@@ -254,16 +270,16 @@ class DomainPipeline:
             started = time.perf_counter()
             tracker.update(state, readings)
             metrics.KERNEL_SECONDS.labels(f"{self.domain.name}.tracker").observe(time.perf_counter() - started)
-        for detector in self.detectors:
+        for detector, view in zip(self.detectors, self._declared(state)):
             started = time.perf_counter()
-            found = detector.update(state, readings)
+            found = detector.update(view, guarded_readings(readings, detector))
             metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
             self._emit(detector.declaration, found, result)
 
     def _sweep(self, state, watermark: float, result: BatchResult):
-        for detector in self.detectors:
+        for detector, view in zip(self.detectors, self._declared(state)):
             started = time.perf_counter()
-            found: list[Transition] = detector.sweep(state, watermark)
+            found: list[Transition] = detector.sweep(view, watermark)
             metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
             self._emit(detector.declaration, found, result)
 

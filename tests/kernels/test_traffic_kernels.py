@@ -283,25 +283,26 @@ def test_sweep_raises_unexplained_runs_only_and_clears_after_calm():
     from streams.detectors.traffic.anomaly_score import TrafficAnomalyScore
     from streams.state.partition import PartitionState
 
-    state = PartitionState()
+    from streams.detectors.access import DeclaredState, field_specs, prepare_reads
+    from streams.domains import DOMAINS
+
+    raw = PartitionState()
     detector = TrafficAnomalyScore()
-    state.subjects.ensure_all(TrafficAnomalyScore.subject_fields)
-    for group, fields in TrafficAnomalyScore.group_fields.items():
-        state.group(group).ensure_all(fields)
-    state.subjects.ensure("segment", np.int32, -1)
-    state.subjects.slots_for(["a", "b", "c", "d"])
-    state.group("segment").slots_for(["s0"])
+    detector.prepare(raw)
+    prepare_reads(raw, detector, field_specs(DOMAINS["traffic"]))   # the fields it reads, at their fills
+    state = DeclaredState(raw, detector)
+    raw.subjects.slots_for(["a", "b", "c", "d"])
+    raw.group("segment").slots_for(["s0"])
     col = state.subject
     col("anomaly_last_ts")[:] = 4000.0
     col("anomaly_first_ts")[:] = 0.0
     col("anomaly_seen")[:] = 1000.0
     col("anomaly_interval")[:] = 300.0
     col("anomaly_hot_since")[:] = [1000.0, 1000.0, 1000.0, 3000.0]
-    col("stuck_ended")[:] = [NAN, 900.0, NAN, NAN]
-    col("stuck_since")[:] = [NAN, NAN, NAN, NAN]
-    col("stuck_since")[1] = 800.0                                   # b: an open stuck episode explains it
-    col("segment")[:] = [-1, -1, 0, -1]
-    state.group_column("segment", "incident_ended")[0] = 1500.0     # c: its segment's incident ended after
+    raw.subject("stuck_ended")[:] = [NAN, 900.0, NAN, NAN]          # traffic.stuck's, read only here
+    raw.subject("stuck_since")[:] = [NAN, 800.0, NAN, NAN]          # b: an open stuck episode explains it
+    raw.subject("segment")[:] = [-1, -1, 0, -1]
+    raw.group_column("segment", "incident_ended")[0] = 1500.0       # c: its segment's incident ended after
     found = detector.sweep(state, 4000.0)
     assert [(t.subject, t.state, t.episode_start) for t in found] == [("a", "raised", 1000.0)]   # d: 1000 s hot
     col("anomaly_last_ts")[0], col("anomaly_hot_since")[0], col("anomaly_cold_since")[0] = 5000.0, NAN, 4100.0

@@ -16,7 +16,7 @@ import numpy as np
 
 from kernels import sweep_absence
 from kernels.config import CLEARED
-from streams.detectors._cadence import learnt_cadence, silence_rule
+from streams.detectors._cadence import group_silence_reads, learnt_cadence, silence_rule
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -52,6 +52,7 @@ class GatewayOutage(Detector):
                           "water.meter_silent's two days, so an outage is still seen before its "
                           "meters one by one.", above=0.0)
 
+    state_reads = group_silence_reads("gateway")
     group_fields = {"gateway": (("outage_since", np.float64, np.nan), ("outage_ended", np.float64, np.nan))}
 
     def sweep(self, state, watermark):

@@ -45,6 +45,7 @@ class Cycling(Detector):
             86400.0, "s", "Cleared after a whole day without a transition, so a lamp that cycles every night "
                           "stays one episode instead of one per night.")
 
+    columns = ("kind", "powerConsumption", "powerState")
     subject_fields = (("cycling_last_ts", np.float64, np.nan), ("cycling_last_lit", np.int8, -1),
                       ("cycling_window_start", np.float64, np.nan), ("cycling_transitions", np.int32, 0),
                       ("cycling_last_transition", np.float64, np.nan), ("cycling_since", np.float64, np.nan))

@@ -43,6 +43,7 @@ class DayBurner(Detector):
             900.0, "s", "Lit by day over two consecutive 15-min readings: a single lit reading can be a "
                         "maintenance test.")
 
+    columns = ("kind", "powerConsumption", "powerState")
     subject_fields = (("day_burner_last_ts", np.float64, np.nan), ("day_burner_lit_since", np.float64, np.nan),
                       ("day_burner_since", np.float64, np.nan))
 

@@ -46,6 +46,7 @@ class LampFailure(Detector):
                          "after a longer gap a report was missed, which may have been lit (a cycling lamp's "
                          "on-reading), so the dark run starts again at the reading after the gap.")
 
+    columns = ("kind", "powerConsumption")
     subject_fields = (("lamp_failure_last_ts", np.float64, np.nan), ("lamp_failure_dark_since", np.float64, np.nan),
                       ("lamp_failure_since", np.float64, np.nan))
 

@@ -40,6 +40,7 @@ class PowerOutOfRange(Detector):
             900.0, "s", "Outside over two consecutive 15-min readings: one reading can catch a lamp warming up "
                         "or a dimming step.")
 
+    columns = ("illuminanceLevel", "kind", "powerConsumption", "powerRating")
     subject_fields = (("power_range_last_ts", np.float64, np.nan), ("power_range_outside_since", np.float64, np.nan),
                       ("power_range_since", np.float64, np.nan))
 

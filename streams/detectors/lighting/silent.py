@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.detectors._cadence import subject_silence
+from streams.detectors._cadence import SILENCE_READS, subject_silence
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["LightingSilent"]
@@ -52,6 +52,7 @@ class LightingSilent(Detector):
             86400.0, "s", "A lamp or cabinet is silent after a day whatever its dropouts: one "
                           "night's patrol sees it.", above=0.0)
 
+    state_reads = SILENCE_READS
     subject_fields = (("silent_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):

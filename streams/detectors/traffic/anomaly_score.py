@@ -102,17 +102,17 @@ class TrafficAnomalyScore(Detector):
             43200.0, "s", "A seasonal bin is used only once first learnt at least 12 h before: on an earlier "
                           "day, not minutes ago during the same morning ramp.")
 
+    columns = ("averageVehicleSpeed", "intensity", "occupancy")
+    state_reads = ("segment",                                            # the tracker's
+                   "stuck_since", "stuck_ended",                          # traffic.stuck's
+                   "incident_congested_since", "incident_since",          # traffic.incident's
+                   "segment.incident_open_since", "segment.incident_ended")
     subject_fields = (*((f"anomaly_{name}", np.float64, field_fill(name)) for name in SLOT_FIELDS),
                       ("anomaly_since", np.float64, np.nan),
                       # set at sweeps: a stuck episode of the detector or a queue on its segment
-                      ("anomaly_quarantined", np.float64, np.nan),
-                      # traffic.incident's (read only)
-                      ("incident_congested_since", np.float64, np.nan), ("incident_since", np.float64, np.nan),
-                      ("stuck_since", np.float64, np.nan), ("stuck_ended", np.float64, np.nan))  # traffic.stuck's
+                      ("anomaly_quarantined", np.float64, np.nan))
     group_fields = {PER_CHANNEL: tuple((name, np.float64, field_fill(name)) for name in CHANNEL_FIELDS),
-                    BASELINE: tuple((name, np.float64, field_fill(name)) for name in BIN_FIELDS),
-                    "segment": (("incident_open_since", np.float64, np.nan),   # traffic.incident's
-                                ("incident_ended", np.float64, np.nan))}
+                    BASELINE: tuple((name, np.float64, field_fill(name)) for name in BIN_FIELDS)}
 
     # -- the scorer's parameters and state ------------------------------------------------------------
     @staticmethod

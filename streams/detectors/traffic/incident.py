@@ -51,9 +51,10 @@ class TrafficIncident(Detector):
         fresh_within_s: float = threshold(
             900.0, "s", "Both detectors must have reported within this time; a silent one is no evidence.")
 
+    state_reads = ("last_seen", "segment", "position", "occupancy",   # the tracker's
+                   "stuck_since")                                    # traffic.stuck's
     subject_fields = (("incident_congested_since", np.float64, np.nan), ("incident_calm_since", np.float64, np.nan),
-                      ("incident_since", np.float64, np.nan),
-                      ("stuck_since", np.float64, np.nan))   # read here, written by traffic.stuck
+                      ("incident_since", np.float64, np.nan))
     group_fields = {"segment": (("incident_open_since", np.float64, np.nan),
                                 ("incident_ended", np.float64, np.nan))}
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.detectors._cadence import subject_silence
+from streams.detectors._cadence import SILENCE_READS, subject_silence
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["TrafficSilent"]
@@ -44,6 +44,7 @@ class TrafficSilent(Detector):
             21600.0, "s", "A detector is silent after 6 h whatever its dropouts: traffic control "
                           "needs a dead loop known within a shift.", above=0.0)
 
+    state_reads = SILENCE_READS
     subject_fields = (("silent_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):

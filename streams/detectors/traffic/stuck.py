@@ -45,6 +45,7 @@ class TrafficStuck(Detector):
             900.0, "s", "Four readings (15 min) of a speed with no vehicle: one can be a counter glitch at an "
                         "interval boundary, a quarter of an hour cannot.")
 
+    columns = ("averageVehicleSpeed", "intensity", "occupancy")
     subject_fields = (("stuck_last_ts", np.float64, np.nan), ("stuck_prev_intensity", np.float64, np.nan),
                       ("stuck_prev_occupancy", np.float64, np.nan), ("stuck_prev_speed", np.float64, np.nan),
                       ("stuck_flat_since", np.float64, np.nan), ("stuck_impossible_since", np.float64, np.nan),
@@ -57,7 +58,10 @@ class TrafficStuck(Detector):
         c = readings.columns
         codes, starts = update_stuck(
             readings.slots, readings.ts, c["intensity"], c["occupancy"], c["averageVehicleSpeed"],
-            t.flat_after_s, t.impossible_after_s, *(state.subject(name) for name, _, _ in self.subject_fields))
+            t.flat_after_s, t.impossible_after_s,
+            state.subject("stuck_last_ts"), state.subject("stuck_prev_intensity"), state.subject("stuck_prev_occupancy"),
+            state.subject("stuck_prev_speed"), state.subject("stuck_flat_since"),
+            state.subject("stuck_impossible_since"), state.subject("stuck_since"), state.subject("stuck_ended"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)
 

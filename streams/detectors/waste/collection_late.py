@@ -35,6 +35,7 @@ class CollectionLate(Detector):
             86400.0, "s", "One day (N = 1 day): daily rounds come back within a day, so a bin full for longer "
                           "was skipped.")
 
+    columns = ("fillingLevel",)
     subject_fields = (("late_last_ts", np.float64, np.nan), ("late_prev_fill", np.float64, np.nan),
                       ("late_full_since", np.float64, np.nan), ("late_since", np.float64, np.nan))
 

@@ -39,6 +39,7 @@ class Fire(Detector):
             30.0, "degC", "Hysteresis: the fire is over when the bin is back to ambient, well below the "
                           "raising levels, so a cooling bin does not flap.")
 
+    columns = ("status", "temperature")
     subject_fields = (("fire_last_ts", np.float64, np.nan), ("fire_last_temp", np.float64, np.nan),
                       ("fire_last_temp_ts", np.float64, np.nan), ("fire_since", np.float64, np.nan))
 

@@ -42,6 +42,7 @@ class FullBeforeCollection(Detector):
             4, "readings", "At least four readings since the last emptying: a Theil-Sen slope of fewer points "
                            "is one noisy pair away from a false forecast.")
 
+    columns = ("fillingLevel", "nextCollectionEpoch")
     subject_fields = ((("forecast_last_ts", np.float64, np.nan), ("forecast_prev_fill", np.float64, np.nan),
                        ("forecast_count", np.int32, 0), ("forecast_since", np.float64, np.nan))
                       + tuple((name, np.float64, np.nan) for name in WINDOW_TIMES + WINDOW_LEVELS))

@@ -32,6 +32,7 @@ class Overflow(Detector):
             0.7, "fraction of bin height", "Hysteresis: the episode ends only when the level is clearly down "
                                            "(an emptying), not when noise dips below 90%.")
 
+    columns = ("fillingLevel",)
     subject_fields = (("overflow_last_ts", np.float64, np.nan), ("overflow_since", np.float64, np.nan))
 
     def update(self, state, readings):

@@ -30,6 +30,7 @@ class SensorFault(Detector):
             6, "readings", "Six identical readings in a row: two live readings repeat to the millimetre ~3% of "
                            "the time, six in a row about once in 10^7 - never by accident in a city of bins.")
 
+    columns = ("fillingLevel",)
     subject_fields = (("stuck_last_ts", np.float64, np.nan), ("stuck_prev_fill", np.float64, np.nan),
                       ("stuck_run", np.int32, 0), ("stuck_run_start", np.float64, np.nan),
                       ("stuck_since", np.float64, np.nan))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import close_absence
-from streams.detectors._cadence import subject_silence
+from streams.detectors._cadence import SILENCE_READS, subject_silence
 from streams.detectors.base import Declaration, Detector, episode_transitions, threshold
 
 __all__ = ["WasteSilent"]
@@ -55,6 +55,7 @@ class WasteSilent(Detector):
             172800.0, "s", "A bin is silent after two days whatever its dropouts: bins are not "
                            "urgent, collection rounds are.", above=0.0)
 
+    state_reads = SILENCE_READS
     subject_fields = (("silent_since", np.float64, np.nan),)
 
     def update(self, state, readings):

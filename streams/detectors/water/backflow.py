@@ -38,6 +38,7 @@ class Backflow(Detector):
                        "household meter cannot run 5 m3 backwards in an hour), not backflow: only the baseline "
                        "moves.")
 
+    columns = ("waterConsumption",)
     subject_fields = (("bf_prev_ts", np.float64, NAN), ("bf_prev_index", np.float64, NAN),
                       ("bf_since", np.float64, NAN))
 

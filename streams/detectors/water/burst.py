@@ -38,6 +38,7 @@ class Burst(Detector):
             5400.0, "s", "Over a longer interval (missed reports) a day's normal use could add up to the burst "
                          "volume, so such intervals are not judged.")
 
+    columns = ("maxFlowLastHour", "nominalFlow", "waterConsumption")
     subject_fields = (("bu_prev_ts", np.float64, NAN), ("bu_prev_index", np.float64, NAN),
                       ("bu_nominal", np.float64, NAN), ("bu_high_since", np.float64, NAN),
                       ("bu_since", np.float64, NAN))

@@ -37,6 +37,7 @@ class ContinuousFlow(Detector):
             5400.0, "s", "An interval between two readings longer than this (a missed hourly report) could "
                          "hide a still hour, so it restarts the count instead of extending it.")
 
+    columns = ("waterConsumption",)
     subject_fields = (("cf_prev_ts", np.float64, NAN), ("cf_prev_index", np.float64, NAN),
                       ("cf_flow_since", np.float64, NAN), ("cf_since", np.float64, NAN))
 

@@ -39,6 +39,7 @@ class DeviceAlarm(Detector):
             2.0, "readings", "An alarm ends after two readings in a row without it: one report lost or glitched "
                              "between two alarms does not close and reopen the episode.")
 
+    columns = ("deviceAlarm",)
     subject_fields = (("da_last_ts", np.float64, NAN), ("da_code", np.int8, 0), ("da_quiet", np.float64, 0.0),
                       ("da_since", np.float64, NAN))
 

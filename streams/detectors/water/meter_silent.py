@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_meter_silent
-from streams.detectors._cadence import learnt_cadence, silence_rule
+from streams.detectors._cadence import SILENCE_READS, learnt_cadence, silence_rule
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -49,6 +49,8 @@ class MeterSilent(Detector):
                            "meter is sent for repair within two days at worst (an hourly meter "
                            "that never drops out is still called after 3 h).", above=0.0)
 
+    state_reads = (*SILENCE_READS, "gateway",                           # the tracker's
+                   "gateway.outage_since", "gateway.outage_ended")    # feed.gateway_outage's
     subject_fields = (("silent_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):

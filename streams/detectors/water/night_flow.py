@@ -62,6 +62,8 @@ class NightFlow(Detector):
         max_interval_s: float = threshold(
             5400.0, "s", "Only intervals of about an hour tell which night hour their flow belongs to.")
 
+    columns = ("waterConsumption",)
+    reading_groups = ("district",)
     subject_fields = (("nf_prev_ts", np.float64, NAN), ("nf_prev_index", np.float64, NAN))
     group_fields = {"district": (("nf_night", np.float64, NAN), ("nf_closed", np.float64, NAN),
                                  *((name, np.float64, 0.0) for name in BINS[0] + BINS[1]),

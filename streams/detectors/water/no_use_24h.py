@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_no_use
-from streams.detectors._cadence import learnt_cadence
+from streams.detectors._cadence import CADENCE_READS, learnt_cadence
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -39,6 +39,8 @@ class NoUse24h(Detector):
                             "many of its learnt reporting intervals (water.meter_silent's rule): one that reports "
                             "every 6 h is not silent 3 h after a report, so its welfare check is not held back.")
 
+    state_reads = (*CADENCE_READS, "last_use", "gateway",                 # the tracker's
+                   "gateway.outage_since")                               # feed.gateway_outage's
     subject_fields = (("no_use_since", np.float64, np.nan),)
 
     def sweep(self, state, watermark):

@@ -52,9 +52,11 @@ def test_declaration_refuses_empty_fields():
 def test_empty_state_and_empty_batch_find_nothing(name):
     from tests.streams.detectors.corpus import empty_readings, prepared_state
 
+    from streams.detectors.access import DeclaredState, guarded_readings
+
     detector = REGISTRY[name]()
-    state = prepared_state(DOMAIN_OF[name])
-    assert detector.update(state, empty_readings(DOMAIN_OF[name])) == []
+    state = DeclaredState(prepared_state(DOMAIN_OF[name]), detector)   # only what it declared, as in the worker
+    assert detector.update(state, guarded_readings(empty_readings(DOMAIN_OF[name]), detector)) == []
     assert detector.sweep(state, 1_800_000_000.0) == []
 
 
@@ -108,8 +110,11 @@ def test_nan_values_never_raise(name):
     readings = nan_readings(domain, state)
     if domain.tracker is not None:
         domain.tracker.update(state, readings)
-    detector.update(state, readings)
-    detector.sweep(state, float(readings.ts[-1]) + 3600)
+    from streams.detectors.access import DeclaredState, guarded_readings
+
+    view = DeclaredState(state, detector)
+    detector.update(view, guarded_readings(readings, detector))
+    detector.sweep(view, float(readings.ts[-1]) + 3600)
 
 
 def test_snapshot_rejects_corrupt_data():
