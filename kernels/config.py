@@ -154,6 +154,16 @@ SERIES_ALERT_AFTER_S = 86400.0
 #: perfectly constant series that jumps scores 1, not infinity.
 SERIES_MAX_DEVIATION = 1e12
 SERIES_RELATIVE_FLOOR = 1e-9
+#: Each channel learns its measurement resolution from the steps between its consecutive values (steps within
+#: 1e-9 of the values are no step): the running median of the non-zero steps, in the log domain, each step moving it
+#: up or down by SERIES_RESOLUTION_RATE (about 5 %). For a quantised sensor, or a count, that is its step (1 for
+#: counts); for a continuous one about its noise (then below its learnt noise scale: no effect). A median, not the
+#: smallest step: a sensor that reports a mean (an RMS) of quantised samples now and then moves by a sliver of a step.
+#: Its noise scale never falls below SERIES_RESOLUTION_FRACTION of it, the standard deviation of a uniform
+#: rounding error (step / sqrt(12)): a sensor that mostly repeats one value and now and then flickers by a step
+#: is not learnt as nearly noiseless (a normal flicker would be ~20 noise scales).
+SERIES_RESOLUTION_FRACTION = 12.0 ** -0.5
+SERIES_RESOLUTION_RATE = 0.05
 
 # --- lighting ------------------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ How a reading is scored (per series ``slot``; channels share the verdict):
    per series. The learnt reporting interval (a log-domain average of the steps) sets the
    short view's memory, how far a gap is extrapolated, and the episode rule's durations.
 2. **Deviations** of the worst channel, in its noise scales (never below the channel's
-   ``floor`` nor 1e-9 of its level), compressed as ``log(1 + a)`` so heavy tails and counts
+   ``floor``, 1e-9 of its level, nor ``SERIES_RESOLUTION_FRACTION`` of its learnt resolution, the
+   running median of the non-zero steps between its values: a quantised sensor that mostly repeats
+   one value is not taken as noiseless), compressed as ``log(1 + a)`` so heavy tails and counts
    do not dominate: the *fast* horizon is this reading's distance from the best
    prediction; the *slow* horizon an exponentially weighted mean over
    ``SERIES_SMOOTH_READINGS`` readings of the distance from the usual value (from the
@@ -75,7 +77,7 @@ from kernels._checks import _check, _check_writable, _out, _scalar_times
 from kernels.config import (
     CLEARED, EPOCH_WEEKDAY, NJIT, NO_CHANGE, RAISED, SERIES_ADAPT_MIN_S, SERIES_ADAPT_READINGS, SERIES_ALERT_AFTER_READINGS, SERIES_ALERT_AFTER_S, SERIES_BIN_S,
     SERIES_BINS, SERIES_BINS_PER_DAY, SERIES_CALIBRATION_WARMUP, SERIES_CALIBRATION_READINGS, SERIES_INTERVAL_READINGS,
-    SERIES_LONG_READINGS, SERIES_MAX_DEVIATION, SERIES_MAX_GAP_INTERVALS, SERIES_RELATIVE_FLOOR, SERIES_SCALE_READINGS, SERIES_SCORE_DECADES, SERIES_SEASONAL_MAX_INTERVAL_S,
+    SERIES_LONG_READINGS, SERIES_MAX_DEVIATION, SERIES_MAX_GAP_INTERVALS, SERIES_RELATIVE_FLOOR, SERIES_RESOLUTION_FRACTION, SERIES_RESOLUTION_RATE, SERIES_SCALE_READINGS, SERIES_SCORE_DECADES, SERIES_SEASONAL_MAX_INTERVAL_S,
     SERIES_WINSOR_EXCESS, SERIES_TAIL_PRIOR, SERIES_TAIL_PRIOR_EXCEEDANCES, SERIES_TAIL_SHAPE_MAX, SERIES_TAIL_SHAPE_MIN, SERIES_TREND_GAIN, SERIES_USUAL_TOLERANCE,
     SERIES_SHORT_INTERVALS, SERIES_SHORT_MEMORY_S, SERIES_SMOOTH_READINGS, SERIES_WARMUP_READINGS,
 )
@@ -89,16 +91,17 @@ __all__ = ["SLOT_FIELDS", "CHANNEL_FIELDS", "BIN_FIELDS", "new_series_state", "s
 SLOT_FIELDS = ("first_ts", "last_ts", "interval", "seen", "smooth", "fast_mean", "fast_var", "fast_tail", "fast_excess",
                "fast_excess2", "slow_mean", "slow_var", "slow_tail", "slow_excess", "slow_excess2", "calibrated",
                "novel", "hot_since", "cold_since")
-#: Per (slot, channel): each view's level (the short one with a trend, per s) and noise scale, with the count of residuals it learnt from.
+#: Per (slot, channel): each view's level (the short one with a trend, per s) and noise scale, with the count of
+#: residuals it learnt from; the newest value and the measurement resolution learnt from the steps between values.
 CHANNEL_FIELDS = ("short_level", "short_trend", "short_scale", "short_seen", "long_level", "long_scale", "long_seen",
-                  "seasonal_scale", "seasonal_seen")
+                  "seasonal_scale", "seasonal_seen", "last_value", "resolution")
 #: Per (slot, bin, channel): the seasonal level and when the bin was first learnt (s).
 BIN_FIELDS = ("level", "first")
 
 (FIRST_TS, LAST_TS, INTERVAL, SEEN, SMOOTH, FAST_MEAN, FAST_VAR, FAST_TAIL, FAST_EXCESS, FAST_EXCESS2, SLOW_MEAN,
  SLOW_VAR, SLOW_TAIL, SLOW_EXCESS, SLOW_EXCESS2, CALIBRATED, NOVEL, HOT_SINCE, COLD_SINCE) = range(len(SLOT_FIELDS))
 (SHORT_LEVEL, SHORT_TREND, SHORT_SCALE, SHORT_SEEN, LONG_LEVEL, LONG_SCALE, LONG_SEEN, SEASONAL_SCALE,
- SEASONAL_SEEN) = range(len(CHANNEL_FIELDS))
+ SEASONAL_SEEN, LAST_VALUE, RESOLUTION) = range(len(CHANNEL_FIELDS))
 BIN_LEVEL, BIN_FIRST = range(len(BIN_FIELDS))
 
 #: Fill of a fresh row of each field: counts start at 0, everything else unknown.
@@ -131,6 +134,37 @@ def _series_bin(t):
 def series_bin(t: float) -> int:
     """Seasonal bin of time ``t`` (s, UTC): ``weekend * SERIES_BINS_PER_DAY + 30-minute bin of the day``."""
     return int(_series_bin(float(t)))
+
+
+@njit(**NJIT)
+def _noise_floor(floors, c, channel_state, j):
+    """The smallest noise scale of channel ``c`` (row ``j``): its own floor, 1e-9 of its long level,
+    SERIES_RESOLUTION_FRACTION of its learnt resolution, never 0."""
+    resolution = channel_state[RESOLUTION][j]
+    quantum = 0.0 if np.isnan(resolution) else SERIES_RESOLUTION_FRACTION * resolution
+    return max(floors[c], SERIES_RELATIVE_FLOOR * abs(channel_state[LONG_LEVEL][j]), quantum, 1e-300)
+
+
+@njit(**NJIT)
+def _learn_resolution(channel_state, j, x):
+    """The channel's newest value becomes ``x``; the step from the previous one teaches the resolution, the
+    running median of the non-zero steps (steps within 1e-9 of the values are no step: floating-point
+    rounding, not the sensor). Learnt from every reading, anomalous or not: it is the sensor's, not the
+    series' behaviour."""
+    previous = channel_state[LAST_VALUE][j]
+    channel_state[LAST_VALUE][j] = x
+    if np.isnan(previous):
+        return
+    d = abs(x - previous)
+    if d <= SERIES_RELATIVE_FLOOR * max(abs(x), abs(previous)):
+        return
+    resolution = channel_state[RESOLUTION][j]
+    if np.isnan(resolution):
+        channel_state[RESOLUTION][j] = d
+    else:
+        # the running median of the non-zero steps, in the log domain (a step of SERIES_RESOLUTION_RATE up or down)
+        channel_state[RESOLUTION][j] = resolution * math.exp(SERIES_RESOLUTION_RATE if d > resolution
+                                                             else -SERIES_RESOLUTION_RATE)
 
 
 @njit(**NJIT)
@@ -293,7 +327,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
         level = channel_state[LONG_LEVEL][j]
         if np.isnan(level) or channel_state[SHORT_SEEN][j] < SERIES_WARMUP_READINGS:
             continue
-        floor = max(floors[c], SERIES_RELATIVE_FLOOR * abs(level), 1e-300)
+        floor = _noise_floor(floors, c, channel_state, j)
         # the usual value: the long level, or this hour's bin where it predicts better
         prediction, usual, usable = _usual_view(channel_state, bin_state, s, k, c, t, floor, baseline_age,
                                                 seasonal_allowed, home, lo, hi, f)
@@ -372,7 +406,7 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             j = s * k + c
             if np.isnan(channel_state[SHORT_LEVEL][j]) or np.isnan(channel_state[LONG_LEVEL][j]):
                 continue
-            floor = max(floors[c], SERIES_RELATIVE_FLOOR * abs(channel_state[LONG_LEVEL][j]), 1e-300)
+            floor = _noise_floor(floors, c, channel_state, j)
             prediction, _scale, _usable = _usual_view(channel_state, bin_state, s, k, c, t, floor, baseline_age,
                                                       seasonal_allowed, home, lo, hi, f)
             shift = _short_prediction(channel_state, j, step, interval) - prediction
@@ -397,8 +431,10 @@ def _score_one(s, t, i, values, floors, alert_score, calm_score, clip, bin_rate,
             channel_state[LONG_LEVEL][j] = x
             channel_state[SHORT_SCALE][j] = 0.0
             channel_state[LONG_SCALE][j] = 0.0
+            channel_state[LAST_VALUE][j] = x
             continue
-        floor = max(floors[c], SERIES_RELATIVE_FLOOR * abs(channel_state[LONG_LEVEL][j]), 1e-300)
+        floor = _noise_floor(floors, c, channel_state, j)
+        _learn_resolution(channel_state, j, x)   # from every reading; this one is learnt with the resolution before it
         # the short level follows every reading, its residuals clipped
         short_scale = max(channel_state[SHORT_SCALE][j], floor)
         predicted = _short_prediction(channel_state, j, step, interval)

@@ -19,7 +19,8 @@ State (``None`` = unknown / never), one dict per series slot::
     channel = {"short": {"level", "trend", "scale", "seen"},   # Holt's level + trend, its noise scale
                "long": {"level", "scale", "seen"},             # the usual level
                "seasonal": {"scale", "seen",                   # the daily profile's noise scale
-                            "bins": {bin: {"level", "first"}}}}  # only the bins learnt so far
+                            "bins": {bin: {"level", "first"}}},  # only the bins learnt so far
+               "last_value", "resolution"}                     # the newest value, the learnt step between values
 
 :func:`from_kernel_state` / :func:`to_kernel_state` convert the kernel's state tuples (the
 ``SLOT_FIELDS`` / ``CHANNEL_FIELDS`` / ``BIN_FIELDS`` arrays) to this form and back. Only
@@ -41,7 +42,8 @@ from kernels.config import (
     CLEARED, EPOCH_WEEKDAY, NO_CHANGE, RAISED, SERIES_ADAPT_MIN_S, SERIES_ADAPT_READINGS, SERIES_ALERT_AFTER_READINGS,
     SERIES_ALERT_AFTER_S, SERIES_BIN_S, SERIES_BINS, SERIES_BINS_PER_DAY, SERIES_CALIBRATION_READINGS,
     SERIES_CALIBRATION_WARMUP, SERIES_INTERVAL_READINGS, SERIES_LONG_READINGS, SERIES_MAX_DEVIATION,
-    SERIES_MAX_GAP_INTERVALS, SERIES_RELATIVE_FLOOR, SERIES_SCALE_READINGS, SERIES_SCORE_DECADES,
+    SERIES_MAX_GAP_INTERVALS, SERIES_RELATIVE_FLOOR, SERIES_RESOLUTION_FRACTION, SERIES_RESOLUTION_RATE,
+    SERIES_SCALE_READINGS, SERIES_SCORE_DECADES,
     SERIES_SEASONAL_MAX_INTERVAL_S, SERIES_SHORT_INTERVALS, SERIES_SHORT_MEMORY_S, SERIES_SMOOTH_READINGS,
     SERIES_TAIL_PRIOR, SERIES_TAIL_SHAPE_MAX, SERIES_TAIL_SHAPE_MIN, SERIES_TREND_GAIN, SERIES_USUAL_TOLERANCE,
     SERIES_WARMUP_READINGS, SERIES_WINSOR_EXCESS,
@@ -81,7 +83,7 @@ def new_tail() -> dict:
 def new_channel() -> dict:
     return {"short": {"level": None, "trend": None, "scale": None, "seen": 0.0},
             "long": {"level": None, "scale": None, "seen": 0.0},
-            "seasonal": {"scale": None, "seen": 0.0, "bins": {}}}
+            "seasonal": {"scale": None, "seen": 0.0, "bins": {}}, "last_value": None, "resolution": None}
 
 
 def new_slot(k: int) -> dict:
@@ -118,8 +120,27 @@ def in_scales(residual: float, scale: float) -> float:
 
 
 def noise_floor(channel_floor: float, channel: dict) -> float:
-    """The smallest noise scale of a channel: its own floor, 1e-9 of its usual level, never 0."""
-    return max(channel_floor, SERIES_RELATIVE_FLOOR * abs(channel["long"]["level"]), SMALLEST_SCALE)
+    """The smallest noise scale of a channel: its own floor, 1e-9 of its usual level, a fraction of its
+    learnt resolution, never 0."""
+    quantum = 0.0 if channel["resolution"] is None else SERIES_RESOLUTION_FRACTION * channel["resolution"]
+    return max(channel_floor, SERIES_RELATIVE_FLOOR * abs(channel["long"]["level"]), quantum, SMALLEST_SCALE)
+
+
+def learn_resolution(channel: dict, x: float) -> None:
+    """The newest value becomes x; a step from the previous one (larger than 1e-9 of the values: not
+    floating-point rounding) teaches the resolution: its first such step, then the running median of the
+    steps in the log domain (up or down by SERIES_RESOLUTION_RATE). From every reading, anomalous or not."""
+    previous, channel["last_value"] = channel["last_value"], x
+    if previous is None:
+        return
+    d = abs(x - previous)
+    if d <= SERIES_RELATIVE_FLOOR * max(abs(x), abs(previous)):
+        return
+    if channel["resolution"] is None:
+        channel["resolution"] = d
+    else:
+        up = d > channel["resolution"]
+        channel["resolution"] *= math.exp(SERIES_RESOLUTION_RATE if up else -SERIES_RESOLUTION_RATE)
 
 
 # --- time of day -----------------------------------------------------------------------------------
@@ -427,8 +448,10 @@ def learn_channel(channel, x, channel_floor, t, step, interval, rate, calm, last
     if channel["short"]["level"] is None:    # a channel's first reading: every view starts there
         channel["short"]["level"] = channel["long"]["level"] = x
         channel["short"]["scale"] = channel["long"]["scale"] = 0.0
+        channel["last_value"] = x
         return
-    floor = noise_floor(channel_floor, channel)
+    floor = noise_floor(channel_floor, channel)     # with the resolution learnt before this reading
+    learn_resolution(channel, x)
     learn_short(channel["short"], x, floor, step, interval, rate, calm, th.clip)
     if lasting:          # moved by adapt_channel already; the new normal's warm-up starts next reading
         return
@@ -633,6 +656,7 @@ CHANNEL_PATHS = {
     "short_level": ("short", "level"), "short_trend": ("short", "trend"), "short_scale": ("short", "scale"),
     "short_seen": ("short", "seen"), "long_level": ("long", "level"), "long_scale": ("long", "scale"),
     "long_seen": ("long", "seen"), "seasonal_scale": ("seasonal", "scale"), "seasonal_seen": ("seasonal", "seen"),
+    "last_value": ("last_value",), "resolution": ("resolution",),
 }
 COUNTS = {"seen", "calibrated", "short_seen", "long_seen", "seasonal_seen"}
 FLAGS = {"novel"}

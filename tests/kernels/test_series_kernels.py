@@ -652,6 +652,41 @@ def test_a_five_sigma_shift_of_200_readings_raises_exactly_one_episode():
     assert np.median(scores[at + 10:at + 200]) >= 0.9
 
 
+def quantised_series(kind, seed, n=6000):
+    """A sensor that reports whole units and mostly repeats one value: a continuous 32 +- 0.2 rounded
+    (about 1 % of readings one step off), or an exact 32 that flickers to 31 in 2 % of readings."""
+    rng = np.random.default_rng(seed)
+    if kind == "rounded":
+        return np.round(32.0 + rng.normal(0.0, 0.2, n))
+    return np.where(rng.random(n) < 0.02, 31.0, 32.0)
+
+
+@pytest.mark.parametrize("kind", ["rounded", "flicker"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_step_flickers_of_a_quantised_series_rarely_score_high_and_a_sustained_step_does(kind, seed):
+    """The learnt resolution (1) keeps the noise scale of a series that mostly repeats one value from
+    collapsing to a few per cent of a step: a normal one-step flicker is then not ~20 noise scales (without
+    the resolution, up to 15 % of these readings score >= 0.5), but the series sitting one step lower for 200
+    readings is still an anomaly, raised once within the hour."""
+    x = quantised_series(kind, seed)
+    ts = times(len(x))
+    scores, _codes, _starts, state = kernels.score_series_episodes(ts, x.reshape(-1, 1).copy(), np.zeros(1),
+                                                                   *thresholds(TH), *EPISODES)
+    assert dict(zip(ks.CHANNEL_FIELDS, state[1]))["resolution"][0] == pytest.approx(1.0, rel=0.1)
+    day = int(SERIES_ALERT_AFTER_READINGS)
+    assert np.mean(scores[day:] >= 0.5) < 0.02
+    assert np.mean(scores[day:] >= 0.9) < 0.002
+    at = 4000
+    shifted = x.copy()
+    shifted[at:at + 200] -= 1.0
+    scores, codes, _starts, _state = kernels.score_series_episodes(ts, shifted.reshape(-1, 1).copy(), np.zeros(1),
+                                                                   *thresholds(TH), *EPISODES)
+    raised = np.flatnonzero(codes == RAISED)
+    assert np.any((raised >= at) & (raised <= at + 12))
+    assert not np.any(raised > at + 12)
+    assert np.median(scores[at + 10:at + 200]) >= 0.9
+
+
 # --- the lasting-change rule and the backtest's state (once bugs, kept as regressions) -----------------------
 
 def adapt_time(ts, values):
