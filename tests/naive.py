@@ -196,7 +196,8 @@ def water_reference(events, thresholds):
     nan = float("nan")
     m = {"last_seen": [], "last_index": [], "last_use": [], "gateway": [], "silent_since": [], "no_use_since": [],
          "cadence": [], "count": [], "gap": []}
-    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": [], "gap": [], "outage_ended": []}
+    g = {"last_seen": [], "outage_since": [], "cadence": [], "count": [], "gap": [], "outage_back": [],
+         "outage_ended": []}
     found = []
     for event in events:
         if event[0] == "reading":
@@ -219,6 +220,10 @@ def water_reference(events, thresholds):
                 [(reading[0], ts)], m["last_seen"], m["cadence"], m["count"], gaps=m["gap"])
             _codes, _seen, g["cadence"], g["count"], g["gap"] = learn_cadence(
                 [(reading[3], ts)], g["last_seen"], g["cadence"], g["count"], gaps=g["gap"])
+            gw = reading[3]
+            if gw >= 0 and not _never(g["outage_since"][gw]) and ts > g["outage_since"][gw]:
+                first = g["outage_back"][gw]          # feed.gateway_outage: the earliest reading back
+                g["outage_back"][gw] = ts if _never(first) else min(first, ts)
             _codes, m["last_seen"], m["last_index"], m["last_use"], m["gateway"], g["last_seen"] = \
                 apply_meter_readings([reading], m["last_seen"], m["last_index"], m["last_use"], m["gateway"],
                                      g["last_seen"])
@@ -231,8 +236,10 @@ def water_reference(events, thresholds):
             found += _episodes("feed.gateway_outage", gateway_keys, codes, g["outage_since"], before, t,
                                g["last_seen"])
             for gw, code in enumerate(codes):
-                if code == CLEARED:
-                    g["outage_ended"][gw] = g["last_seen"][gw]
+                if code == CLEARED:   # the earliest reading after the outage began, whatever the arrival order
+                    first = g["outage_back"][gw]
+                    g["outage_ended"][gw] = g["last_seen"][gw] if _never(first) else first
+                    g["outage_back"][gw] = nan
             before = list(m["silent_since"])
             codes, m["silent_since"] = sweep_meter_silent(t, silent_t.silent_after_s, m["last_seen"], m["gateway"],
                                                           g["outage_since"], m["silent_since"], m["cadence"],

@@ -2,8 +2,9 @@
 
 Out after ``max(silent_after_s, missed_reports x the gateway's learnt delivery cadence)``
 (:mod:`streams.detectors._cadence`; readings less than a minute apart are one delivery).
-When an outage ends, ``outage_ended`` keeps the time of the reading that ended it: the meters
-behind the gateway that went quiet before it get one reporting interval of grace from then
+When an outage ends, ``outage_ended`` keeps the time of the first reading after it began (the
+earliest one, whatever order readings arrive in; ``outage_back`` collects it on the reading path):
+the meters behind the gateway that went quiet before it get one reporting interval of grace from then
 (``water.meter_silent``), since their own first readings after an outage follow the gateway's
 first over the next minutes.
 """
@@ -52,8 +53,22 @@ class GatewayOutage(Detector):
                           "water.meter_silent's two days, so an outage is still seen before its "
                           "meters one by one.", above=0.0)
 
+    reading_groups = ("gateway",)
     state_reads = group_silence_reads("gateway")
-    group_fields = {"gateway": (("outage_since", np.float64, np.nan), ("outage_ended", np.float64, np.nan))}
+    group_fields = {"gateway": (("outage_since", np.float64, np.nan), ("outage_back", np.float64, np.nan),
+                                ("outage_ended", np.float64, np.nan))}
+
+    def update(self, state, readings):
+        """Keep, per gateway in an open outage, its earliest reading after the outage began."""
+        gateway = readings.groups["gateway"]
+        since = state.group_column("gateway", "outage_since")
+        known = (gateway >= 0) & (gateway < since.shape[0])
+        if not known.any():
+            return []
+        g, ts = gateway[known], readings.ts[known]
+        back = ~np.isnan(since[g]) & (ts > since[g])
+        np.fmin.at(state.group_column("gateway", "outage_back"), g[back], ts[back])
+        return []
 
     def sweep(self, state, watermark):
         since = state.group_column("gateway", "outage_since")
@@ -63,7 +78,10 @@ class GatewayOutage(Detector):
             codes = sweep_absence(watermark, self.thresholds.silent_after_s, last_seen, since,
                                   **silence_rule(self.thresholds), **learnt_cadence(state, "gateway"))
             ended = np.flatnonzero(codes == CLEARED)
-            state.group_column("gateway", "outage_ended")[ended] = last_seen[ended]
+            back = state.group_column("gateway", "outage_back")
+            first = back[ended]
+            state.group_column("gateway", "outage_ended")[ended] = np.where(np.isnan(first), last_seen[ended], first)
+            back[ended] = np.nan
             return codes
 
         return transitions(self.declaration.name, state.group("gateway").keys, since, watermark, run_kernel,
