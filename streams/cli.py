@@ -18,7 +18,7 @@ __all__ = ["main", "build_parser"]
 
 KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains"]
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "metrics_host", "metrics_port", "batch_size",
-                  "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
+                  "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "audit_log", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
 
@@ -153,6 +153,35 @@ def build_parser() -> argparse.ArgumentParser:
                "8601 with a UTC offset (2026-01-31T08:00:00+01:00) or epoch seconds (empty = all).")
     env_flag(p, "--dry-run", "GLASSCITY_DLQ_DRY_RUN", "Only count what would be re-injected; produce nothing.")
     add_arguments(p, ["bootstrap", "topic_prefix"])
+    p = sub.add_parser("detectors", help="List detectors; activate or deactivate a dormant one (audited).",
+                       description="Every detector declares whether it ships active or dormant. A dormant one "
+                                   "(an analysis more intrusive than its purpose needs by default) runs only "
+                                   "while its activation is the newest entry about it in the hash-chained audit "
+                                   "log (--audit-log / GLASSCITY_AUDIT_LOG) and that log verifies. Workers read "
+                                   "the log when they start.")
+    det = p.add_subparsers(dest="detectors_action", metavar="ACTION")
+    det.required = True
+    q = det.add_parser("list", help="Every detector with its declared status and whether the audit log activates it.")
+    add_arguments(q, ["audit_log"])
+    for action, verb in (("activate", "Switch a dormant detector on"), ("deactivate", "Switch it off again")):
+        q = det.add_parser(action, help=f"{verb}: appends a signed-off entry to the audit log.",
+                           description=f"{verb}. Appends an entry (who, why, when, chained to the one before by "
+                                       f"its SHA-256) to the audit log; refuses a log that does not verify. "
+                                       f"Running workers pick it up when they restart.")
+        q.add_argument("name", metavar="NAME", help="Detector name, e.g. water.no_use_24h (`glasscity detectors list`).")
+        q.add_argument("--by", required=True, help="Who decides (a name or role; recorded).")
+        q.add_argument("--reason", required=True, help="Why (recorded; e.g. the decision or ticket it follows).")
+        add_arguments(q, ["audit_log"])
+
+    p = sub.add_parser("audit", help="Check the audit log (verify).",
+                       description="Work with the hash-chained audit log of detector activations.")
+    aud = p.add_subparsers(dest="audit_action", metavar="ACTION")
+    aud.required = True
+    q = aud.add_parser("verify", help="Report every edited, removed or reordered entry by its position; exit 1 if any.",
+                       description="Recompute each entry's SHA-256 and its links to the entry before it. Prints "
+                                   "'ok' with the number of entries, or one line per broken entry (1-based "
+                                   "position and what is wrong) and exits 1.")
+    add_arguments(q, ["audit_log"])
     return parser
 
 
@@ -316,8 +345,57 @@ def cmd_demo(args) -> int:
     return run_demo(args)
 
 
+def cmd_detectors(args) -> int:
+    from streams.audit import AuditError, activations, append
+    from streams.detectors import REGISTRY
+
+    settings = settings_from(args)
+    if args.detectors_action == "list":
+        activated, problems = activations(settings.audit_log)
+        for problem in problems:
+            print(f"glasscity detectors: the audit log does not verify: {problem}", file=sys.stderr)
+        for name, cls in sorted(REGISTRY.items()):
+            status = cls.declaration.status
+            runs = status == "active" or name in activated
+            print(f"{name:32} {status:8} {'runs' if runs else 'off'}")
+        return 1 if problems else 0
+    name = args.name
+    if name not in REGISTRY:
+        print(f"glasscity detectors: no detector {name!r}; `glasscity detectors list` names them", file=sys.stderr)
+        return 2
+    if not settings.audit_log:
+        print("glasscity detectors: set the audit log (--audit-log or GLASSCITY_AUDIT_LOG) to record this",
+              file=sys.stderr)
+        return 2
+    try:
+        entry = append(settings.audit_log, args.detectors_action, name, args.by, args.reason)
+    except AuditError as error:
+        print(f"glasscity detectors: {error}", file=sys.stderr)
+        return 1
+    print(f"entry {entry['seq'] + 1}: {entry['action']} {name} by {entry['by']} at {entry['time']} "
+          f"({entry['hash'][:12]})")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from streams.audit import verify
+
+    settings = settings_from(args)
+    if not settings.audit_log:
+        print("glasscity audit: set the audit log (--audit-log or GLASSCITY_AUDIT_LOG)", file=sys.stderr)
+        return 2
+    entries, problems = verify(settings.audit_log)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"ok: {len(entries)} entries, chain intact")
+    return 0
+
+
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
-            "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq}
+            "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
+            "detectors": cmd_detectors, "audit": cmd_audit}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

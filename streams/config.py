@@ -82,6 +82,10 @@ class Settings:
                                                 "still accepts connections and is waited for.", group="worker",
                                                 unit="s", check=_non_negative)
     # -- event time and detector thresholds ---------------------------------------------------
+    audit_log: str = _setting("", "The hash-chained audit log of detector activations (a file; `glasscity detectors "
+                              "activate` appends to it, `glasscity audit verify` checks it). A dormant detector "
+                              "runs only while its activation is the newest entry about it in a log that "
+                              "verifies; empty = no log, dormant detectors stay off.", group="thresholds")
     thresholds_file: str = _setting("", "JSON file overriding detector thresholds, e.g. "
                                     '{"water.no_use_24h": {"no_use_after_s": 43200}}; '
                                     "`glasscity thresholds` lists every threshold with unit, default and why.",

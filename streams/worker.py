@@ -98,6 +98,28 @@ def broker_answers(bootstrap: str, timeout_s: float = 1.0) -> bool:
     return False
 
 
+def _activated_detectors(settings, domains) -> set[str]:
+    """The dormant detectors the audit log switches on; logs, per detector, whether it runs and why."""
+    from streams.audit import activations
+
+    activated, problems = activations(settings.audit_log)
+    for problem in problems:
+        log.error("audit log %s does not verify: %s; no dormant detector runs", settings.audit_log, problem)
+    for domain in domains:
+        for cls in domain.detectors:
+            name = cls.declaration.name
+            if cls.declaration.status == "active":
+                log.info("detector %s runs: active by declaration", name)
+            elif name in activated:
+                log.info("detector %s runs: dormant, activated in the audit log %s", name, settings.audit_log)
+            else:
+                why = ("the audit log does not verify" if problems else
+                       "no audit log is set (GLASSCITY_AUDIT_LOG)" if not settings.audit_log else
+                       "its newest audit entry is not an activation")
+                log.info("detector %s does not run: dormant (%s)", name, why)
+    return activated
+
+
 def _unreachable(bootstrap: str, timeout_s: float) -> str | None:
     """The bootstrap list if none of its servers accepts a TCP connection within ``timeout_s``, else None."""
     deadline = time.monotonic() + timeout_s
@@ -287,7 +309,9 @@ def run_worker(settings: Settings) -> int:
         return EXIT_FAILED
     kernels.warm_up()
     pseudonymizer = Pseudonymizer(key)
-    pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds) for domain in domains]
+    activated = _activated_detectors(settings, domains)
+    pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds, activated=activated)
+                 for domain in domains]
     app = create_app(settings, pipelines, feed_thresholds=thresholds["feed.stalled"])
     metrics.init_series(d.name for d in domains)
     LIVENESS.beat()   # alive from here; the event loop takes over the beat within milliseconds

@@ -50,11 +50,12 @@ class BatchResult:
 class DomainPipeline:
     """One domain's processing for the partitions this process owns.
 
-    ``thresholds`` maps detector names to ``Thresholds`` instances (defaults when absent).
+    ``thresholds`` maps detector names to ``Thresholds`` instances (defaults when absent);
+    ``activated`` names the dormant detectors a verified audit log switches on (``streams.audit``).
     """
 
     def __init__(self, domain, settings: Settings, pseudonymizer: Pseudonymizer, thresholds: dict | None = None,
-                 clock=time.time):
+                 clock=time.time, activated: frozenset[str] | set[str] = frozenset()):
         self.domain = domain
         self.settings = settings
         self.pseudonymizer = pseudonymizer
@@ -62,8 +63,10 @@ class DomainPipeline:
         # purpose binding (streams.detectors.access): the order comes from the declared reads and
         # writes, and every detector is run once on scratch state so an undeclared access fails now
         self._field_specs = field_specs(domain)
+        # a dormant detector runs only when a verified audit log activates it (streams.audit)
         self.detectors = run_order([cls(thresholds.get(cls.declaration.name)) for cls in domain.detectors
-                                    if cls.declaration.status == "active"], domain.tracker)
+                                    if cls.declaration.status == "active" or cls.declaration.name in activated],
+                                   domain.tracker)
         self._views: dict[int, tuple[PartitionState, list[DeclaredState]]] = {}
         check_declarations(domain, self.detectors, lambda: self._prepared(PartitionState(0)), Readings)
         self.states: dict[int, PartitionState] = {}

@@ -1,0 +1,130 @@
+"""The audit log: hash-chained, every edit, removal or reordering found by position; a dormant
+detector runs only after a recorded activation in a log that verifies."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from streams.audit import AuditError, activations, append, verify
+from streams.domains import DOMAINS
+from streams.pipeline import DomainPipeline
+from tests.streams.detectors.corpus import PSEUDONYMS, SETTINGS, raw_messages, simulation
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def three_entries(path):
+    append(path, "activate", "water.burst", "Ana Ruiz (DPO)", "pilot approved, decision 2026/41", now=T0)
+    append(path, "deactivate", "water.burst", "Ana Ruiz (DPO)", "pilot ended", now=T0)
+    append(path, "activate", "water.backflow", "ops lead", "ticket 7", now=T0)
+
+
+def test_entries_chain_and_verify(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    three_entries(log)
+    entries, problems = verify(log)
+    assert problems == [] and [e["seq"] for e in entries] == [0, 1, 2]
+    assert entries[1]["prev"] == entries[0]["hash"] and entries[2]["prev"] == entries[1]["hash"]
+    assert activations(log) == ({"water.backflow"}, [])
+
+
+@pytest.mark.parametrize("position", [1, 2, 3])
+def test_one_edited_byte_is_found_and_named(tmp_path, position):
+    log = tmp_path / "audit.jsonl"
+    three_entries(log)
+    lines = log.read_text().splitlines()
+    line = lines[position - 1]
+    i = line.index("Ruiz") if "Ruiz" in line else line.index("ops")
+    lines[position - 1] = line[:i] + ("X" if line[i] != "X" else "Y") + line[i + 1:]
+    log.write_text("\n".join(lines) + "\n")
+    _entries, problems = verify(log)
+    assert [p.position for p in problems] == [position] and "edited" in problems[0].reason
+    assert activations(log) == (set(), problems)          # a tampered log activates nothing
+
+
+def test_a_removed_entry_is_found_at_the_entry_after_it(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    three_entries(log)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    _entries, problems = verify(log)
+    assert [p.position for p in problems] == [2] and "removed" in problems[0].reason
+
+
+def test_reordered_entries_are_found(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    three_entries(log)
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0], lines[2], lines[1]]) + "\n")
+    _entries, problems = verify(log)
+    assert {p.position for p in problems} == {2, 3}
+
+
+def test_nothing_is_appended_to_a_tampered_log_nor_without_who_and_why(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    three_entries(log)
+    log.write_text(log.read_text().replace("ticket 7", "ticket 8"))
+    before = log.read_text()
+    with pytest.raises(AuditError, match="does not verify.*entry 3"):
+        append(log, "activate", "water.burst", "someone", "because")
+    assert log.read_text() == before
+    with pytest.raises(AuditError, match="who .*why"):
+        append(tmp_path / "other.jsonl", "activate", "water.burst", " ", "because")
+    with pytest.raises(AuditError, match="action must be"):
+        append(tmp_path / "other.jsonl", "enable", "water.burst", "a", "b")
+
+
+def dormant(cls):
+    return type(cls.__name__, (cls,), {"declaration": dataclasses.replace(cls.declaration, status="dormant")})
+
+
+def test_a_dormant_detector_runs_only_after_a_recorded_activation(tmp_path):
+    water = DOMAINS["water"]
+    burst = next(c for c in water.detectors if c.declaration.name == "water.burst")
+    domain = dataclasses.replace(water, detectors=tuple(dormant(c) if c is burst else c for c in water.detectors))
+    sim = simulation(water)
+    messages = raw_messages(sim)
+    log = tmp_path / "audit.jsonl"
+
+    def bursts():
+        activated, _problems = activations(log)
+        pipeline = DomainPipeline(domain, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600, activated=activated)
+        return [a for a in pipeline.process(messages).alerts if a.event["data"]["detector"] == "water.burst"]
+
+    assert bursts() == []                                    # dormant, no log
+    append(log, "activate", "water.burst", "DPO", "approved", now=T0)
+    assert len(bursts()) > 0                                 # activated: it runs
+    append(log, "deactivate", "water.burst", "DPO", "withdrawn", now=T0)
+    assert bursts() == []
+    append(log, "activate", "water.burst", "DPO", "approved again", now=T0)
+    log.write_text(log.read_text().replace("approved again", "approved, again"))
+    assert bursts() == []                                    # an edited activation switches nothing on
+
+
+def run_cli(*args, env):
+    return subprocess.run([sys.executable, "-m", "streams", *args], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", **env})
+
+
+def test_the_commands_record_verify_and_name_the_broken_entry(tmp_path):
+    env = {"GLASSCITY_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
+    done = run_cli("detectors", "activate", "water.burst", "--by", "DPO", "--reason", "approved", env=env)
+    assert done.returncode == 0 and done.stdout.startswith("entry 1: activate water.burst by DPO")
+    assert run_cli("detectors", "deactivate", "water.burst", "--by", "DPO", "--reason", "ended", env=env).returncode == 0
+    ok = run_cli("audit", "verify", env=env)
+    assert ok.returncode == 0 and ok.stdout.strip() == "ok: 2 entries, chain intact"
+    listed = run_cli("detectors", "list", env=env)
+    assert listed.returncode == 0 and "water.burst" in listed.stdout
+    path = tmp_path / "audit.jsonl"
+    lines = path.read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["by"] = "someone else"
+    path.write_text("\n".join([json.dumps(entry), lines[1]]) + "\n")
+    bad = run_cli("audit", "verify", env=env)
+    assert bad.returncode == 1 and bad.stdout.startswith("entry 1: its content does not match its hash")
+    unknown = run_cli("detectors", "activate", "water.nope", "--by", "a", "--reason", "b", env=env)
+    assert unknown.returncode == 2 and "no detector 'water.nope'" in unknown.stderr
