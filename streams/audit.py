@@ -8,11 +8,18 @@ removing or reordering entries breaks the ``seq`` and ``prev`` links of the entr
 :func:`verify` names every broken entry by its position (1-based line).
 
 A dormant detector runs only while the newest entry about it in a *valid* log is an activation
-(:func:`activations`); a log that does not verify activates nothing, and the worker says so.
+(:func:`activations`); a log that does not verify (or cannot be read) activates nothing, and the
+worker says so. Appends are serialised by an exclusive lock on the file.
+
+What the chain does not catch on its own: somebody with write access to the file who removes the
+newest entries, or rewrites the whole chain with fresh hashes (the hash is not keyed). Keep the log
+where workers can read it and only the people who decide can write it; the copy on the audit topic
+is the independent record to compare it with.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -46,7 +53,8 @@ def _digest(entry: dict) -> str:
 
 
 def read_entries(path: str | Path) -> list[str]:
-    """The log's lines (without their newline); no file is an empty log."""
+    """The log's lines (without their newline); no file is an empty log. Raises OSError or
+    UnicodeDecodeError when the file cannot be read as UTF-8 text."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -54,17 +62,30 @@ def read_entries(path: str | Path) -> list[str]:
     return [line for line in text.split("\n") if line != ""]
 
 
+_TEXT_FIELDS = ("time", "action", "detector", "by", "reason", "prev", "hash")
+
+
 def verify(path: str | Path) -> tuple[list[dict], list[Problem]]:
     """Check every entry; returns ``(entries, problems)`` (problems empty: the log is intact)."""
     entries, problems = [], []
     prev, expected = GENESIS, 0
-    for position, line in enumerate(read_entries(path), start=1):
+    try:
+        lines = read_entries(path)
+    except (OSError, UnicodeDecodeError) as error:
+        return [], [Problem(0, f"the log cannot be read ({error.__class__.__name__}: {error})")]
+    for position, line in enumerate(lines, start=1):
         try:
             entry = json.loads(line)
             if not isinstance(entry, dict):
                 raise ValueError("not an object")
         except ValueError:
             problems.append(Problem(position, "not a JSON object (edited or truncated)"))
+            prev, expected = None, None
+            continue
+        malformed = [name for name in _TEXT_FIELDS if not isinstance(entry.get(name), str)]
+        if malformed or type(entry.get("seq")) is not int:
+            problems.append(Problem(position, f"malformed entry (missing or wrong type: "
+                                              f"{', '.join(malformed or ['seq'])})"))
             prev, expected = None, None
             continue
         if entry.get("hash") != _digest(entry):
@@ -91,19 +112,23 @@ def append(path: str | Path, action: str, detector: str, by: str, reason: str, n
         raise AuditError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
     if not by.strip() or not reason.strip():
         raise AuditError("an audit entry needs who (--by) and why (--reason)")
-    entries, problems = verify(path)
-    if problems:
-        raise AuditError(f"the audit log {path} does not verify ({problems[0]}); nothing appended")
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    entry = {"seq": len(entries), "time": moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
-             "action": action, "detector": detector, "by": by.strip(), "reason": reason.strip(),
-             "prev": entries[-1]["hash"] if entries else GENESIS}
-    entry["hash"] = _digest(entry)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        log.flush()
-        os.fsync(log.fileno())
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as log:
+            fcntl.flock(log.fileno(), fcntl.LOCK_EX)      # one writer at a time: verify and append together
+            entries, problems = verify(path)
+            if problems:
+                raise AuditError(f"the audit log {path} does not verify ({problems[0]}); nothing appended")
+            moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+            entry = {"seq": len(entries), "time": moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                     "action": action, "detector": detector, "by": by.strip(), "reason": reason.strip(),
+                     "prev": entries[-1]["hash"] if entries else GENESIS}
+            entry["hash"] = _digest(entry)
+            log.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+    except OSError as error:
+        raise AuditError(f"cannot write the audit log {path}: {error}") from None
     return entry
 
 

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p, "--input", "GLASSCITY_REPLAY_INPUT", str, "", "The export to replay (CSV or JSON lines).")
     env_option(p, "--output", "GLASSCITY_REPLAY_OUTPUT", str, "",
                "Where to write the per-row results (default: beside the input).")
-    add_arguments(p, ["thresholds_file", "pseudonym_key", "sweep_interval_s", "allowed_lateness_s"])
+    add_arguments(p, ["thresholds_file", "pseudonym_key", "sweep_interval_s", "allowed_lateness_s", "audit_log"])
 
     p = sub.add_parser("thresholds", help="Print every detector threshold: default, unit and why (Markdown).",
                        description="Print every detector threshold with its default, unit and the reason for it, "

@@ -164,7 +164,17 @@ def _replay_readings(detector_name, thresholds, input_path, output_path, setting
     if key is None and domain.subject_pseudonym:
         print("no GLASSCITY_PSEUDONYM_KEY: subjects are pseudonymised with a one-off key", file=out)
         key = secrets.token_hex(16).encode()
-    pipeline = DomainPipeline(domain, settings, Pseudonymizer(key or b"-" * 16), thresholds, clock=lambda: math.inf)
+    from streams.audit import activations
+    from streams.config import SettingsError
+
+    cls = next(c for c in domain.detectors if c.declaration.name == detector_name)
+    activated, problems = activations(settings.audit_log)   # as the worker: a dormant detector needs its activation
+    if cls.declaration.status == "dormant" and cls.declaration.name not in activated:
+        why = f"the audit log does not verify ({problems[0]})" if problems else "no activation in the audit log"
+        raise SettingsError(f"{cls.declaration.name} is dormant and not activated ({why}); "
+                            f"see `glasscity detectors activate`")
+    pipeline = DomainPipeline(domain, settings, Pseudonymizer(key or b"-" * 16), thresholds, clock=lambda: math.inf,
+                              activated=activated)
     messages = [RawMessage(value, str(input_path), 0, i) for i, value in enumerate(_reading_lines(input_path, domain))]
     result = pipeline.process(messages)
     mine = [a.event for a in result.alerts if a.event["data"]["detector"] == detector_name]

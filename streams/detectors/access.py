@@ -15,8 +15,12 @@ state when a pipeline is built, so a detector that reads undeclared data fails a
 :func:`run_order` computes the order detectors run in from these declarations: the owner of a
 field runs before the detectors that read it (``feed.gateway_outage`` before
 ``water.meter_silent``); otherwise the domain's listed order. A field whose owner is not running
-(a dormant detector) is still present, at its declared fill value, never written: a reader sees
-"nothing to report" from it (no gateway is ever in outage) and keeps working.
+(a dormant detector) is still present, at its declared fill value (also after a restore of state
+written while it ran), never written: a reader sees "nothing to report" from it (no gateway is
+ever in outage) and keeps working.
+
+The views guard against mistakes in detector code (a detector reading what its declaration does not
+say), not against code written to get around them.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["DeclaredState", "UndeclaredAccess", "check_declarations", "declared_fields", "field_specs",
-           "guarded_readings", "run_order"]
+           "guarded_readings", "prepare_reads", "run_order", "written_fields"]
 
 
 class UndeclaredAccess(LookupError):
@@ -79,9 +83,11 @@ def field_specs(domain) -> dict[str, tuple]:
     return specs
 
 
-def prepare_reads(state, detector, specs: dict[str, tuple]) -> None:
-    """Make sure every field a detector reads exists on ``state`` (at its fill value when its owner
-    is not running); a read of a field nobody declares is an error."""
+def prepare_reads(state, detector, specs: dict[str, tuple], written: set[str] | None = None) -> None:
+    """Make sure every field a detector reads exists on ``state``; a read of a field nobody declares
+    is an error. A field not in ``written`` (the fields of the running tracker and detectors; None =
+    all) is set to its fill value: its owner is dormant, and what it wrote before (state restored
+    from a changelog written while it ran) is not a fact any more."""
     for name in getattr(detector, "state_reads", ()):
         if name not in specs:
             raise UndeclaredAccess(f"{detector.declaration.name} reads state field {name!r}, which no tracker "
@@ -90,6 +96,16 @@ def prepare_reads(state, detector, specs: dict[str, tuple]) -> None:
         dtype, fill = specs[name]
         table = state.subjects if group is None else state.group(group)
         table.ensure(field, dtype, fill)
+        if written is not None and name not in written:
+            table.column(field)[:] = fill
+
+
+def written_fields(detectors: list, tracker=None) -> set[str]:
+    """The fields the running tracker and detectors write."""
+    names = set(_tracker_specs(tracker)) if tracker is not None else set()
+    for detector in detectors:
+        names |= owned_fields(detector)
+    return names
 
 
 class _DeclaredTable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from streams.config import SettingsError
@@ -48,9 +49,12 @@ def load_thresholds(path: str | None, registry: dict) -> dict:
                 raise SettingsError(f"thresholds file {path}: {name}.{key} must be a number, got {value!r}")
             converted[key] = kind(value)
             minimum, above = fields[key].metadata.get("minimum"), fields[key].metadata.get("above")
-            if value != value or (minimum is not None and not value >= minimum) or \
+            if not math.isfinite(value) or (minimum is not None and not value >= minimum) or \
                     (above is not None and not value > above):
-                bound = f">= {minimum:g}" if minimum is not None else f"> {above:g}" if above is not None else "a number"
+                bound = (f">= {minimum:g}" if minimum is not None else f"> {above:g}" if above is not None
+                         else "a finite number")
+                if not math.isfinite(value) and bound != "a finite number":
+                    bound = f"a finite number {bound}"
                 raise SettingsError(f"thresholds file {path}: {name}.{key} must be {bound} "
                                     f"({fields[key].metadata['unit']}), got {value!r}")
         result[name] = cls.Thresholds(**converted)

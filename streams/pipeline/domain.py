@@ -16,7 +16,7 @@ from streams import metrics
 from streams.alerts import alert_event
 from streams.config import Settings
 from streams.detectors.access import (
-    DeclaredState, check_declarations, field_specs, guarded_readings, prepare_reads, run_order,
+    DeclaredState, check_declarations, field_specs, guarded_readings, prepare_reads, run_order, written_fields,
 )
 from streams.detectors.base import Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
@@ -67,6 +67,7 @@ class DomainPipeline:
         self.detectors = run_order([cls(thresholds.get(cls.declaration.name)) for cls in domain.detectors
                                     if cls.declaration.status == "active" or cls.declaration.name in activated],
                                    domain.tracker)
+        self._written = written_fields(self.detectors, domain.tracker)
         self._views: dict[int, tuple[PartitionState, list[DeclaredState]]] = {}
         check_declarations(domain, self.detectors, lambda: self._prepared(PartitionState(0)), Readings)
         self.states: dict[int, PartitionState] = {}
@@ -88,7 +89,7 @@ class DomainPipeline:
             self.domain.tracker.prepare(state)
         for detector in self.detectors:
             detector.prepare(state)
-            prepare_reads(state, detector, self._field_specs)
+            prepare_reads(state, detector, self._field_specs, self._written)
         return state
 
     def _declared(self, state: PartitionState) -> list[DeclaredState]:
@@ -124,6 +125,7 @@ class DomainPipeline:
         self.states.pop(partition, None)
         self.journals.pop(partition, None)
         self._arrivals.pop(partition, None)
+        self._views.pop(partition, None)
         self._touched.discard(partition)
 
     def changelog(self) -> list[tuple[int, bytes, bytes]]:

@@ -128,3 +128,28 @@ def test_the_commands_record_verify_and_name_the_broken_entry(tmp_path):
     assert bad.returncode == 1 and bad.stdout.startswith("entry 1: its content does not match its hash")
     unknown = run_cli("detectors", "activate", "water.nope", "--by", "a", "--reason", "b", env=env)
     assert unknown.returncode == 2 and "no detector 'water.nope'" in unknown.stderr
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8\n", b'{"seq": 0}\n', b"[1, 2]\n"])
+def test_an_unreadable_or_malformed_log_is_a_problem_not_a_crash(tmp_path, content):
+    log = tmp_path / "audit.jsonl"
+    log.write_bytes(content)
+    activated, problems = activations(log)
+    assert activated == set() and len(problems) == 1
+    activated, problems = activations(tmp_path)                                   # a directory
+    assert activated == set() and "cannot be read" in str(problems[0])
+
+
+def test_replay_refuses_a_dormant_detector_without_its_activation(tmp_path, monkeypatch):
+    import streams.replay as replay
+    from streams.config import SettingsError, settings_from
+
+    water = DOMAINS["water"]
+    burst = next(c for c in water.detectors if c.declaration.name == "water.burst")
+    monkeypatch.setitem(DOMAINS, "water", dataclasses.replace(
+        water, detectors=tuple(dormant(c) if c is burst else c for c in water.detectors)))
+    source = tmp_path / "in.jsonl"
+    source.write_text("")
+    with pytest.raises(SettingsError, match="water.burst is dormant and not activated"):
+        replay._replay_readings("water.burst", {}, source, tmp_path / "out.csv",
+                                settings_from(environ={}, pseudonym_key="k" * 16), sys.stdout)

@@ -1,7 +1,8 @@
 """feed.gateway_outage: a gateway that delivers nothing for a while is one feed alert.
 
-Out after ``max(silent_after_s, missed_reports x the gateway's learnt delivery cadence)``
-(:mod:`streams.detectors._cadence`; readings less than a minute apart are one delivery).
+Out after ``max(silent_after_s, missed_reports x the gateway's learnt delivery cadence,
+min(gap_margin x its longest recent gap, gap_ceiling_s))`` (:mod:`streams.detectors._cadence`;
+readings less than a minute apart are one delivery).
 When an outage ends, ``outage_ended`` keeps the time of the first reading after it began (the
 earliest one, whatever order readings arrive in; ``outage_back`` collects it on the reading path):
 the meters behind the gateway that went quiet before it get one reporting interval of grace from then
@@ -39,11 +40,11 @@ class GatewayOutage(Detector):
     class Thresholds:
         silent_after_s: float = threshold(
             7200.0, "s", "The floor: two missed hourly deliveries; below water.meter_silent's 3 h so an outage is seen "
-                         "before its meters look silent one by one, and their alerts are held back.")
+                         "before its meters look silent one by one, and their alerts are held back.", above=0.0)
         missed_reports: float = threshold(
             2.0, "deliveries", "Out after this many of the gateway's own learnt delivery intervals when longer than "
                                "the floor (a gateway delivering every 6 h after 12 h); one fewer than "
-                               "water.meter_silent's three, so its meters' alerts are still held back.")
+                               "water.meter_silent's three, so its meters' alerts are still held back.", minimum=0.0)
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "

@@ -39,11 +39,11 @@ class LightingSilent(Detector):
         silent_after_s: float = threshold(
             7200.0, "s", "The floor, for lamps (15 min) and cabinets (hourly) alike: eight missed lamp reports, "
                          "or a second missed cabinet report (one missed report is radio loss). A lamp or cabinet "
-                         "whose cadence is not learnt yet (fewer than 4 intervals) is judged by it alone.")
+                         "whose cadence is not learnt yet (fewer than 4 intervals) is judged by it alone.", above=0.0)
         missed_reports: float = threshold(
             4.0, "reports", "Silent after this many of the subject's own learnt reporting intervals when longer "
                             "than the floor: an hourly cabinet after 4 h (with the floor, a lamp after 8 of its "
-                            "15-minute reports).")
+                            "15-minute reports).", minimum=0.0)
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "

@@ -32,10 +32,10 @@ class TrafficSilent(Detector):
     class Thresholds:
         silent_after_s: float = threshold(
             1200.0, "s", "The floor: four missed 5-minute intervals (one to three can be radio loss or a controller "
-                         "restart); a detector whose cadence is not learnt yet is judged by it alone.")
+                         "restart); a detector whose cadence is not learnt yet is judged by it alone.", above=0.0)
         missed_reports: float = threshold(
             4.0, "reports", "Silent after this many of the detector's own learnt reporting intervals when longer "
-                            "than the floor (a radar reporting every 15 min after an hour); four, as for the floor.")
+                            "than the floor (a radar reporting every 15 min after an hour); four, as for the floor.", minimum=0.0)
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "

@@ -43,10 +43,10 @@ class WasteSilent(Detector):
             18000.0, "s", "The floor, for hourly and two-hourly bins alike: four missed hourly reports, or one "
                           "missed two-hourly report with an hour's slack (radio loss under a metal lid is common; "
                           "bins are not urgent). A bin whose cadence is not learnt yet (fewer than 4 intervals) "
-                          "is judged by it alone.")
+                          "is judged by it alone.", above=0.0)
         missed_reports: float = threshold(
             3.0, "reports", "Silent after this many of the bin's own learnt reporting intervals when longer than "
-                            "the floor: a two-hourly bin after 6 h, a bin reporting every 4 h after 12 h.")
+                            "the floor: a two-hourly bin after 6 h, a bin reporting every 4 h after 12 h.", minimum=0.0)
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "

@@ -35,11 +35,11 @@ class MeterSilent(Detector):
     class Thresholds:
         silent_after_s: float = threshold(
             10800.0, "s", "The floor: three missed hourly reports (one or two can be radio loss). A meter whose "
-                          "cadence is not learnt yet (fewer than 4 intervals) is judged by it alone.")
+                          "cadence is not learnt yet (fewer than 4 intervals) is judged by it alone.", above=0.0)
         missed_reports: float = threshold(
             3.0, "reports", "Silent after this many of the meter's own learnt reporting intervals when that is longer "
                             "than the floor: a meter reporting every 6 h after 18 h, one that often skips a few "
-                            "hours later than an hourly one; three, as for the floor.")
+                            "hours later than an hourly one; three, as for the floor.", minimum=0.0)
         gap_margin: float = threshold(
             1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
                       "month (real networks drop readings for hours now and then): the same dropout is "

@@ -37,7 +37,7 @@ class NoUse24h(Detector):
         reporting_missed_reports: float = threshold(
             3.0, "reports", "A meter also counts as still reporting while its last reading is younger than this "
                             "many of its learnt reporting intervals (water.meter_silent's rule): one that reports "
-                            "every 6 h is not silent 3 h after a report, so its welfare check is not held back.")
+                            "every 6 h is not silent 3 h after a report, so its welfare check is not held back.", minimum=0.0)
 
     state_reads = (*CADENCE_READS, "last_use", "gateway",                 # the tracker's
                    "gateway.outage_since")                               # feed.gateway_outage's

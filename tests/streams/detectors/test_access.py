@@ -157,3 +157,23 @@ def test_any_single_detector_dormant_leaves_every_other_working(name):
             continue
         assert [e for e in without if e["data"]["detector"] == other] == \
             [e for e in everything if e["data"]["detector"] == other], other
+
+
+def test_state_restored_from_a_run_with_the_owner_active_reads_as_fill_once_it_is_dormant():
+    """A gateway outage open when the partition is handed over to a pipeline where feed.gateway_outage is
+    dormant: its outage_since must not hold back the meters' alerts for ever."""
+    sim = simulation(WATER)
+    messages = raw_messages(sim)
+    running = DomainPipeline(WATER, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600)
+    for start in range(0, len(messages), 20):
+        running.process(messages[start:start + 20])
+        if not np.all(np.isnan(running.states[0].group_column("gateway", "outage_since")[
+                :len(running.states[0].group("gateway"))])):
+            break
+    else:
+        pytest.fail("the corpus city has no gateway outage")
+    snapshot = running.revoke(0)
+    quiet = with_detectors(WATER, [dormant(c) if c is GatewayOutage else c for c in WATER.detectors])
+    taking_over = DomainPipeline(quiet, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600)
+    taking_over.adopt(0, snapshot)
+    assert np.all(np.isnan(taking_over.states[0].group_column("gateway", "outage_since")))

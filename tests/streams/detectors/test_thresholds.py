@@ -41,6 +41,9 @@ def test_overrides_apply_and_defaults_stay(tmp_path):
     ({"water.no_use_24h": {"no_use_after_s": "12h"}}, "must be a number"),
     ({"water.meter_silent": {"gap_margin": -1}}, r"water.meter_silent.gap_margin must be >= 0 \(x\), got -1"),
     ({"traffic.silent": {"gap_ceiling_s": 0}}, r"traffic.silent.gap_ceiling_s must be > 0 \(s\), got 0"),
+    ({"water.meter_silent": {"missed_reports": -1}}, r"water.meter_silent.missed_reports must be >= 0"),
+    ({"water.burst": {"nominal_share": float("inf")}}, r"water.burst.nominal_share must be a finite number"),
+    ({"lighting.silent": {"silent_after_s": float("inf")}}, r"silent_after_s must be a finite number > 0"),
     ([1, 2], "must hold a JSON object"),
 ])
 def test_bad_files_are_clear_errors(tmp_path, content, message):
