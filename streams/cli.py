@@ -201,7 +201,10 @@ def cmd_broker(args) -> int:
     from streams.broker import BrokerError, EmbeddedBroker
 
     stop = []
+    # both set explicitly: a process started in the background by a shell without job control
+    # inherits SIGINT ignored, and Ctrl-C must still stop the broker
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(1))
     try:
         broker = EmbeddedBroker(port=args.port, host=args.host).start()
     except BrokerError as error:
