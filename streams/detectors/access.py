@@ -116,6 +116,7 @@ class _DeclaredTable:
                  writes: set[str] = frozenset()):
         self._table, self._allowed, self._who, self._label, self._owned = table, allowed, who, label, owned
         self._writes = writes
+        self._read_only: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # field -> (array, its read-only view)
 
     @property
     def keys(self) -> list[str]:
@@ -131,8 +132,12 @@ class _DeclaredTable:
         column = self._table.column(field)
         if field in self._writes:
             return column
+        cached = self._read_only.get(field)
+        if cached is not None and cached[0] is column:   # the table has not reallocated the array since
+            return cached[1]
         read_only = column.view()
         read_only.flags.writeable = False
+        self._read_only[field] = (column, read_only)
         return read_only
 
     def slots_for(self, keys):
@@ -165,6 +170,9 @@ class DeclaredState:
                 self._group_fields.setdefault(group, set()).add(field)
         self.subjects = _DeclaredTable(state.subjects, self._subject_fields, self._who, "",
                                        writes={n for n in self._writes if _split(n)[0] is None})
+        self._group_writes = {group: {_split(n)[1] for n in self._writes if _split(n)[0] == group}
+                              for group in self._group_fields}
+        self._groups: dict[str, _DeclaredTable] = {}   # made once per group (sweeps ask often)
 
     @property
     def partition(self) -> int:
@@ -178,11 +186,16 @@ class DeclaredState:
         return self.subjects.column(field)
 
     def group(self, name: str) -> _DeclaredTable:
+        view = self._groups.get(name)
+        table = self._state.groups.get(name)
+        if view is not None and view._table is table:
+            return view
         if name not in self._group_fields:
             raise UndeclaredAccess(f"{self._who} uses the {name!r} group without declaring any of its fields")
-        return _DeclaredTable(self._state.group(name), self._group_fields[name], self._who, f"{name} ",
-                              owned=name in self._owned_groups,
-                              writes={_split(n)[1] for n in self._writes if _split(n)[0] == name})
+        view = self._groups[name] = _DeclaredTable(self._state.group(name), self._group_fields[name], self._who,
+                                                   f"{name} ", owned=name in self._owned_groups,
+                                                   writes=self._group_writes[name])
+        return view
 
     def group_column(self, group: str, field: str) -> np.ndarray:
         return self.group(group).column(field)
