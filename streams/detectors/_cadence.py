@@ -21,7 +21,7 @@ import numpy as np
 import kernels
 
 __all__ = ["CadenceTracker", "CADENCE", "CADENCE_INTERVALS", "CADENCE_READS", "LONGEST_GAP", "LAST_SEEN",
-           "SILENCE_READS", "group_silence_reads", "learnt_cadence", "silence_rule", "subject_silence"]
+           "SILENCE_READS", "gap_margin_threshold", "group_silence_reads", "learnt_cadence", "silence_rule", "subject_silence"]
 
 CADENCE = "cadence"
 CADENCE_INTERVALS = "cadence_intervals"
@@ -32,6 +32,15 @@ LAST_SEEN = "last_seen"
 #: also uses the longest gap (every silence detector); the fields are the tracker's.
 CADENCE_READS = (LAST_SEEN, CADENCE, CADENCE_INTERVALS)
 SILENCE_READS = (*CADENCE_READS, LONGEST_GAP)
+
+
+def gap_margin_threshold():
+    """The ``gap_margin`` threshold every silence detector declares (one text, one default)."""
+    from streams.detectors.base import threshold
+
+    return threshold(1.5, "x", "Not silent before this many times the longest gap between its readings in about the "
+                               "last month (real networks drop readings for hours now and then): the same dropout is "
+                               "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
 
 
 def group_silence_reads(group: str) -> tuple[str, ...]:

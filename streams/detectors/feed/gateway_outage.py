@@ -18,7 +18,7 @@ import numpy as np
 
 from kernels import sweep_absence
 from kernels.config import CLEARED
-from streams.detectors._cadence import group_silence_reads, learnt_cadence, silence_rule
+from streams.detectors._cadence import gap_margin_threshold, group_silence_reads, learnt_cadence, silence_rule
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -45,10 +45,7 @@ class GatewayOutage(Detector):
             2.0, "deliveries", "Out after this many of the gateway's own learnt delivery intervals when longer than "
                                "the floor (a gateway delivering every 6 h after 12 h); one fewer than "
                                "water.meter_silent's three, so its meters' alerts are still held back.", minimum=0.0)
-        gap_margin: float = threshold(
-            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
-                      "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
+        gap_margin: float = gap_margin_threshold()
         gap_ceiling_s: float = threshold(
             86400.0, "s", "A gateway is out after a day whatever its dropouts: below "
                           "water.meter_silent's two days, so an outage is still seen before its "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.detectors._cadence import SILENCE_READS, subject_silence
+from streams.detectors._cadence import SILENCE_READS, gap_margin_threshold, subject_silence
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["LightingSilent"]
@@ -44,10 +44,7 @@ class LightingSilent(Detector):
             4.0, "reports", "Silent after this many of the subject's own learnt reporting intervals when longer "
                             "than the floor: an hourly cabinet after 4 h (with the floor, a lamp after 8 of its "
                             "15-minute reports).", minimum=0.0)
-        gap_margin: float = threshold(
-            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
-                      "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
+        gap_margin: float = gap_margin_threshold()
         gap_ceiling_s: float = threshold(
             86400.0, "s", "A lamp or cabinet is silent after a day whatever its dropouts: one "
                           "night's patrol sees it.", above=0.0)

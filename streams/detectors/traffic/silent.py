@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streams.detectors._cadence import SILENCE_READS, subject_silence
+from streams.detectors._cadence import SILENCE_READS, gap_margin_threshold, subject_silence
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["TrafficSilent"]
@@ -36,10 +36,7 @@ class TrafficSilent(Detector):
         missed_reports: float = threshold(
             4.0, "reports", "Silent after this many of the detector's own learnt reporting intervals when longer "
                             "than the floor (a radar reporting every 15 min after an hour); four, as for the floor.", minimum=0.0)
-        gap_margin: float = threshold(
-            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
-                      "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
+        gap_margin: float = gap_margin_threshold()
         gap_ceiling_s: float = threshold(
             21600.0, "s", "A detector is silent after 6 h whatever its dropouts: traffic control "
                           "needs a dead loop known within a shift.", above=0.0)

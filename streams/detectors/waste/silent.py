@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import close_absence
-from streams.detectors._cadence import SILENCE_READS, subject_silence
+from streams.detectors._cadence import SILENCE_READS, gap_margin_threshold, subject_silence
 from streams.detectors.base import Declaration, Detector, episode_transitions, threshold
 
 __all__ = ["WasteSilent"]
@@ -47,10 +47,7 @@ class WasteSilent(Detector):
         missed_reports: float = threshold(
             3.0, "reports", "Silent after this many of the bin's own learnt reporting intervals when longer than "
                             "the floor: a two-hourly bin after 6 h, a bin reporting every 4 h after 12 h.", minimum=0.0)
-        gap_margin: float = threshold(
-            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
-                      "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
+        gap_margin: float = gap_margin_threshold()
         gap_ceiling_s: float = threshold(
             172800.0, "s", "A bin is silent after two days whatever its dropouts: bins are not "
                            "urgent, collection rounds are.", above=0.0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_meter_silent
-from streams.detectors._cadence import SILENCE_READS, learnt_cadence, silence_rule
+from streams.detectors._cadence import SILENCE_READS, gap_margin_threshold, learnt_cadence, silence_rule
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -40,10 +40,7 @@ class MeterSilent(Detector):
             3.0, "reports", "Silent after this many of the meter's own learnt reporting intervals when that is longer "
                             "than the floor: a meter reporting every 6 h after 18 h, one that often skips a few "
                             "hours later than an hourly one; three, as for the floor.", minimum=0.0)
-        gap_margin: float = threshold(
-            1.5, "x", "Not silent before this many times the longest gap between its readings in about the last "
-                      "month (real networks drop readings for hours now and then): the same dropout is "
-                      "not an alert each time, a longer one is; 0 judges by the cadence alone.", minimum=0.0)
+        gap_margin: float = gap_margin_threshold()
         gap_ceiling_s: float = threshold(
             172800.0, "s", "A meter is silent after two days whatever its dropouts: a stopped "
                            "meter is sent for repair within two days at worst (an hourly meter "
