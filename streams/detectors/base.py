@@ -52,15 +52,36 @@ class Declaration:
     human_oversight: str
     status: str = "active"
     alarm_name: str = "-"   # the standard alarm name where one exists (TALQ for lighting), else "-"
+    owner: str = ""         # the accountable team or office (public register)
+    logic: str = ""         # how it decides, in plain words a resident can follow (public register)
+    #: Runs only for households enrolled in the consent register (``glasscity enrol``); un-enrolling
+    #: stops its alerts and deletes its state for that household.
+    requires_enrolment: bool = False
+    #: A declared absence (``glasscity absence declare``) holds its alerts back until the absence ends.
+    absence_holds: bool = False
+    #: A household may object (``glasscity object``): the detector then skips its meter and deletes
+    #: its state for it. Only for detectors over household data whose legal basis allows objection.
+    objection_allowed: bool = False
+    #: Longest time its alerts (topic retention.ms) and a subject's state for it are kept (s).
+    retention_s: float = 90 * 86400.0
+
+    _OPTIONAL_TEXT = ("owner", "logic")
 
     def __post_init__(self):
         for name, value in self.__dict__.items():
+            if name in self._OPTIONAL_TEXT:
+                continue
             if value in ("", ()):
                 raise ValueError(f"detector declaration field {name!r} must not be empty")
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
         if self.severity not in ("info", "warning", "critical"):
             raise ValueError(f"severity must be info, warning or critical, got {self.severity!r}")
+        if not self.retention_s > 0:
+            raise ValueError(f"retention_s must be > 0, got {self.retention_s!r}")
+        if (self.requires_enrolment or self.absence_holds or self.objection_allowed) \
+                and self.subject_kind != "water_meter":
+            raise ValueError("enrolment, absence holds and objection apply to household (water_meter) detectors only")
 
 
 def threshold(default, unit: str, why: str, minimum: float | None = None, above: float | None = None):

@@ -26,6 +26,7 @@ class NoUse24h(Detector):
         alert_topic="alerts.welfare.v1", severity="critical", subject_kind="water_meter",
         retention="alerts kept 30 days, then deleted",
         human_oversight="a welfare officer re-identifies the household and decides whether to call or visit",
+        requires_enrolment=True, absence_holds=True, retention_s=30 * 86400.0,
     )
 
     @dataclass(frozen=True)
