@@ -118,6 +118,11 @@ class Readings(NamedTuple):
     def __len__(self) -> int:
         return self.slots.shape[0]
 
+    def take(self, index: np.ndarray) -> "Readings":
+        """The readings at ``index`` (positions, ascending: time order is kept)."""
+        return Readings(self.slots[index], self.ts[index], {k: v[index] for k, v in self.columns.items()},
+                        {k: v[index] for k, v in self.groups.items()})
+
     def slice(self, start: int, stop: int | None = None) -> "Readings":
         cut = slice(start, stop)
         return Readings(self.slots[cut], self.ts[cut], {k: v[cut] for k, v in self.columns.items()},

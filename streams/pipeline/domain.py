@@ -21,6 +21,8 @@ from streams.detectors.access import (
 from streams.detectors.base import Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
 from streams.ingest.decode import reading_bytes
+from streams.consent import ConsentRegister
+from streams.pipeline.gate import ConsentGate
 from streams.pseudonym import Pseudonymizer
 from streams.state import PartitionState, StateJournal, rebuild
 
@@ -52,10 +54,15 @@ class DomainPipeline:
 
     ``thresholds`` maps detector names to ``Thresholds`` instances (defaults when absent);
     ``activated`` names the dormant detectors a verified audit log switches on (``streams.audit``).
+    ``consent`` is the live view of the consent registers (:mod:`streams.consent`, applied by
+    :mod:`streams.pipeline.gate`); None = :meth:`ConsentRegister.everyone` (every household
+    enrolled, nothing absent or objected), for in-process evaluation only: the worker passes the
+    registers it follows, which start empty.
     """
 
     def __init__(self, domain, settings: Settings, pseudonymizer: Pseudonymizer, thresholds: dict | None = None,
-                 clock=time.time, activated: frozenset[str] | set[str] = frozenset()):
+                 clock=time.time, activated: frozenset[str] | set[str] = frozenset(),
+                 consent: ConsentRegister | None = None):
         self.domain = domain
         self.settings = settings
         self.pseudonymizer = pseudonymizer
@@ -68,6 +75,8 @@ class DomainPipeline:
                                     if cls.declaration.status == "active" or cls.declaration.name in activated],
                                    domain.tracker)
         self._written = written_fields(self.detectors, domain.tracker)
+        self.gate = ConsentGate(domain, self.detectors, consent)
+        self.consent = self.gate.register
         self._views: dict[int, tuple[PartitionState, list[DeclaredState]]] = {}
         check_declarations(domain, self.detectors, lambda: self._prepared(PartitionState(0)), Readings)
         self.states: dict[int, PartitionState] = {}
@@ -90,6 +99,7 @@ class DomainPipeline:
         for detector in self.detectors:
             detector.prepare(state)
             prepare_reads(state, detector, self._field_specs, self._written)
+        self.gate.prepare(state)
         return state
 
     def _declared(self, state: PartitionState) -> list[DeclaredState]:
@@ -126,6 +136,7 @@ class DomainPipeline:
         self.journals.pop(partition, None)
         self._arrivals.pop(partition, None)
         self._views.pop(partition, None)
+        self.gate.forget(partition)
         self._touched.discard(partition)
 
     def changelog(self) -> list[tuple[int, bytes, bytes]]:
@@ -275,18 +286,40 @@ class DomainPipeline:
             started = time.perf_counter()
             tracker.update(state, readings)
             metrics.KERNEL_SECONDS.labels(f"{self.domain.name}.tracker").observe(time.perf_counter() - started)
-        for detector, view in zip(self.detectors, self._declared(state)):
+        gate = self.gate
+        masks = gate.masks(state, state.watermark)
+        for i, (detector, view) in enumerate(zip(self.detectors, self._declared(state))):
             started = time.perf_counter()
-            found = detector.update(view, guarded_readings(readings, detector))
+            found = detector.update(view, guarded_readings(gate.readings_for(i, readings, masks[i]), detector))
             metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
-            self._emit(detector.declaration, found, result)
+            gate.delete(state, i, masks[i])
+            self._emit(detector.declaration, gate.say(state, i, masks[i], found), result)
 
     def _sweep(self, state, watermark: float, result: BatchResult):
-        for detector, view in zip(self.detectors, self._declared(state)):
+        gate = self.gate
+        masks = gate.masks(state, watermark)
+        for i, (detector, view) in enumerate(zip(self.detectors, self._declared(state))):
             started = time.perf_counter()
             found: list[Transition] = detector.sweep(view, watermark)
             metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
-            self._emit(detector.declaration, found, result)
+            gate.delete(state, i, masks[i])
+            self._emit(detector.declaration, gate.say(state, i, masks[i], found), result)
+        gate.purge_tracker(state, watermark)
+        for i, transition in gate.release(state, watermark):
+            self._emit(self.detectors[i].declaration, [transition], result)
+
+    def apply_consent(self) -> None:
+        """Delete, now, the state the consent registers no longer allow (after a register change).
+
+        Detectors also skip excluded households at every batch and sweep; this makes an
+        un-enrolment or objection take effect in state (and the changelog) without waiting for data.
+        """
+        for partition, state in self.states.items():
+            masks = self.gate.masks(state, state.watermark)
+            for i, mask in enumerate(masks):
+                if mask is not None:
+                    self.gate.delete(state, i, mask)
+                    self._touched.add(partition)
 
     @staticmethod
     def _emit(declaration, transitions: list[Transition], result: BatchResult):

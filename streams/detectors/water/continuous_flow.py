@@ -25,6 +25,7 @@ class ContinuousFlow(Detector):
         recipients="customer service (leak notices)", alert_topic="alerts.v1", severity="warning",
         subject_kind="water_meter", retention="alerts kept 90 days",
         human_oversight="customer service checks the consumption curve before writing to the customer",
+        objection_allowed=True,
         alarm_name="alarmFlowPersistence",
     )
 
