@@ -42,6 +42,7 @@ from streams.durable import Outgoing, Publisher, PublishFailed, read_changelog
 from streams.health import READINESS
 from streams.ingest import RawMessage
 from streams.pipeline import DomainPipeline
+from streams.registers import RegisterError, RegisterFollower
 from streams.state.changelog import CLOCK_KEY
 from streams.topics import ALERT_TOPICS
 
@@ -91,9 +92,13 @@ class _Domain:
         self.feed = FeedWatch(self.name, self.readings, feed_thresholds)
 
 
-def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresholds=None) -> faust.App:
+def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresholds=None, consent=None) -> faust.App:
     """A Faust app with one agent per domain pipeline, ownership hooks, the idle-partition timer and
-    the feed watch (``feed.stalled``, wall clock; ``feed_thresholds`` its thresholds)."""
+    the feed watch (``feed.stalled``, wall clock; ``feed_thresholds`` its thresholds).
+
+    ``consent`` (a :class:`streams.consent.ConsentRegister` the pipelines share) is followed from the
+    register topics: read to its end before the first partition is restored, then before every
+    batch and on the idle timer; a change deletes the state it no longer allows at once."""
     app = faust.App(settings.app_id, **faust_settings(settings))
     raw = dict(key_serializer="raw", value_serializer="raw")
     alert_topics = {short: settings.topic(short) for short in ALERT_TOPICS}
@@ -101,6 +106,15 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     publisher = Publisher(app, on_failure=lambda domain, kind, error: metrics.PUBLISH_FAILURES.labels(
         domain, kind).inc())
     READINESS.expect(domains)
+    follower = None
+    if consent is not None:
+        follower = RegisterFollower(settings, consent, publisher)
+
+    async def follow_consent(d: _Domain) -> None:
+        """Fold in register changes before a batch of ``d``; delete at once the state they no longer allow
+        (in ``d``; the other domains' pipelines see the change at their next batch, and on the idle timer)."""
+        if follower is not None and await follower.poll():
+            d.pipeline.apply_consent()
 
     def outputs(d: _Domain, result) -> list[Outgoing]:
         records = []
@@ -152,6 +166,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
                     messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
                                            e.message.key) for e in events if e.message.partition in d.owned]
                     if messages:
+                        await follow_consent(d)
                         await publish_feed(d, d.feed.arrived(time.time()))
                         try:
                             result = d.pipeline.process(messages)
@@ -190,6 +205,12 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     @app.on_rebalance_complete.connect
     async def on_rebalance_complete(sender, **kwargs):
         metrics.REBALANCES.inc()
+        if follower is not None:
+            try:
+                await follower.start()     # once: every register read to its end before any partition runs
+            except RegisterError as error:
+                print(f"glasscity worker: {error}", file=sys.stderr, flush=True)
+                os._exit(1)
         assignment = app.consumer.assignment()
         for d in domains.values():
             mine = {tp.partition for tp in assignment if tp.topic == d.readings}
@@ -259,6 +280,12 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
     async def idle_partitions():
+        if follower is not None and follower._consumer is not None and not app.rebalancing:
+            changed = await follower.poll()
+            if changed:
+                for d in domains.values():
+                    async with d.lock:
+                        d.pipeline.apply_consent()
         for d in domains.values():
             async with d.lock:
                 if app.rebalancing or not d.owned:   # checked under the lock: a revoke takes it too

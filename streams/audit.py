@@ -1,9 +1,16 @@
-"""The audit log: an append-only, hash-chained record of who switched which analysis on or off, and why.
+"""The audit log: an append-only, hash-chained record of who changed what the analyses do, and why.
 
 One JSON object per line (UTF-8), each holding ``seq`` (0, 1, 2 ...), ``time`` (UTC, ISO 8601),
-``action`` (``activate`` | ``deactivate``), ``detector``, ``by``, ``reason``, ``prev`` (the ``hash`` of
-the entry before it; 64 zeros for the first) and ``hash``: the SHA-256 of the entry's canonical
-JSON without its ``hash`` (keys sorted, no spaces). Editing any byte of an entry breaks its hash;
+``action`` (one of :data:`ACTIONS`), ``detector`` (its name, or ``-`` for an entry about no one
+detector), ``by``, ``reason``, ``prev`` (the ``hash`` of the entry before it; 64 zeros for the
+first) and ``hash``: the SHA-256 of the entry's canonical JSON without its ``hash`` (keys sorted,
+no spaces). Optional: ``subject`` (a household's pseudonym, never a meter id) and ``details`` (an
+object, e.g. the threshold values a worker loaded).
+
+Actions: ``activate`` / ``deactivate`` a dormant detector; ``thresholds`` (a worker loaded
+threshold values other than the last recorded ones); ``reidentify`` (a pseudonym was mapped back
+to a meter id); ``enrol`` / ``unenrol``, ``absence`` / ``absence_cancel``, ``object`` /
+``object_withdraw`` (the consent registers, :mod:`streams.consent`). Editing any byte of an entry breaks its hash;
 removing or reordering entries breaks the ``seq`` and ``prev`` links of the entry after the change.
 :func:`verify` names every broken entry by its position (1-based line).
 
@@ -27,9 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["ACTIONS", "AuditError", "Problem", "activations", "append", "read_entries", "verify"]
+__all__ = ["ACTIONS", "NO_DETECTOR", "AuditError", "Problem", "activations", "append", "read_entries", "verify",
+           "last_thresholds"]
 
-ACTIONS = ("activate", "deactivate")
+ACTIONS = ("activate", "deactivate", "thresholds", "reidentify", "enrol", "unenrol", "absence", "absence_cancel",
+           "object", "object_withdraw")
+#: The ``detector`` of an entry about no one detector.
+NO_DETECTOR = "-"
 GENESIS = "0" * 64
 
 
@@ -63,6 +74,7 @@ def read_entries(path: str | Path) -> list[str]:
 
 
 _TEXT_FIELDS = ("time", "action", "detector", "by", "reason", "prev", "hash")
+_OPTIONAL_FIELDS = {"subject": str, "details": dict}
 
 
 def verify(path: str | Path) -> tuple[list[dict], list[Problem]]:
@@ -83,6 +95,8 @@ def verify(path: str | Path) -> tuple[list[dict], list[Problem]]:
             prev, expected = None, None
             continue
         malformed = [name for name in _TEXT_FIELDS if not isinstance(entry.get(name), str)]
+        malformed += [name for name, kind in _OPTIONAL_FIELDS.items() if name in entry
+                      and not isinstance(entry[name], kind)]
         if malformed or type(entry.get("seq")) is not int:
             problems.append(Problem(position, f"malformed entry (missing or wrong type: "
                                               f"{', '.join(malformed or ['seq'])})"))
@@ -104,7 +118,8 @@ def verify(path: str | Path) -> tuple[list[dict], list[Problem]]:
     return entries, problems
 
 
-def append(path: str | Path, action: str, detector: str, by: str, reason: str, now: datetime | None = None) -> dict:
+def append(path: str | Path, action: str, detector: str, by: str, reason: str, now: datetime | None = None,
+           subject: str | None = None, details: dict | None = None) -> dict:
     """Add one entry (flushed and fsynced before returning it). Refuses an empty ``by`` or
     ``reason``, an unknown action, and a log that does not verify (nothing is appended to a
     tampered log)."""
@@ -123,6 +138,10 @@ def append(path: str | Path, action: str, detector: str, by: str, reason: str, n
             entry = {"seq": len(entries), "time": moment.isoformat(timespec="seconds").replace("+00:00", "Z"),
                      "action": action, "detector": detector, "by": by.strip(), "reason": reason.strip(),
                      "prev": entries[-1]["hash"] if entries else GENESIS}
+            if subject is not None:
+                entry["subject"] = subject
+            if details is not None:
+                entry["details"] = details
             entry["hash"] = _digest(entry)
             log.write(json.dumps(entry, ensure_ascii=False) + "\n")
             log.flush()
@@ -142,5 +161,15 @@ def activations(path: str | Path | None) -> tuple[set[str], list[Problem]]:
         return set(), problems
     state: dict[str, str] = {}
     for entry in entries:
-        state[entry["detector"]] = entry["action"]
+        if entry["action"] in ("activate", "deactivate"):
+            state[entry["detector"]] = entry["action"]
     return {name for name, action in state.items() if action == "activate"}, []
+
+
+def last_thresholds(entries: list[dict]) -> dict[str, dict]:
+    """The newest recorded threshold values per detector (``thresholds`` entries' ``details``)."""
+    found: dict[str, dict] = {}
+    for entry in entries:
+        if entry["action"] == "thresholds" and isinstance(entry.get("details"), dict):
+            found[entry["detector"]] = entry["details"]
+    return found

@@ -16,8 +16,8 @@ from streams.config import SETTING_FIELDS, SettingsError, add_arguments, setting
 
 __all__ = ["main", "build_parser"]
 
-KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains"]
-WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "metrics_host", "metrics_port", "batch_size",
+KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s"]
+WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "pseudonym_key_file", "metrics_host", "metrics_port", "batch_size",
                   "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "audit_log", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
@@ -81,11 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="Produce a synthetic city's water feed, with ground truth.",
                        description="Produce a synthetic city's hourly water readings (rhythms from real DAIAD "
                                    "households) with injected incidents and malformed input; writes the ground "
-                                   "truth as JSON.")
+                                   "truth as JSON. Given the pseudonym key, it first enrols every simulated "
+                                   "household in the welfare check (the consent register); without it, nobody "
+                                   "is enrolled and no welfare alert is raised.")
     add_simulation_options(p, households=1000, days=3.0, hour_seconds=0.5)
     env_option(p, "--ground-truth", "GLASSCITY_SIM_GROUND_TRUTH", str, "ground-truth.json",
                "Where to write the injected incidents (JSON).")
-    add_arguments(p, KAFKA)
+    add_arguments(p, KAFKA + ["pseudonym_key", "pseudonym_key_file"])
 
     p = sub.add_parser("worker", help="Run a stream worker (Faust): readings in, alerts and dead letters out.",
                        description="Run a stream worker: consumes the readings topic in batches, validates, "
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p, "--input", "GLASSCITY_REPLAY_INPUT", str, "", "The export to replay (CSV or JSON lines).")
     env_option(p, "--output", "GLASSCITY_REPLAY_OUTPUT", str, "",
                "Where to write the per-row results (default: beside the input).")
-    add_arguments(p, ["thresholds_file", "pseudonym_key", "sweep_interval_s", "allowed_lateness_s", "audit_log"])
+    add_arguments(p, ["thresholds_file", "pseudonym_key", "pseudonym_key_file", "sweep_interval_s", "allowed_lateness_s", "audit_log"])
 
     p = sub.add_parser("thresholds", help="Print every detector threshold: default, unit and why (Markdown).",
                        description="Print every detector threshold with its default, unit and the reason for it, "
@@ -166,12 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     for action, verb in (("activate", "Switch a dormant detector on"), ("deactivate", "Switch it off again")):
         q = det.add_parser(action, help=f"{verb}: appends a signed-off entry to the audit log.",
                            description=f"{verb}. Appends an entry (who, why, when, chained to the one before by "
-                                       f"its SHA-256) to the audit log; refuses a log that does not verify. "
-                                       f"Running workers pick it up when they restart.")
+                                       f"its SHA-256) to the audit log and copies it to the audit topic; refuses a "
+                                       f"log that does not verify. Running workers pick it up when they restart.")
         q.add_argument("name", metavar="NAME", help="Detector name, e.g. water.no_use_24h (`glasscity detectors list`).")
         q.add_argument("--by", required=True, help="Who decides (a name or role; recorded).")
         q.add_argument("--reason", required=True, help="Why (recorded; e.g. the decision or ticket it follows).")
-        add_arguments(q, ["audit_log"])
+        add_arguments(q, ["audit_log", "bootstrap", "topic_prefix"])
 
     p = sub.add_parser("audit", help="Check the audit log (verify).",
                        description="Work with the hash-chained audit log of detector activations.")
@@ -180,9 +182,81 @@ def build_parser() -> argparse.ArgumentParser:
     q = aud.add_parser("verify", help="Report every edited, removed or reordered entry by its position; exit 1 if any.",
                        description="Recompute each entry's SHA-256 and its links to the entry before it. Prints "
                                    "'ok' with the number of entries, or one line per broken entry (1-based "
-                                   "position and what is wrong) and exits 1.")
-    add_arguments(q, ["audit_log"])
+                                   "position and what is wrong) and exits 1. With --against-topic, also compares "
+                                   "the file with its copy on <prefix>.audit.v1 (entries missing, added or "
+                                   "different on either side; this finds the newest entries removed from the "
+                                   "file, which the chain alone cannot).")
+    q.add_argument("--against-topic", action="store_true", help="Also compare with the audit topic's copy.")
+    add_arguments(q, ["audit_log", "bootstrap", "topic_prefix"])
+    q = aud.add_parser("sync", help="Copy entries missing from the audit topic to it (after a failed copy).",
+                       description="Verify the file, then write every entry the audit topic lacks to it.")
+    add_arguments(q, ["audit_log", "bootstrap", "topic_prefix"])
+    consent_commands(sub)
     return parser
+
+
+CONSENT_SETTINGS = ["bootstrap", "topic_prefix", "pseudonym_key", "pseudonym_key_file", "audit_log"]
+
+
+def _who_and_why(parser) -> None:
+    parser.add_argument("--by", required=True, help="Who records this (a name or role; written to the audit log).")
+    parser.add_argument("--reason", required=True, help="Why (written to the audit log; e.g. the consent form, "
+                                                        "request or ticket it follows).")
+
+
+def consent_commands(sub) -> None:
+    """enrol, unenrol, absence, object, reidentify: the consent registers and re-identification (audited)."""
+    registers = ("The household is named by its meter id; only its pseudonym (keyed HMAC, the worker's key: "
+                 "--pseudonym-key or --pseudonym-key-file) is written, to a compacted register topic, and the "
+                 "change is recorded in the audit log (--audit-log, required) and its topic copy. Running "
+                 "workers apply it within a batch.")
+    for name, verb in (("enrol", "Enrol a household in the welfare check (its consent)"),
+                       ("unenrol", "Un-enrol a household: its welfare alerts stop and the welfare check's state "
+                                   "for it is deleted")):
+        p = sub.add_parser(name, help=verb + ".", description=f"{verb}. {registers}")
+        p.add_argument("--meter", required=True, help="The household's meter id.")
+        _who_and_why(p)
+        add_arguments(p, CONSENT_SETTINGS)
+
+    p = sub.add_parser("absence", help="Declare or cancel a household's absence (welfare alerts held meanwhile).",
+                       description="A resident or carer declares an absence: no welfare alert is raised for the "
+                                   "household from --from until --until; the checks keep running, so if there "
+                                   f"is still no use when the absence ends, the alert follows then. {registers}")
+    act = p.add_subparsers(dest="absence_action", metavar="ACTION")
+    act.required = True
+    for name, verb in (("declare", "Declare an absence."), ("cancel", "Cancel a declared absence (named by its --from).")):
+        q = act.add_parser(name, help=verb, description=f"{verb} {registers}")
+        q.add_argument("--meter", required=True, help="The household's meter id.")
+        q.add_argument("--from", dest="start", required=True,
+                       help="Start: ISO 8601 with a UTC offset (2026-12-24T08:00:00+01:00) or epoch seconds.")
+        if name == "declare":
+            q.add_argument("--until", required=True, help="End (exclusive), same forms as --from.")
+        _who_and_why(q)
+        add_arguments(q, CONSENT_SETTINGS)
+
+    p = sub.add_parser("object", help="Record a household's objection to detectors that allow it.",
+                       description="The household objects to the processing of its meter by one detector "
+                                   "(--detector) or by every detector whose legal basis allows objection (none "
+                                   "given): those detectors skip the meter from then on and delete their state "
+                                   "for it. `glasscity register` says, per detector, whether objection is "
+                                   f"possible. --withdraw takes an objection back. {registers}")
+    p.add_argument("--meter", required=True, help="The household's meter id.")
+    p.add_argument("--detector", default="", help="One detector's name (empty = every detector that allows "
+                                                 "objection).")
+    p.add_argument("--withdraw", action="store_true", help="Withdraw the objection instead.")
+    _who_and_why(p)
+    add_arguments(p, CONSENT_SETTINGS)
+
+    p = sub.add_parser("reidentify", help="Map a pseudonym back to a meter id (needs the key and a reason; audited).",
+                       description="Find the meter id behind a pseudonym (e.g. of a welfare alert) by computing "
+                                   "the pseudonym of every meter id in a registry file the operator supplies (one "
+                                   "id per line, or a CSV with an id, meter_id or meter column). Needs the "
+                                   "pseudonym key and a reason; the audit log records who asked, why and the "
+                                   "pseudonym (never the meter id). Prints the meter id; exits 1 if none matches.")
+    p.add_argument("pseudonym", metavar="PSEUDONYM", help="The pseudonym, e.g. wm-3f2a... (32 hex digits).")
+    p.add_argument("--registry", required=True, help="File of meter ids (text, one per line, or CSV).")
+    _who_and_why(p)
+    add_arguments(p, CONSENT_SETTINGS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,6 +338,9 @@ def cmd_simulate(args) -> int:
     incidents = sum(len(s.incidents) for s in simulations)
     malformed = sum(len(s.malformed) for s in simulations)
     print(f"ground truth: {args.ground_truth} ({incidents} incidents, {malformed} malformed items)", flush=True)
+    if not (settings.pseudonym_key or settings.pseudonym_key_file) and any(d.name == "water" for d in domains):
+        print("no pseudonym key (--pseudonym-key / GLASSCITY_PSEUDONYM_KEY): the simulated households are not "
+              "enrolled, so no welfare alert will be raised", flush=True)
     try:
         sent = produce(simulations, settings, hour_seconds=args.hour_seconds)
     except ProduceError as error:
@@ -366,39 +443,239 @@ def cmd_detectors(args) -> int:
     if name not in REGISTRY:
         print(f"glasscity detectors: no detector {name!r}; `glasscity detectors list` names them", file=sys.stderr)
         return 2
-    if not settings.audit_log:
-        print("glasscity detectors: set the audit log (--audit-log or GLASSCITY_AUDIT_LOG) to record this",
-              file=sys.stderr)
-        return 2
-    try:
-        entry = append(settings.audit_log, args.detectors_action, name, args.by, args.reason)
-    except AuditError as error:
-        print(f"glasscity detectors: {error}", file=sys.stderr)
-        return 1
-    print(f"entry {entry['seq'] + 1}: {entry['action']} {name} by {entry['by']} at {entry['time']} "
-          f"({entry['hash'][:12]})")
-    return 0
+    code, entry = _record("glasscity detectors", settings, args.detectors_action, name, args.by, args.reason)
+    if entry is not None:
+        print(f"entry {entry['seq'] + 1}: {entry['action']} {name} by {entry['by']} at {entry['time']} "
+              f"({entry['hash'][:12]})")
+    return code
 
 
 def cmd_audit(args) -> int:
     from streams.audit import verify
+    from streams.registers import RegisterError, compare_audit, publish_audit, read_all
+    from streams.topics import AUDIT_TOPIC
 
+    name = f"glasscity audit {args.audit_action}"
     settings = settings_from(args)
     if not settings.audit_log:
-        print("glasscity audit: set the audit log (--audit-log or GLASSCITY_AUDIT_LOG)", file=sys.stderr)
+        print(f"{name}: set the audit log (--audit-log or GLASSCITY_AUDIT_LOG)", file=sys.stderr)
         return 2
     entries, problems = verify(settings.audit_log)
     for problem in problems:
         print(problem)
     if problems:
         return 1
+    try:
+        copies = read_all(settings, AUDIT_TOPIC) if args.audit_action == "sync" or args.against_topic else None
+    except RegisterError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 1
+    if args.audit_action == "sync":
+        on_topic = set()
+        for _key, value in copies:
+            try:
+                on_topic.add(orjson_loads(value)["seq"])
+            except (ValueError, KeyError, TypeError):
+                pass
+        missing = [e for e in entries if e["seq"] not in on_topic]
+        try:
+            publish_audit(settings, missing)
+        except RegisterError as error:
+            print(f"{name}: {error}", file=sys.stderr)
+            return 1
+        print(f"ok: {len(missing)} of {len(entries)} entries copied to {settings.topic(AUDIT_TOPIC)}")
+        return 0
+    if copies is not None:
+        differences = compare_audit(entries, copies)
+        for line in differences:
+            print(line)
+        if differences:
+            return 1
+        print(f"ok: {len(entries)} entries, chain intact, equal to the copy on {settings.topic(AUDIT_TOPIC)}")
+        return 0
     print(f"ok: {len(entries)} entries, chain intact")
     return 0
 
 
+def orjson_loads(value):
+    import orjson
+
+    return orjson.loads(value or b"")
+
+
+def _record(name: str, settings, action: str, detector: str, by: str, reason: str, subject: str | None = None,
+            register: tuple[str, list] | None = None, details: dict | None = None) -> tuple[int, dict | None]:
+    """Audit entry first (file, chained), then the register records, then the entry's topic copy.
+    Returns (exit code, entry); prints what failed."""
+    from streams.audit import AuditError, append
+    from streams.registers import RegisterError, publish, publish_audit
+
+    if not settings.audit_log:
+        print(f"{name}: set the audit log (--audit-log or GLASSCITY_AUDIT_LOG) to record this", file=sys.stderr)
+        return 2, None
+    try:
+        entry = append(settings.audit_log, action, detector, by, reason, subject=subject, details=details)
+    except AuditError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 1, None
+    if register is not None:
+        short, records = register
+        try:
+            publish(settings, short, records)
+        except RegisterError as error:
+            print(f"{name}: the audit log records the request (entry {entry['seq'] + 1}) but the register was not "
+                  f"written: {error}; run the command again once the broker answers", file=sys.stderr)
+            return 1, entry
+    try:
+        publish_audit(settings, [entry])
+    except RegisterError as error:
+        print(f"{name}: recorded (audit entry {entry['seq'] + 1}) but its copy on the audit topic failed: {error}; "
+              f"run `glasscity audit sync`", file=sys.stderr)
+        return 1, entry
+    return 0, entry
+
+
+def _meter_pseudonym(settings, meter: str) -> str:
+    from streams.pseudonym import Pseudonymizer
+
+    if not meter.strip():
+        raise SettingsError("--meter must not be empty")
+    return Pseudonymizer(settings.require_pseudonym_key()).meter(meter.strip())
+
+
+def cmd_enrol(args) -> int:
+    from streams.consent import REGISTER_TOPICS, Enrolment, encode, record_key
+    from streams.alerts import iso_time
+
+    settings = settings_from(args)
+    pseudonym = _meter_pseudonym(settings, args.meter)
+    enrolled = args.command == "enrol"
+    value = encode(Enrolment(enrolled, iso_time(time.time())))
+    code, entry = _record(f"glasscity {args.command}", settings, args.command, "-", args.by, args.reason,
+                          subject=pseudonym,
+                          register=(REGISTER_TOPICS["enrolment"], [(record_key("enrolment", pseudonym), value)]))
+    if code == 0:
+        print(f"{'enrolled' if enrolled else 'un-enrolled'} {pseudonym} (audit entry {entry['seq'] + 1})")
+    return code
+
+
+def cmd_absence(args) -> int:
+    from streams.alerts import iso_time
+    from streams.consent import REGISTER_TOPICS, Absence, encode, record_key
+    from streams.timeparse import InstantError, parse_instant
+
+    name = f"glasscity absence {args.absence_action}"
+    settings = settings_from(args)
+    pseudonym = _meter_pseudonym(settings, args.meter)
+    try:
+        start = float(int(parse_instant(args.start)))
+        until = float(int(parse_instant(args.until))) if args.absence_action == "declare" else None
+    except InstantError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 2
+    key = record_key("absence", pseudonym, start)
+    if until is None:
+        value, action, details = None, "absence_cancel", {"from": iso_time(start)}
+    else:
+        if until <= start:
+            print(f"{name}: --until must be after --from", file=sys.stderr)
+            return 2
+        value, action = encode(Absence(start, until, iso_time(time.time()))), "absence"
+        details = {"from": iso_time(start), "until": iso_time(until)}
+    code, entry = _record(name, settings, action, "-", args.by, args.reason, subject=pseudonym,
+                          register=(REGISTER_TOPICS["absence"], [(key, value)]), details=details)
+    if code == 0:
+        what = f"from {details['from']} until {details['until']}" if until is not None else f"from {details['from']} cancelled"
+        print(f"absence of {pseudonym} {what} (audit entry {entry['seq'] + 1})")
+    return code
+
+
+def cmd_object(args) -> int:
+    from streams.alerts import iso_time
+    from streams.consent import ALL_DETECTORS, REGISTER_TOPICS, Objection, encode, record_key
+    from streams.detectors import CONFIGURABLE, REGISTRY
+
+    name = "glasscity object"
+    settings = settings_from(args)
+    detector = args.detector.strip() or ALL_DETECTORS
+    allowed = sorted(n for n, cls in REGISTRY.items() if cls.declaration.objection_allowed)
+    if detector != ALL_DETECTORS:
+        if detector not in CONFIGURABLE:
+            print(f"{name}: no detector {detector!r}; `glasscity detectors list` names them", file=sys.stderr)
+            return 2
+        if detector not in allowed:
+            print(f"{name}: {detector} does not allow objection (its legal basis does not; `glasscity register` "
+                  f"says why); detectors that do: {', '.join(allowed) or 'none'}", file=sys.stderr)
+            return 2
+    pseudonym = _meter_pseudonym(settings, args.meter)
+    value = encode(Objection(not args.withdraw, iso_time(time.time())))
+    action = "object_withdraw" if args.withdraw else "object"
+    code, entry = _record(name, settings, action, detector if detector != ALL_DETECTORS else "-", args.by,
+                          args.reason, subject=pseudonym, details={"detectors": [detector]},
+                          register=(REGISTER_TOPICS["objection"], [(record_key("objection", pseudonym, detector),
+                                                                    value)]))
+    if code == 0:
+        scope = "every detector that allows objection" if detector == ALL_DETECTORS else detector
+        print(f"objection of {pseudonym} to {scope} {'withdrawn' if args.withdraw else 'recorded'} "
+              f"(audit entry {entry['seq'] + 1}); now covers: "
+              f"{', '.join(allowed) if detector == ALL_DETECTORS else detector}")
+    return code
+
+
+def read_registry(path: str) -> list[str]:
+    """Meter ids from a registry file: one per line, or a CSV with an id, meter_id or meter column."""
+    import csv
+
+    with open(path, encoding="utf-8", newline="") as file:
+        text = file.read()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    if "," in lines[0] or ";" in lines[0]:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;")
+        rows = list(csv.DictReader(lines, dialect=dialect))
+        columns = {c.strip().lower(): c for c in (rows[0].keys() if rows else [])}
+        column = next((columns[c] for c in ("id", "meter_id", "meter") if c in columns), None)
+        if column is None:
+            raise ValueError(f"{path}: a CSV registry needs an id, meter_id or meter column")
+        return [row[column].strip() for row in rows if row.get(column, "").strip()]
+    return [line.strip() for line in lines]
+
+
+def cmd_reidentify(args) -> int:
+    from streams.pseudonym import Pseudonymizer
+
+    name = "glasscity reidentify"
+    settings = settings_from(args)
+    pseudonymizer = Pseudonymizer(settings.require_pseudonym_key())
+    wanted = args.pseudonym.strip()
+    kind = wanted.split("-", 1)[0]
+    if "-" not in wanted or len(wanted.split("-", 1)[1]) != 32:
+        print(f"{name}: {wanted!r} is not a pseudonym (kind-<32 hex digits>, e.g. wm-3f2a...)", file=sys.stderr)
+        return 2
+    try:
+        ids = read_registry(args.registry)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        print(f"{name}: cannot read the registry: {error}", file=sys.stderr)
+        return 2
+    # the request is recorded before anything is looked up: a re-identification that finds nothing is audited too
+    code, entry = _record(name, settings, "reidentify", "-", args.by, args.reason, subject=wanted,
+                          details={"registry_size": len(ids)})
+    if entry is None:
+        return code
+    matches = [raw for raw, p in zip(ids, pseudonymizer.many(kind, ids)) if p == wanted]
+    if not matches:
+        print(f"{name}: no meter id in {args.registry} ({len(ids)} ids) has pseudonym {wanted} under this key",
+              file=sys.stderr)
+        return 1
+    print(matches[0])
+    return code
+
+
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
             "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
-            "detectors": cmd_detectors, "audit": cmd_audit}
+            "detectors": cmd_detectors, "audit": cmd_audit, "enrol": cmd_enrol, "unenrol": cmd_enrol,
+            "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -27,9 +27,9 @@ class SettingsError(ValueError):
 
 
 def _setting(default: Any, help: str, *, group: str, unit: str = "", secret: bool = False,
-             check: Callable[[Any], str | None] | None = None, flag: str | None = None):
+             check: Callable[[Any], str | None] | None = None, flag: str | None = None, env: str | None = None):
     return field(default=default, metadata={"help": help, "group": group, "unit": unit, "secret": secret,
-                                             "check": check, "flag": flag})
+                                             "check": check, "flag": flag, "env": env})
 
 
 def _positive(value) -> str | None:
@@ -57,12 +57,20 @@ class Settings:
     domains: str = _setting("", "Comma-separated domains this worker runs (water, traffic, waste, lighting); "
                             "empty = all.", group="kafka")
     app_id: str = _setting("glasscity", "Consumer group / Faust application id.", group="kafka")
+    raw_retention_s: float = _setting(7 * 86400.0, "How long the topics that carry raw meter ids (readings, dead "
+                                      "letters, late readings) keep them (their retention.ms, set when "
+                                      "`glasscity topics create` creates them).", group="kafka", unit="s",
+                                      check=_positive)
     rebalance_timeout_s: float = _setting(60.0, "Consumer group rebalance timeout. A worker's first join "
                                           "waits about half of it on the embedded broker.", group="kafka",
                                           unit="s", check=_positive)
     # -- worker ---------------------------------------------------------------------------
     pseudonym_key: str = _setting("", "Secret key for the HMAC-SHA-256 pseudonyms of meter ids "
-                                  "(at least 16 bytes). Required by the worker.", group="worker", secret=True)
+                                  "(at least 16 bytes). Required by the worker; or give --pseudonym-key-file.",
+                                  group="worker", secret=True)
+    pseudonym_key_file: str = _setting("", "File holding the pseudonym key (its whole content but a final newline; "
+                                       "keep it readable by the worker only). Use it or --pseudonym-key, not "
+                                       "both.", group="worker", env="GLASSCITY_PSEUDONYM_KEY_FILE")
     metrics_host: str = _setting("0.0.0.0", "Address the worker's /metrics endpoint binds to.", group="worker")
     metrics_port: int = _setting(9464, "Port of the worker's /metrics endpoint (0 = any free port).",
                                  group="worker", check=_port)
@@ -82,14 +90,15 @@ class Settings:
                                                 "still accepts connections and is waited for.", group="worker",
                                                 unit="s", check=_non_negative)
     # -- event time and detector thresholds ---------------------------------------------------
-    audit_log: str = _setting("", "The hash-chained audit log of detector activations (a file; `glasscity detectors "
-                              "activate` appends to it, `glasscity audit verify` checks it). A dormant detector "
-                              "runs only while its activation is the newest entry about it in a log that "
-                              "verifies; empty = no log, dormant detectors stay off.", group="thresholds")
+    audit_log: str = _setting("", "The hash-chained audit log (a file, copied to <prefix>.audit.v1): detector "
+                              "activations, threshold changes workers load, consent-register changes and "
+                              "re-identifications. `glasscity audit verify` checks it. A dormant detector runs "
+                              "only while its activation is the newest entry about it in a log that verifies; "
+                              "empty = no log, dormant detectors stay off.", group="thresholds")
     thresholds_file: str = _setting("", "JSON file overriding detector thresholds, e.g. "
                                     '{"water.no_use_24h": {"no_use_after_s": 43200}}; '
                                     "`glasscity thresholds` lists every threshold with unit, default and why.",
-                                    group="thresholds", flag="--thresholds")
+                                    group="thresholds", flag="--thresholds", env="GLASSCITY_THRESHOLDS")
     sweep_interval_s: float = _setting(300.0, "Event-time step between two sweeps of the absence detectors "
                                        "(the resolution of alert times).", group="thresholds", unit="s",
                                        check=_positive)
@@ -127,10 +136,24 @@ class Settings:
         return f"{self.topic_prefix}.{name}"
 
     def require_pseudonym_key(self) -> bytes:
-        key = self.pseudonym_key.encode("utf-8")
+        """The pseudonym key, from the setting or its file; SettingsError (never showing it) otherwise."""
+        if self.pseudonym_key and self.pseudonym_key_file:
+            raise SettingsError(f"give the pseudonym key once: {ENV_PREFIX}PSEUDONYM_KEY (--pseudonym-key) or "
+                                f"{ENV_PREFIX}PSEUDONYM_KEY_FILE (--pseudonym-key-file), not both")
+        if self.pseudonym_key_file:
+            try:
+                with open(self.pseudonym_key_file, "rb") as file:
+                    key = file.read()
+            except OSError as error:
+                raise SettingsError(f"cannot read the pseudonym key file {self.pseudonym_key_file}: "
+                                    f"{error.strerror}") from None
+            key = key[:-2] if key.endswith(b"\r\n") else key[:-1] if key.endswith(b"\n") else key
+            where = f"the pseudonym key file {self.pseudonym_key_file}"
+        else:
+            key = self.pseudonym_key.encode("utf-8")
+            where = f"{ENV_PREFIX}PSEUDONYM_KEY (--pseudonym-key)"
         if len(key) < 16:
-            raise SettingsError(f"{ENV_PREFIX}PSEUDONYM_KEY (--pseudonym-key) must hold at least 16 bytes "
-                                f"(128 bits) of secret; got {len(key)} bytes")
+            raise SettingsError(f"{where} must hold at least 16 bytes (128 bits) of secret; got {len(key)} bytes")
         return key
 
 
@@ -138,7 +161,7 @@ SETTING_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
 def env_name(f: dataclasses.Field) -> str:
-    return ENV_PREFIX + f.name.upper().removesuffix("_S").removesuffix("_FILE")
+    return f.metadata.get("env") or ENV_PREFIX + f.name.upper().removesuffix("_S")
 
 
 def flag_name(f: dataclasses.Field) -> str:

@@ -160,12 +160,13 @@ def _replay_readings(detector_name, thresholds, input_path, output_path, setting
     from streams.pseudonym import Pseudonymizer
 
     domain = next(d for d in DOMAINS.values() if detector_name in {c.declaration.name for c in d.detectors})
-    key = settings.pseudonym_key.encode() if len(settings.pseudonym_key.encode()) >= 16 else None
+    from streams.config import SettingsError
+
+    key = settings.require_pseudonym_key() if settings.pseudonym_key or settings.pseudonym_key_file else None
     if key is None and domain.subject_pseudonym:
         print("no GLASSCITY_PSEUDONYM_KEY: subjects are pseudonymised with a one-off key", file=out)
         key = secrets.token_hex(16).encode()
     from streams.audit import activations
-    from streams.config import SettingsError
 
     cls = next(c for c in domain.detectors if c.declaration.name == detector_name)
     activated, problems = activations(settings.audit_log)   # as the worker: a dormant detector needs its activation

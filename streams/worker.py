@@ -120,6 +120,48 @@ def _activated_detectors(settings, domains) -> set[str]:
     return activated
 
 
+def _record_thresholds(settings, thresholds: dict) -> None:
+    """Record in the audit log the threshold values this worker loads, when they differ from the last
+    recorded ones (or, never recorded, from the defaults). Without an audit log, say what goes unrecorded."""
+    import dataclasses
+    import socket
+
+    from streams.audit import AuditError, append, last_thresholds, verify
+
+    loaded = {name: {f.name: getattr(t, f.name) for f in dataclasses.fields(t)} for name, t in thresholds.items()}
+    defaults = {name: {f.name: f.default for f in dataclasses.fields(t)} for name, t in thresholds.items()}
+    if not settings.audit_log:
+        changed = sorted(name for name in loaded if loaded[name] != defaults[name])
+        if changed:
+            log.warning("no audit log is set (GLASSCITY_AUDIT_LOG): the threshold overrides of %s are not recorded",
+                        ", ".join(changed))
+        return
+    entries, problems = verify(settings.audit_log)
+    if problems:
+        return    # already reported by _activated_detectors; nothing is appended to a log that does not verify
+    recorded = last_thresholds(entries)
+    source = settings.thresholds_file or "the defaults"
+    new_entries = []
+    for name in sorted(loaded):
+        if loaded[name] != recorded.get(name, defaults[name]):
+            try:
+                new_entries.append(append(settings.audit_log, "thresholds", name, f"worker {settings.app_id}@"
+                                          f"{socket.gethostname()}", f"loaded from {source}", details=loaded[name]))
+            except AuditError as error:
+                log.error("cannot record the thresholds of %s in the audit log: %s", name, error)
+                return
+            log.info("thresholds of %s recorded in the audit log (entry %d): loaded from %s", name,
+                     new_entries[-1]["seq"] + 1, source)
+    if new_entries:
+        from streams.registers import RegisterError, publish_audit
+
+        try:
+            publish_audit(settings, new_entries)
+        except RegisterError as error:
+            log.warning("threshold entries recorded in %s but not copied to the audit topic (%s); run "
+                        "`glasscity audit sync`", settings.audit_log, error)
+
+
 def _unreachable(bootstrap: str, timeout_s: float) -> str | None:
     """The bootstrap list if none of its servers accepts a TCP connection within ``timeout_s``, else None."""
     deadline = time.monotonic() + timeout_s
@@ -292,6 +334,7 @@ def run_worker(settings: Settings) -> int:
     from streams.detectors.thresholds import load_thresholds
     from streams.domains import select_domains
     from streams.health import LIVENESS
+    from streams.consent import ConsentRegister
     from streams.pipeline import DomainPipeline
     from streams.pseudonym import Pseudonymizer
 
@@ -310,9 +353,11 @@ def run_worker(settings: Settings) -> int:
     kernels.warm_up()
     pseudonymizer = Pseudonymizer(key)
     activated = _activated_detectors(settings, domains)
-    pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds, activated=activated)
+    _record_thresholds(settings, thresholds)
+    consent = ConsentRegister()    # nobody enrolled until the registers say so (followed by the app)
+    pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds, activated=activated, consent=consent)
                  for domain in domains]
-    app = create_app(settings, pipelines, feed_thresholds=thresholds["feed.stalled"])
+    app = create_app(settings, pipelines, feed_thresholds=thresholds["feed.stalled"], consent=consent)
     metrics.init_series(d.name for d in domains)
     LIVENESS.beat()   # alive from here; the event loop takes over the beat within milliseconds
     try:

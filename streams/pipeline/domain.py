@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+import orjson
 
 from streams import metrics
 from streams.alerts import alert_event
@@ -195,26 +196,35 @@ class DomainPipeline:
         kind = self.domain.subject_pseudonym
         return raw_ids if kind is None else self.pseudonymizer.many(kind, raw_ids)
 
+    def _late_copy(self, batch, i: int, key: str) -> bytes:
+        """A late reading as copied to the late topic: as received, with a personal id replaced by its pseudonym."""
+        reading = batch.origins[i][2]
+        if self.domain.subject_pseudonym is None or not isinstance(reading, dict):
+            return reading_bytes(batch, i)
+        return orjson.dumps({**reading, "id": key})
+
     def _process_partition(self, state: PartitionState, messages: list[RawMessage], result: BatchResult):
         batch = decode(messages, self.domain, now=self.clock(), max_future_skew_s=self.settings.max_future_skew_s)
         result.dead_letters.extend(batch.dead_letters)
         result.readings += len(batch)
         if not len(batch):
             return
+        keys = self.subject_keys(batch.subject_ids)
         if not math.isnan(state.watermark):
             # Later than the allowed lateness: the sweeps for their time have run. They are
             # still folded in (a meter's delayed reading still proves it reported), and
-            # copied, with where they came from, to the late topic.
+            # copied, with where they came from, to the late topic (pseudonymised: past
+            # ingress no topic carries a raw household id).
             for i in np.flatnonzero(batch.ts < state.watermark):
                 message, position, _reading = batch.origins[i]
                 result.late.append(DeadLetter(
-                    reading_bytes(batch, int(i)), "late",
+                    self._late_copy(batch, int(i), keys[i]), "late",
                     f"dated {batch.ts[i] - state.watermark:.0f} s before the partition's watermark "
                     f"(allowed lateness {self.settings.allowed_lateness_s:.0f} s)", message, position))
         order = np.argsort(batch.ts, kind="stable")
         ts = batch.ts[order]
         readings = Readings(
-            slots=state.subjects.slots_for(self.subject_keys(batch.subject_ids))[order], ts=ts,
+            slots=state.subjects.slots_for(keys)[order], ts=ts,
             columns={name: column[order] for name, column in batch.columns.items()},
             groups={name: state.group_slots_for(name, ids)[order] for name, ids in batch.groups.items()})
         watermark = float(ts[-1]) - self.settings.allowed_lateness_s

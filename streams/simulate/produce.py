@@ -30,9 +30,26 @@ def _tagged(simulation):
         yield when, simulation.domain, messages
 
 
+def enrolments(simulations, settings) -> list[tuple[bytes, bytes]]:
+    """The simulated city's welfare office: every simulated household enrolled (register records).
+    Needs the pseudonym key (none: nobody is enrolled, and no welfare alert is raised)."""
+    from streams.consent import Enrolment, encode, record_key
+    from streams.pseudonym import Pseudonymizer
+
+    meters = [m for s in simulations for m in getattr(s, "meter_ids", ())]
+    if not meters or not (settings.pseudonym_key or settings.pseudonym_key_file):
+        return []
+    pseudonyms = Pseudonymizer(settings.require_pseudonym_key()).many("wm", meters)
+    value = encode(Enrolment(True, "simulated"))
+    return [(record_key("enrolment", p), value) for p in pseudonyms]
+
+
 def produce(simulations, settings, hour_seconds: float = 0.0,
-            progress: Callable[[float, int], None] | None = None, producer=None) -> int:
+            progress: Callable[[float, int], None] | None = None, producer=None, enrol: bool = True) -> int:
     """Produce every step of every simulation, merged in city-time order.
+
+    ``enrol``: first enrol every simulated household in the welfare check (:func:`enrolments`;
+    confirmed, not counted in the result).
 
     ``hour_seconds`` of wall time per city-hour (0 = no pacing). Each step is flushed
     before a later city time is sent, so a reader sees time advance in order; a step
@@ -47,9 +64,17 @@ def produce(simulations, settings, hour_seconds: float = 0.0,
     check = DeliveryCheck(producer)
     topics = {s.domain: settings.topic(f"{s.domain}.readings.v1") for s in simulations}
     city_start = min(s.start for s in simulations)
-    started = time.monotonic()
     current = None
     try:
+        if enrol:
+            from streams.consent import REGISTER_TOPICS
+
+            register = settings.topic(REGISTER_TOPICS["enrolment"])
+            for key, value in enrolments(simulations, settings):
+                check.send(register, key=key, value=value)
+            check.flush()
+            check = DeliveryCheck(producer)
+        started = time.monotonic()
         for when, domain, messages in heapq.merge(*(_tagged(s) for s in simulations), key=lambda item: item[0]):
             if current is not None and when > current:
                 confirmed = check.flush()

@@ -108,7 +108,10 @@ def test_a_reading_later_than_the_lateness_is_folded_in_counted_and_copied(setti
     alerts, late, _ = run(settings, domain, simulation, batches)
     envelope = orjson.loads(straggler.value)
     assert len(late) == len(envelope["readings"])
-    assert {orjson.loads(d.value)["id"] for d in late} == {r["id"] for r in envelope["readings"]}
+    # copied with the pseudonym in place of the meter id: no raw household id past ingress
+    pseudonyms = Pseudonymizer(settings.require_pseudonym_key())
+    assert {orjson.loads(d.value)["id"] for d in late} == {pseudonyms.meter(r["id"]) for r in envelope["readings"]}
+    assert {orjson.loads(d.value)["dateObserved"] for d in late} == {r["dateObserved"] for r in envelope["readings"]}
     headers = dict(late[0].kafka_record()[2])
     assert headers["reason"] == b"late" and headers["stage"] == b"watermark"
     assert int(headers["source_offset"]) == straggler.offset

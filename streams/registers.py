@@ -1,0 +1,165 @@
+"""The Kafka side of the consent registers and of the audit log's topic copy.
+
+* :func:`publish` writes records to one of the shared single-partition topics (a consent
+  register, the audit topic) and returns once the broker confirmed every one, or raises
+  :class:`RegisterError`.
+* :func:`read_all` reads such a topic from its start to its end (a tool's read: "the end" is
+  where a fetch returns nothing more past the reported end).
+* :class:`RegisterFollower` is the worker's view: it follows the three consent registers into a
+  :class:`streams.consent.ConsentRegister` — exactly to their end when the worker starts
+  (through a marker record, as the state restore does), then every batch.
+* :func:`publish_audit` / :func:`compare_audit`: the audit log's copy on ``<prefix>.audit.v1``
+  (key = the entry's ``seq``; value = the entry's JSON line), and the comparison of file and topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+
+from streams.consent import REGISTER_TOPICS, ConsentRegister
+from streams.topics import AUDIT_TOPIC
+
+__all__ = ["RegisterError", "publish", "read_all", "RegisterFollower", "publish_audit", "compare_audit",
+           "MARKER_KEY"]
+
+log = logging.getLogger("glasscity.consent")
+
+#: A record the follower writes to find the end; not a register record (ignored when read).
+MARKER_KEY = b"m"
+
+
+class RegisterError(RuntimeError):
+    """A register or audit topic cannot be written or read; the message says where and why."""
+
+
+def publish(settings, short: str, records: list[tuple[bytes, bytes | None]], client_id: str = "glasscity-cli") -> int:
+    """Write ``(key, value)`` records (value None = tombstone) to ``<prefix>.<short>``, each confirmed."""
+    from kafka.errors import KafkaError
+
+    from streams.delivery import DeliveryCheck, ProduceError, close_producer, make_producer
+
+    topic = settings.topic(short)
+    try:
+        producer = make_producer(settings.bootstrap, client_id, linger_ms=5)
+    except KafkaError as error:
+        raise RegisterError(f"no Kafka broker reachable at {settings.bootstrap}: {error}") from None
+    try:
+        check = DeliveryCheck(producer, flush_timeout_s=30.0)
+        for key, value in records:
+            check.send(topic, key=key, value=value)
+        return check.flush()
+    except ProduceError as error:
+        raise RegisterError(f"writing to {topic} failed: {error}") from None
+    except KafkaError as error:
+        raise RegisterError(f"writing to {topic} failed: {error}") from None
+    finally:
+        close_producer(producer, timeout_s=10)
+
+
+def read_all(settings, short: str, timeout_s: float = 30.0) -> list[tuple[bytes, bytes | None]]:
+    """Every record of the single-partition topic ``<prefix>.<short>``, in log order."""
+    from streams.durable import read_changelog
+
+    topic = settings.topic(short)
+    try:
+        found = asyncio.run(read_changelog(settings.bootstrap, topic, {0: 0}, stall_timeout_s=timeout_s))
+    except Exception as error:   # aiokafka raises its own errors and TimeoutError; all mean "cannot read"
+        raise RegisterError(f"cannot read {topic} at {settings.bootstrap}: {error.__class__.__name__}: "
+                            f"{error}") from None
+    return [(k, v) for k, v in found[0] if k != MARKER_KEY]
+
+
+class RegisterFollower:
+    """Follows the consent register topics into ``register`` (one aiokafka consumer, no group)."""
+
+    def __init__(self, settings, register: ConsentRegister, publisher=None):
+        self.settings = settings
+        self.register = register
+        self.publisher = publisher          # streams.durable.Publisher, for the start-up marker
+        self.topics = {settings.topic(short): kind for kind, short in REGISTER_TOPICS.items()}
+        self._consumer = None
+
+    async def start(self) -> None:
+        """Read every register to its end: a marker is written to each, and read up to."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        from streams.durable import Outgoing
+
+        if self._consumer is not None:
+            return
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap.split(","), group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100)
+        await consumer.start()
+        missing = sorted(set(self.topics) - await consumer.topics())
+        if missing:
+            await consumer.stop()
+            raise RegisterError(f"the consent register topics {', '.join(missing)} do not exist at "
+                                f"{self.settings.bootstrap}; create them with `glasscity topics create`")
+        partitions = [TopicPartition(topic, 0) for topic in self.topics]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        self._consumer = consumer
+        ends = {}
+        if self.publisher is not None:
+            marker = orjson.dumps({"marker": self.settings.app_id})
+            confirmed = await self.publisher.send_all(
+                [Outgoing(topic, MARKER_KEY, marker, "state", partition=0) for topic in self.topics], "consent")
+            ends = {TopicPartition(topic, 0): meta.offset for topic, meta in zip(self.topics, confirmed)}
+        while True:
+            await self.poll(timeout_ms=200)
+            if all([await consumer.position(tp) > end for tp, end in ends.items()]):
+                break
+        log.info("consent registers read: %d enrolled, %d with absences, %d with objections",
+                 len(self.register.enrolled), sum(1 for a in self.register.absences.values() if a),
+                 sum(1 for o in self.register.objections.values() if o))
+
+    async def poll(self, timeout_ms: int = 0) -> int:
+        """Fold in what has arrived (waits at most ``timeout_ms``); returns the number of register records."""
+        if self._consumer is None:
+            return 0
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=50_000)
+        applied = 0
+        for tp, records in batch.items():
+            kind = self.topics[tp.topic]
+            for record in records:
+                if record.key != MARKER_KEY:
+                    self.register.apply(kind, record.key, record.value)
+                    applied += 1
+        return applied
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
+def publish_audit(settings, entries: list[dict]) -> int:
+    """Copy audit entries to ``<prefix>.audit.v1`` (confirmed)."""
+    return publish(settings, AUDIT_TOPIC, [(str(e["seq"]).encode(), orjson.dumps(e)) for e in entries],
+                   client_id="glasscity-audit")
+
+
+def compare_audit(file_entries: list[dict], topic_records: list[tuple[bytes, bytes | None]]) -> list[str]:
+    """How the file and the topic copy differ: entries missing from either, or different (by position)."""
+    copies: dict[int, dict] = {}
+    problems = []
+    for key, value in topic_records:
+        try:
+            entry = orjson.loads(value or b"")
+            copies[int(entry["seq"])] = entry
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            problems.append(f"topic record {key!r}: not an audit entry")
+    for position, entry in enumerate(file_entries, start=1):
+        copy = copies.pop(entry["seq"], None)
+        if copy is None:
+            problems.append(f"entry {position}: not on the audit topic (run `glasscity audit sync`)")
+        elif copy != entry:
+            problems.append(f"entry {position}: differs from its copy on the audit topic (hash "
+                            f"{entry['hash'][:12]} in the file, {str(copy.get('hash'))[:12]} on the topic)")
+    for seq in sorted(copies):
+        problems.append(f"entry {seq + 1}: on the audit topic but not in the file (removed from the file)")
+    return problems
