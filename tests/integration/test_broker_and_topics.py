@@ -7,7 +7,7 @@ import sys
 from kafka.admin import KafkaAdminClient
 
 from streams.broker import free_port, stop_process, wait_for_port
-from streams.topics import create_topics, short_names
+from streams.topics import create_topics, short_names, topic_specs
 
 
 def test_broker_command_starts_answers_and_stops_on_ctrl_c():
@@ -44,7 +44,9 @@ def test_topics_create_is_idempotent_and_uses_the_partition_count(broker_setting
         admin.close()
     assert sorted(d["name"] for d in described) == sorted(broker_settings.topic(t) for t in short_names(broker_settings))
     assert broker_settings.topic("water.readings.v1") in {d["name"] for d in described}
-    assert all(len(d["partitions"]) == broker_settings.partitions for d in described)
+    specs = {broker_settings.topic(spec.short): spec for spec in topic_specs(broker_settings)}
+    assert all(len(d["partitions"]) == specs[d["name"]].partitions for d in described)
+    assert {specs[d["name"]].partitions for d in described} == {broker_settings.partitions, 1}   # shared: one
 
 
 def test_topics_command_line(broker):
@@ -53,7 +55,9 @@ def test_topics_command_line(broker):
                              "--topic-prefix", env_prefix, "--partitions", "2"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    # readings, dead letters, late readings and the state changelog per domain, two alert topics
-    assert result.stdout.count("created") == 4 * 4 + 2
+    # readings, dead letters, late readings and the state changelog per domain, two alert topics,
+    # the audit topic and the three consent registers
+    assert result.stdout.count("created") == 4 * 4 + 2 + 1 + 3
+    assert f"{env_prefix}.audit.v1" in result.stdout and f"{env_prefix}.consent.enrolment.v1" in result.stdout
     assert f"{env_prefix}.alerts.welfare.v1" in result.stdout and f"{env_prefix}.lighting.dlq.v1" in result.stdout
     assert f"{env_prefix}.water.state.v1" in result.stdout and f"{env_prefix}.water.late.v1" in result.stdout
