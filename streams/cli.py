@@ -191,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
     q = aud.add_parser("sync", help="Copy entries missing from the audit topic to it (after a failed copy).",
                        description="Verify the file, then write every entry the audit topic lacks to it.")
     add_arguments(q, ["audit_log", "bootstrap", "topic_prefix"])
+
+    p = sub.add_parser("register", help="Generate the public algorithm register (Markdown, JSON or HTML).",
+                       description="Generate the public register of every detector from what workers load: the "
+                                   "detector declarations (purpose, legal basis, data read and written, logic in "
+                                   "plain words, recipients, retention, human oversight, owner, consent, objection), "
+                                   "the thresholds in force (--thresholds, with unit, default and whether "
+                                   "overridden) and the audit log (--audit-log: status and activation history). "
+                                   "md is the Markdown of docs/register.md, json is machine-readable (keys "
+                                   "documented in streams/register.py), html is one self-contained page for "
+                                   "residents. Exits 1 if the audit log does not verify (the register is still "
+                                   "written and says so), 2 on a bad argument or thresholds file.")
+    env_option(p, "--format", "GLASSCITY_REGISTER_FORMAT", str, "md", "Output format: md, json or html.",
+               choices=["md", "json", "html"])
+    env_option(p, "--output", "GLASSCITY_REGISTER_OUTPUT", str, "", "File to write (default: standard output).")
+    add_arguments(p, ["thresholds_file", "audit_log"])
     consent_commands(sub)
     return parser
 
@@ -672,10 +687,38 @@ def cmd_reidentify(args) -> int:
     return code
 
 
+def cmd_register(args) -> int:
+    from pathlib import Path
+
+    from streams.register import FORMATS, build_register, render
+
+    if args.format not in FORMATS:
+        print(f"glasscity register: --format must be one of {', '.join(FORMATS)}, got {args.format!r}",
+              file=sys.stderr)
+        return 2
+    settings = settings_from(args)
+    register = build_register(settings)
+    text = render(register, args.format)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as error:
+            print(f"glasscity register: cannot write {args.output}: {error}", file=sys.stderr)
+            return 2
+    else:
+        sys.stdout.write(text)
+    if register["audit"]["verified"] is False:
+        print(f"glasscity register: the audit log {settings.audit_log} does not verify "
+              f"({'; '.join(register['audit']['problems'])}); the register says so and shows dormant detectors "
+              f"as not running", file=sys.stderr)
+        return 1
+    return 0
+
+
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
             "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
-            "detectors": cmd_detectors, "audit": cmd_audit, "enrol": cmd_enrol, "unenrol": cmd_enrol,
-            "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify}
+            "detectors": cmd_detectors, "audit": cmd_audit, "register": cmd_register, "enrol": cmd_enrol,
+            "unenrol": cmd_enrol, "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

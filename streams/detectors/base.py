@@ -52,8 +52,8 @@ class Declaration:
     human_oversight: str
     status: str = "active"
     alarm_name: str = "-"   # the standard alarm name where one exists (TALQ for lighting), else "-"
-    owner: str = ""         # the accountable team or office (public register)
-    logic: str = ""         # how it decides, in plain words a resident can follow (public register)
+    owner: str = ""         # the accountable department (public register); required, like every text field
+    logic: str = ""         # what it looks at, when it speaks up and what happens then, in plain words (register)
     #: Runs only for households enrolled in the consent register (``glasscity enrol``); un-enrolling
     #: stops its alerts and deletes its state for that household.
     requires_enrolment: bool = False
@@ -65,12 +65,8 @@ class Declaration:
     #: Longest time its alerts (topic retention.ms) and a subject's state for it are kept (s).
     retention_s: float = 90 * 86400.0
 
-    _OPTIONAL_TEXT = ("owner", "logic")
-
     def __post_init__(self):
         for name, value in self.__dict__.items():
-            if name in self._OPTIONAL_TEXT:
-                continue
             if value in ("", ()):
                 raise ValueError(f"detector declaration field {name!r} must not be empty")
         if self.status not in STATUSES:

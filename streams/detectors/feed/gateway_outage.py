@@ -34,6 +34,12 @@ class GatewayOutage(Detector):
         reads=("gatewayId", "dateObserved"), recipients="network operations",
         alert_topic="alerts.v1", severity="warning", subject_kind="gateway",
         retention="alerts kept 90 days", human_oversight="an operator checks the gateway before any field visit",
+        owner="Water utility, network operations",
+        logic="It notes when each radio gateway (the relay that collects the meters' readings in a neighbourhood) "
+              "last delivered anything. When a gateway has delivered nothing for two hours (by default; longer for "
+              "a gateway that usually delivers less often or has had such gaps before, never more than a day), it "
+              "sends one alert about the gateway, and holds back the alerts about the meters behind it. An operator "
+              "checks the gateway before anyone is sent out.",
     )
 
     @dataclass(frozen=True)

@@ -42,8 +42,14 @@ def declaration_for(domain: str) -> Declaration:
         reads=("arrival of any message on the domain's readings topic (wall clock)",),
         recipients="network and platform operators",
         alert_topic="alerts.v1", severity="critical", subject_kind="feed",
-        retention="alerts kept 1 year (outage history)",
+        retention="alerts kept 90 days on the alert topic; any longer outage history is kept by platform "
+                  "operations, outside this system",
         human_oversight="an operator checks the head-end / network server and the ingestion path",
+        owner="Urban data platform operations",
+        logic="It watches whether anything at all still arrives from each of the city's sensor networks (water, "
+              "traffic, waste, lighting). When nothing has arrived from a whole network for 15 minutes (by "
+              "default), it sends one alert, so operators look at the central systems instead of thousands of "
+              "sensors seeming to go quiet at once. The alert ends when data arrive again.",
     )
 
 

@@ -24,6 +24,11 @@ class Cycling(Detector):
         subject_kind="streetlight", retention="alerts kept 90 days",
         human_oversight="a maintenance planner schedules the lamp's replacement with the next round",
         alarm_name="cyclingFailure",
+        owner="Public lighting maintenance",
+        logic="It counts how often each street lamp switches on and off during the night (switching around sunset "
+              "and sunrise does not count). Four switches within two hours (by default) means the lamp is about to "
+              "fail: maintenance is told and plans its replacement with the next round. The alert ends after a "
+              "whole day without switching.",
     )
 
     @dataclass(frozen=True)

@@ -25,6 +25,11 @@ class DayBurner(Detector):
         human_oversight="a maintenance planner checks the lamp's control (photocell, relay, schedule) remotely "
                         "before any field visit",
         alarm_name="lampUnexpectedOn",
+        owner="Public lighting maintenance",
+        logic="It compares each lamp's power use with the times of sunrise and sunset in the city. A lamp still "
+              "burning in daylight, more than half an hour (by default) after sunrise or before sunset, over two "
+              "readings in a row, is reported to maintenance; a planner checks its light sensor, relay or schedule "
+              "remotely before anyone goes out.",
     )
 
     @dataclass(frozen=True)

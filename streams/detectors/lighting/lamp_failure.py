@@ -24,6 +24,11 @@ class LampFailure(Detector):
         subject_kind="streetlight", retention="alerts kept 90 days",
         human_oversight="a maintenance planner checks the lamp's history before sending a crew",
         alarm_name="lampFailure",
+        owner="Public lighting maintenance",
+        logic="It compares each lamp's power use with the times of sunset and sunrise in the city. A lamp that "
+              "draws almost no power in the middle of the night (from half an hour after sunset to half an hour "
+              "before sunrise, by default) over two readings in a row is reported to maintenance, who check the "
+              "lamp's history and send a crew to repair it.",
     )
 
     @dataclass(frozen=True)

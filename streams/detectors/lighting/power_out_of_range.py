@@ -24,6 +24,11 @@ class PowerOutOfRange(Detector):
         human_oversight="a maintenance planner compares the lamp's inventory (fitted lamp, driver) with the "
                         "readings before ordering work",
         alarm_name="lampPowerTooHigh | lampPowerTooLow",   # TALQ 2.7.1 LampMonitorFunction events
+        owner="Public lighting maintenance",
+        logic="For lamps that are on, it compares the power they draw with what they should draw at the brightness "
+              "they are set to. A lamp drawing more than a quarter (by default) more or less than that, over two "
+              "readings in a row, is reported to maintenance; a planner checks which lamp and driver are fitted "
+              "before ordering work.",
     )
 
     @dataclass(frozen=True)

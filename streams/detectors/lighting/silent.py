@@ -32,6 +32,11 @@ class LightingSilent(Detector):
         retention="alerts kept 90 days",
         human_oversight="a maintenance planner checks the cabinet and its neighbours' reports before sending a "
                         "crew (a whole cabinet silent is one visit, not one per lamp)",
+        owner="Public lighting maintenance",
+        logic="It notes when each lamp and each lighting control cabinet last reported. One that has said nothing "
+              "for two hours (by default; longer if it usually reports less often or has had such gaps before, "
+              "never more than a day) is reported to maintenance, because a lamp that says nothing cannot be "
+              "checked at all. A planner checks the cabinet and the neighbouring lamps before sending a crew.",
     )
 
     @dataclass(frozen=True)

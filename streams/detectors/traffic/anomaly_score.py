@@ -59,6 +59,13 @@ class TrafficAnomalyScore(Detector):
         recipients="traffic control room, traffic engineers",
         alert_topic="alerts.v1", severity="info", subject_kind="traffic_detector",
         retention="alerts kept 90 days", human_oversight="an operator looks at cameras and decides whether to act",
+        owner="Traffic management centre",
+        logic="It learns, for each traffic sensor, how many vehicles it usually counts, how busy the road usually "
+              "is and how fast traffic usually moves at that time of day and day of the week. When the readings "
+              "stay very unusual (as unusual as one reading in a thousand, by default) for half an hour, the "
+              "control room is told and an operator looks at the cameras. Unusual traffic already explained by an "
+              "incident or a faulty sensor is not reported again. It counts vehicles; it does not see who is "
+              "driving.",
     )
 
     @dataclass(frozen=True)

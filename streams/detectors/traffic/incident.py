@@ -31,8 +31,14 @@ class TrafficIncident(Detector):
         reads=("id", "dateObserved", "occupancy", "refRoadSegment", "positionAlongSegment"),
         recipients="traffic control room",
         alert_topic="alerts.v1", severity="critical", subject_kind="traffic_detector",
-        retention="alerts kept 1 year (incident statistics)",
+        retention="alerts kept 90 days on the alert topic; incident statistics are kept by the traffic "
+                  "management centre, outside this system",
         human_oversight="an operator confirms on camera before dispatching anyone or changing signal plans",
+        owner="Traffic management centre",
+        logic="It compares two neighbouring traffic sensors on the same road. A queue over the first sensor while "
+              "the road after the second flows freely, for 15 minutes (by default), suggests a crash or a breakdown "
+              "between them: the control room is told, and an operator checks the cameras before sending help or "
+              "changing traffic lights. It counts vehicles; it does not see who is driving.",
     )
 
     @dataclass(frozen=True)

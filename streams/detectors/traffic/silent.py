@@ -26,6 +26,11 @@ class TrafficSilent(Detector):
         reads=("id", "dateObserved"), recipients="traffic control room, detector maintenance",
         alert_topic="alerts.v1", severity="warning", subject_kind="traffic_detector",
         retention="alerts kept 90 days", human_oversight="an operator checks the controller before a field visit",
+        owner="Traffic management centre",
+        logic="It notes when each traffic sensor last reported. One that has said nothing for 20 minutes (by "
+              "default; longer if it usually reports less often or has had such gaps before, never more than 6 "
+              "hours) is reported, so it is repaired and its road is not taken for empty. An operator checks the "
+              "sensor's controller before a field visit.",
     )
 
     @dataclass(frozen=True)

@@ -34,6 +34,11 @@ class TrafficStuck(Detector):
         recipients="traffic control room, detector maintenance",
         alert_topic="alerts.v1", severity="warning", subject_kind="traffic_detector",
         retention="alerts kept 90 days", human_oversight="maintenance staff inspect the detector before repair",
+        owner="Traffic management centre",
+        logic="It looks for traffic sensors whose readings cannot be real traffic: exactly the same figures for 25 "
+              "minutes while vehicles pass, or a speed reported with no vehicle counted for 15 minutes (by "
+              "default). The control room and maintenance are told, and the sensor's data are not trusted until it "
+              "is repaired.",
     )
 
     @dataclass(frozen=True)

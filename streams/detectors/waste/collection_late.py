@@ -22,8 +22,13 @@ class CollectionLate(Detector):
                     "no personal data is read.",
         reads=("id", "dateObserved", "fillingLevel"), recipients="waste collection planning and contract management",
         alert_topic="alerts.v1", severity="warning", subject_kind="waste_container",
-        retention="alerts kept 1 year (contract monitoring)",
+        retention="alerts kept 90 days on the alert topic; contract monitoring records are kept by waste "
+                  "collection services, outside this system",
         human_oversight="a planner checks the round's log before any contractual penalty",
+        owner="Waste collection services",
+        logic="It notes when a bin became full (three quarters of its height, by default). If it is still full a "
+              "day later without having been emptied, collection planning is told that a round was probably missed. "
+              "A planner checks the round's log before any penalty for the contractor.",
     )
 
     @dataclass(frozen=True)

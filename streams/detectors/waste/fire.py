@@ -21,8 +21,14 @@ class Fire(Detector):
                     "no personal data is read.",
         reads=("id", "dateObserved", "temperature", "status"), recipients="control room and fire service liaison",
         alert_topic="alerts.v1", severity="critical", subject_kind="waste_container",
-        retention="alerts kept 1 year (incident records)",
+        retention="alerts kept 90 days on the alert topic; incident records are kept by the control room, "
+                  "outside this system",
         human_oversight="the control-room operator checks (camera, patrol) before calling out the fire service",
+        owner="Waste collection services",
+        logic="It reads the temperature reported by each bin's sensor. A bin at 60 degrees Celsius or more, one "
+              "that warms by 15 degrees or more between two readings (by default), or a sensor reporting that the "
+              "bin is burning, raises an alert in the control room, which checks by camera or patrol before calling "
+              "the fire service. The alert ends when the bin is back below 30 degrees.",
     )
 
     @dataclass(frozen=True)

@@ -25,6 +25,10 @@ class FullBeforeCollection(Detector):
         reads=("id", "dateObserved", "fillingLevel", "nextCollectionEpoch"), recipients="waste collection dispatch",
         alert_topic="alerts.v1", severity="info", subject_kind="waste_container",
         retention="alerts kept 90 days", human_oversight="a dispatcher decides whether the forecast warrants a pickup",
+        owner="Waste collection services",
+        logic="From a bin's last few fill-level readings it estimates how fast the bin is filling. If at that pace "
+              "it will be 90% full (by default) before its next scheduled collection, looking at most 12 hours "
+              "ahead, dispatch is told so an extra pickup can be planned; a dispatcher decides.",
     )
 
     @dataclass(frozen=True)

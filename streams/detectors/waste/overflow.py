@@ -21,6 +21,10 @@ class Overflow(Detector):
         reads=("id", "dateObserved", "fillingLevel"), recipients="waste collection dispatch",
         alert_topic="alerts.v1", severity="warning", subject_kind="waste_container",
         retention="alerts kept 90 days", human_oversight="a dispatcher decides whether to send an extra pickup",
+        owner="Waste collection services",
+        logic="It reads the fill level reported by each bin's sensor. When a bin is 90% full (by default), dispatch "
+              "is told and decides whether to send an extra pickup. The alert ends when the bin has been emptied "
+              "(below 70%).",
     )
 
     @dataclass(frozen=True)

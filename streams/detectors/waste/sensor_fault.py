@@ -22,6 +22,10 @@ class SensorFault(Detector):
         reads=("id", "dateObserved", "fillingLevel"), recipients="sensor maintenance",
         alert_topic="alerts.v1", severity="info", subject_kind="waste_container",
         retention="alerts kept 90 days", human_oversight="maintenance staff decide on a repair visit",
+        owner="Waste collection services",
+        logic="A working fill-level sensor's readings always vary by a few millimetres. When one reports exactly "
+              "the same level six times in a row (by default), maintenance is told the sensor is probably stuck, so "
+              "the bin is not planned on frozen figures.",
     )
 
     @dataclass(frozen=True)

@@ -35,6 +35,10 @@ class WasteSilent(Detector):
         retention="alerts kept 90 days",
         human_oversight="maintenance staff decide on a repair visit; planners treat the bin as unmonitored "
                         "(collected on schedule) meanwhile",
+        owner="Waste collection services",
+        logic="It notes when each bin's sensor last reported. One that has said nothing for five hours (by default; "
+              "longer if it usually reports less often or has had such gaps before, never more than two days) is "
+              "reported to maintenance. Meanwhile the bin is collected on its normal schedule.",
     )
 
     @dataclass(frozen=True)

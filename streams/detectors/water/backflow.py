@@ -19,13 +19,20 @@ class Backflow(Detector):
         name="water.backflow", domain="water",
         purpose="Find water flowing back from a property into the network (a missing or failed check valve, a "
                 "pressure drop in the main): a contamination risk for the neighbours.",
-        legal_basis="Public task of supplying safe drinking water (GDPR Art. 6(1)(e)); drinking-water "
-                    "regulations on backflow prevention.",
+        legal_basis="Public task of supplying safe drinking water (GDPR Art. 6(1)(e)) and the legal obligation of "
+                    "the drinking-water regulations on backflow prevention (Art. 6(1)(c)). No objection: "
+                    "backflow endangers the neighbours' drinking water.",
         reads=("id (pseudonymised)", "dateObserved", "waterConsumption"),
         recipients="water quality team and network operations", alert_topic="alerts.v1", severity="warning",
         subject_kind="water_meter", retention="alerts kept 90 days",
         human_oversight="the water quality team inspects the connection before any measure",
         alarm_name="alarmWaterQuality",
+        owner="Water utility, drinking-water quality",
+        logic="It watches each household meter's running total, which can only go up while water flows into the "
+              "property. If it goes down by two litres or more (by default), water has flowed back from the "
+              "property into the public pipes, which can spoil the neighbours' drinking water. The water quality "
+              "team inspects the connection before taking any measure. A very large drop (a replaced meter starting "
+              "again from zero) is not counted.",
     )
 
     @dataclass(frozen=True)

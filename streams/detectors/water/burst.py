@@ -20,11 +20,16 @@ class Burst(Detector):
         purpose="Find pipe bursts behind a meter: a flow close to the meter's nominal flow that lasts, which no "
                 "household use does, so the supply can be shut before the flat floods.",
         legal_basis="Public task of operating the water network; vital interests where a flood threatens "
-                    "(GDPR Art. 6(1)(d), (e)).",
+                    "(GDPR Art. 6(1)(d), (e)). No objection: a burst behind one meter floods neighbouring homes and "
+                    "drains the network, grounds that override a household's objection (GDPR Art. 21(1)).",
         reads=("id (pseudonymised)", "dateObserved", "waterConsumption", "maxFlowLastHour", "nominalFlow"),
         recipients="network operations (field crews)", alert_topic="alerts.v1", severity="critical",
         subject_kind="water_meter", retention="alerts kept 90 days",
         human_oversight="an operator calls the customer or sends a crew; nothing is shut off automatically",
+        owner="Water utility, network operations",
+        logic="It watches how fast water flows through each household meter. A flow above half of what the meter is "
+              "built for, lasting 30 minutes (by default), is more than any household uses: probably a burst pipe. "
+              "Network operations call the customer or send a crew; the water is never shut off automatically.",
     )
 
     @dataclass(frozen=True)

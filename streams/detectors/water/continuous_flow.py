@@ -20,13 +20,18 @@ class ContinuousFlow(Detector):
         purpose="Find leaks behind a meter (a running toilet, a burst garden pipe): water flows without a single "
                 "still hour for 24 hours, the rule of smart meters' own LEAK alarm, so the customer can be told "
                 "before the bill arrives.",
-        legal_basis="Public task of operating the water network and the supply contract (GDPR Art. 6(1)(b), (e)).",
+        legal_basis="Public task of operating the water network and the supply contract (GDPR Art. 6(1)(b), (e)). "
+                    "Leak notices serve the household itself, so it may object to them (GDPR Art. 21(1)).",
         reads=("id (pseudonymised)", "dateObserved", "waterConsumption"),
         recipients="customer service (leak notices)", alert_topic="alerts.v1", severity="warning",
         subject_kind="water_meter", retention="alerts kept 90 days",
         human_oversight="customer service checks the consumption curve before writing to the customer",
-        objection_allowed=True,
-        alarm_name="alarmFlowPersistence",
+        alarm_name="alarmFlowPersistence", objection_allowed=True,
+        owner="Water utility, customer service",
+        logic="It looks at each household meter's hourly readings. If water has flowed in every single hour for 24 "
+              "hours (by default), there is probably a leak, such as a running toilet or a dripping pipe, because a "
+              "household always has hours without use, at night. Customer service checks the consumption curve and "
+              "writes to the customer before the bill arrives.",
     )
 
     @dataclass(frozen=True)

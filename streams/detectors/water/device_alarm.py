@@ -25,12 +25,19 @@ class DeviceAlarm(Detector):
         name="water.device_alarm", domain="water",
         purpose="Pass on the alarms meters raise themselves (leak, burst, dry pipe, reverse flow, tampering) as "
                 "alerts with a lifecycle, so they are handled like the network's own findings.",
-        legal_basis="Public task of operating the water network and the supply contract (GDPR Art. 6(1)(b), (e)).",
+        legal_basis="Public task of operating the water network and the supply contract (GDPR Art. 6(1)(b), (e)). "
+                    "No objection: the meter's own alarms (faults, tampering) are part of metering under the "
+                    "supply contract.",
         reads=("id (pseudonymised)", "dateObserved", "deviceAlarm"),
         recipients="metering maintenance and network operations", alert_topic="alerts.v1", severity="warning",
         subject_kind="water_meter", retention="alerts kept 90 days",
         human_oversight="maintenance staff check the meter's alarm history before a visit",
         alarm_name="alarmInProgress",
+        owner="Water utility, metering",
+        logic="It passes on the alarms the meters raise themselves (leak, burst, dry pipe, water flowing backwards, "
+              "tampering) to metering maintenance and network operations, with a start and an end. The alarm ends "
+              "after two readings in a row without it (by default). Maintenance staff check the meter's alarm "
+              "history before a visit.",
     )
 
     @dataclass(frozen=True)

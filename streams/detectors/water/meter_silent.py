@@ -25,10 +25,17 @@ class MeterSilent(Detector):
     declaration = Declaration(
         name="water.meter_silent", domain="water",
         purpose="Find meters that stopped reporting so they can be repaired; says nothing about the household.",
-        legal_basis="Public task of operating the water network (GDPR Art. 6(1)(e)).",
+        legal_basis="Public task of operating the water network (GDPR Art. 6(1)(e)). No objection: a working "
+                    "meter is needed to bill every household correctly, and the alert is about the device, "
+                    "not the household's use.",
         reads=("id (pseudonymised)", "dateObserved", "gatewayId"), recipients="metering maintenance",
         alert_topic="alerts.v1", severity="info", subject_kind="water_meter",
         retention="alerts kept 90 days", human_oversight="maintenance staff decide on repair visits",
+        owner="Water utility, metering",
+        logic="It notes when each water meter last sent a reading. A meter silent for three hours (by default; "
+              "longer if it usually reports less often or has had such gaps before, never more than two days) is "
+              "reported to the metering team for repair. Nothing is concluded about the household, and nothing is "
+              "reported while the meter's gateway is itself out.",
     )
 
     @dataclass(frozen=True)

@@ -27,6 +27,11 @@ class NoUse24h(Detector):
         retention="alerts kept 30 days, then deleted",
         human_oversight="a welfare officer re-identifies the household and decides whether to call or visit",
         requires_enrolment=True, absence_holds=True, retention_s=30 * 86400.0,
+        owner="Social care department (welfare team)",
+        logic="Only for households that have signed up for it. If the meter keeps reporting but shows no water used "
+              "at all for 24 hours (by default), the welfare team is told. A welfare officer looks up who lives "
+              "there and decides whether to call or visit. Nothing is sent while the household has said it is away, "
+              "while the meter itself is silent or while its gateway is out.",
     )
 
     @dataclass(frozen=True)

@@ -28,10 +28,45 @@ def test_declaration_is_complete(name):
     assert d.name == name and d.domain == DOMAIN_OF[name].name
     for field in dataclasses.fields(Declaration):
         value = getattr(d, field.name)
-        if field.name not in Declaration._OPTIONAL_TEXT and not isinstance(value, bool):
+        if not isinstance(value, bool):
             assert value, field.name
     assert d.alert_topic in ("alerts.v1", "alerts.welfare.v1")
     assert (d.alert_topic == "alerts.welfare.v1") == (name == "water.no_use_24h")
+
+
+def _all_declarations():
+    from streams.detectors import WATCHERS
+    from streams.domains import DOMAINS
+
+    return [cls.declaration for cls in REGISTRY.values()] + \
+        [cls.declaration_for(domain) for cls in WATCHERS.values() for domain in DOMAINS]
+
+
+@pytest.mark.parametrize("name", DETECTORS + ["feed.stalled"])
+def test_retention_text_states_retention_s(name):
+    """The retention the register states in words is the one that is enforced (retention_s)."""
+    d = next(d for d in _all_declarations() if d.name == name)
+    days = d.retention_s / 86400
+    assert days == int(days) and f"{int(days)} days" in d.retention, (d.retention, d.retention_s)
+
+
+def test_one_alert_topic_one_retention():
+    """An alert topic keeps its alerts as long as the shortest retention of the detectors on it: so
+    they all declare the same, or some would claim a retention their alerts do not get."""
+    by_topic = {}
+    for d in _all_declarations():
+        by_topic.setdefault(d.alert_topic, set()).add(d.retention_s)
+    assert all(len(seconds) == 1 for seconds in by_topic.values()), by_topic
+
+
+@pytest.mark.parametrize("field", ["owner", "logic"])
+def test_declaration_refuses_empty_owner_and_logic(field):
+    fields = dict(name="x.y", domain="water", purpose="p", legal_basis="l", reads=("a",), recipients="r",
+                  alert_topic="alerts.v1", severity="info", subject_kind="gateway", retention="r",
+                  human_oversight="h", owner="o", logic="g")
+    Declaration(**fields)
+    with pytest.raises(ValueError, match=f"{field!r} must not be empty"):
+        Declaration(**{**fields, field: ""})
 
 
 @pytest.mark.parametrize("name", DETECTORS)
