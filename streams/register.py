@@ -68,7 +68,7 @@ import re
 from datetime import datetime
 
 __all__ = ["FIELD_MAP", "FORMATS", "SCHEMA_VERSION", "build_register", "render", "render_html", "render_json",
-           "render_markdown", "topic_retention_s"]
+           "render_markdown", "topic_retention_s", "declarations_in_order"]
 
 SCHEMA_VERSION = 1
 FORMATS = ("md", "json", "html")
@@ -132,7 +132,7 @@ def build_register(settings, registry: dict | None = None, watchers: dict | None
     activated, activation_problems = activations(log)
     problems = problems or activation_problems
 
-    declarations = _declarations(registry, watchers, domains)
+    declarations = declarations_in_order(registry, watchers, domains)
     retention = topic_retention_s([d for d, _cls, _where in declarations])
     detectors = [_detector_entry(d, cls, where, domains, thresholds[d.name], settings, retention, log,
                                  [e for e in entries if e.get("detector") == d.name], activated, problems,
@@ -169,7 +169,7 @@ def topic_retention_s(declarations) -> dict[str, float]:
     return dict(sorted(result.items()))
 
 
-def _declarations(registry, watchers, domains) -> list[tuple]:
+def declarations_in_order(registry, watchers, domains) -> list[tuple]:
     """(declaration, class, domain names) in register order: by domain and its run order, the
     detectors no domain lists after their domain's, the watchers (every domain) last."""
     placed, result = set(), []

@@ -47,11 +47,11 @@ class TopicSpec(NamedTuple):
 def alert_retention_s(alert_topic: str) -> float:
     """The retention of an alert topic (s): the shortest declared by the detectors publishing there."""
     from streams.detectors import REGISTRY, WATCHERS
+    from streams.domains import DOMAINS
+    from streams.register import declarations_in_order, topic_retention_s
 
-    declarations = [cls.declaration for cls in REGISTRY.values()]
-    declarations += [cls.declaration_for(domain) for cls in WATCHERS.values()
-                     for domain in {d.domain for d in declarations}]
-    return min(d.retention_s for d in declarations if d.alert_topic == alert_topic)
+    declared = [d for d, _cls, _where in declarations_in_order(REGISTRY, WATCHERS, DOMAINS)]
+    return topic_retention_s(declared)[alert_topic]
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
