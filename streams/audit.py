@@ -10,7 +10,8 @@ object, e.g. the threshold values a worker loaded).
 Actions: ``activate`` / ``deactivate`` a dormant detector; ``thresholds`` (a worker loaded
 threshold values other than the last recorded ones); ``reidentify`` (a pseudonym was mapped back
 to a meter id); ``enrol`` / ``unenrol``, ``absence`` / ``absence_cancel``, ``object`` /
-``object_withdraw`` (the consent registers, :mod:`streams.consent`). Editing any byte of an entry breaks its hash;
+``object_withdraw`` (the consent registers, :mod:`streams.consent`); ``rekey`` (the registers moved to a
+new pseudonym key). Editing any byte of an entry breaks its hash;
 removing or reordering entries breaks the ``seq`` and ``prev`` links of the entry after the change.
 :func:`verify` names every broken entry by its position (1-based line).
 
@@ -38,7 +39,7 @@ __all__ = ["ACTIONS", "NO_DETECTOR", "AuditError", "Problem", "activations", "ap
            "last_thresholds"]
 
 ACTIONS = ("activate", "deactivate", "thresholds", "reidentify", "enrol", "unenrol", "absence", "absence_cancel",
-           "object", "object_withdraw")
+           "object", "object_withdraw", "rekey")
 #: The ``detector`` of an entry about no one detector.
 NO_DETECTOR = "-"
 GENESIS = "0" * 64

@@ -273,6 +273,18 @@ def consent_commands(sub) -> None:
     _who_and_why(p)
     add_arguments(p, CONSENT_SETTINGS)
 
+    p = sub.add_parser("rekey", help="Move the consent registers to a new pseudonym key (key rotation).",
+                       description="Step 2 of a key rotation (docs/privacy.md): every enrolment, absence and "
+                                   "objection is written again under the household's pseudonym with the new key "
+                                   "(--new-key-file), and its old record is deleted (a tombstone). The old key is "
+                                   "the usual --pseudonym-key / --pseudonym-key-file; the registry file of meter "
+                                   "ids maps old pseudonyms to new ones. Audited. Idempotent: run it again after a "
+                                   "failure. Exits 1 if a pseudonym is not in the registry (it is left alone).")
+    p.add_argument("--new-key-file", required=True, help="File holding the new pseudonym key (>= 16 bytes).")
+    p.add_argument("--registry", required=True, help="File of meter ids (text, one per line, or CSV).")
+    _who_and_why(p)
+    add_arguments(p, CONSENT_SETTINGS)
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
@@ -687,6 +699,49 @@ def cmd_reidentify(args) -> int:
     return code
 
 
+def cmd_rekey(args) -> int:
+    from streams.consent import REGISTER_TOPICS, rekey_records
+    from streams.pseudonym import Pseudonymizer
+    from streams.registers import RegisterError, publish, read_all
+
+    name = "glasscity rekey"
+    settings = settings_from(args)
+    old = Pseudonymizer(settings.require_pseudonym_key())
+    new = Pseudonymizer(settings_from(environ={}, pseudonym_key_file=args.new_key_file).require_pseudonym_key())
+    try:
+        ids = read_registry(args.registry)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        print(f"{name}: cannot read the registry: {error}", file=sys.stderr)
+        return 2
+    old_to_new = dict(zip(old.many("wm", ids), new.many("wm", ids)))
+    try:
+        moves = {kind: rekey_records(read_all(settings, short), old_to_new) for kind, short in REGISTER_TOPICS.items()}
+    except RegisterError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 1
+    moved = {kind: len(out) // 2 for kind, (out, _unknown) in moves.items()}
+    unknown = sorted({p for _out, missing in moves.values() for p in missing})
+    code, entry = _record(name, settings, "rekey", "-", args.by, args.reason,
+                          details={"moved": moved, "unknown": len(unknown), "registry_size": len(ids)})
+    if entry is None:
+        return code
+    try:
+        for kind, (out, _unknown) in moves.items():
+            publish(settings, REGISTER_TOPICS[kind], out)
+    except RegisterError as error:
+        print(f"{name}: {error}; the registers are partly moved: run the command again (it is idempotent)",
+              file=sys.stderr)
+        return 1
+    print(f"moved to the new key: {moved['enrolment']} enrolments, {moved['absence']} absences, "
+          f"{moved['objection']} objections (audit entry {entry['seq'] + 1})")
+    if unknown:
+        print(f"{name}: {len(unknown)} pseudonym(s) are not in the registry and stay under the old key "
+              f"(they no longer match any household once workers use the new key): {', '.join(unknown[:5])}"
+              f"{' ...' if len(unknown) > 5 else ''}", file=sys.stderr)
+        return 1
+    return code
+
+
 def cmd_register(args) -> int:
     from pathlib import Path
 
@@ -718,7 +773,8 @@ def cmd_register(args) -> int:
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
             "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
             "detectors": cmd_detectors, "audit": cmd_audit, "register": cmd_register, "enrol": cmd_enrol,
-            "unenrol": cmd_enrol, "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify}
+            "unenrol": cmd_enrol, "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify,
+            "rekey": cmd_rekey}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 __all__ = ["ConsentRegister", "ConsentRecordError", "REGISTER_TOPICS", "ALL_DETECTORS", "Enrolment", "Absence",
-           "Objection", "record_key", "encode"]
+           "Objection", "record_key", "encode", "rekey_records"]
 
 log = logging.getLogger("glasscity.consent")
 
@@ -171,3 +171,25 @@ class ConsentRegister:
         """Whether a declared absence of this household covers event time ``t`` (s): from <= t < until."""
         spans = self.absences.get(pseudonym)
         return bool(spans) and any(start <= t < until for start, until in spans.values())
+
+
+def rekey_records(records: list[tuple[bytes, bytes | None]], old_to_new: dict[str, str]) -> tuple[list, list[str]]:
+    """A register's records moved to new pseudonyms: each live record again under its new key, and a
+    tombstone for its old key. Returns (records to write, old pseudonyms the registry does not know)."""
+    latest: dict[bytes, bytes | None] = {}
+    for key, value in records:
+        if key != b"m":
+            latest[key] = value
+    out, unknown = [], []
+    for key, value in latest.items():
+        if value is None:
+            continue
+        pseudonym, sep, part = key.decode("utf-8", "replace").partition(KEY_SEPARATOR)
+        new = old_to_new.get(pseudonym)
+        if new is None:
+            unknown.append(pseudonym)
+            continue
+        if new == pseudonym:          # the same key: nothing to move (and a tombstone would delete it)
+            continue
+        out += [((new + sep + part).encode(), value), (key, None)]
+    return out, sorted(set(unknown))

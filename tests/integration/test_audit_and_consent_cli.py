@@ -135,3 +135,32 @@ def test_reidentify_needs_the_key_and_a_reason_and_is_audited(broker_settings, t
     no_reason = run_cli("reidentify", wanted, "--registry", str(registry), "--by", "x", env=env)
     assert no_reason.returncode == 2 and "--reason" in no_reason.stderr
     assert TEST_KEY not in no_key.stderr + other_key.stderr + found.stderr + found.stdout
+
+
+def test_rekey_moves_every_register_record_to_the_new_key(broker_settings, tmp_path):
+    env = environment(broker_settings, tmp_path, GLASSCITY_PSEUDONYM_KEY=TEST_KEY)
+    for meter in ("meter-0001", "meter-0002", "meter-9999"):
+        assert run_cli("enrol", "--meter", meter, "--by", "w", "--reason", "form", env=env).returncode == 0
+    assert run_cli("absence", "declare", "--meter", "meter-0001", "--from", "1800000000", "--until", "1800086400",
+                   "--by", "carer", "--reason", "trip", env=env).returncode == 0
+    assert run_cli("object", "--meter", "meter-0002", "--by", "resident", "--reason", "letter", env=env).returncode == 0
+    registry = tmp_path / "meters.txt"
+    registry.write_text("meter-0001\nmeter-0002\nmeter-0003\n")         # meter-9999 is not in it
+    new_key = "a-brand-new-pseudonym-key-2027"
+    (tmp_path / "new.key").write_text(new_key + "\n")
+    moved = run_cli("rekey", "--new-key-file", str(tmp_path / "new.key"), "--registry", str(registry),
+                    "--by", "DPO", "--reason", "yearly rotation", env=env)
+    assert moved.stdout.startswith("moved to the new key: 2 enrolments, 1 absences, 1 objections"), moved.stderr
+    assert moved.returncode == 1 and "1 pseudonym(s) are not in the registry" in moved.stderr
+    old, new = Pseudonymizer(TEST_KEY.encode()), Pseudonymizer(new_key.encode())
+    register = register_of(broker_settings)
+    assert register.enrolled == {new.meter("meter-0001"), new.meter("meter-0002"), old.meter("meter-9999")}
+    assert register.absent(new.meter("meter-0001"), 1_800_000_100) and not register.absent(old.meter("meter-0001"),
+                                                                                           1_800_000_100)
+    assert register.objections.get(new.meter("meter-0002")) == {"*"}
+    assert not register.objections.get(old.meter("meter-0002"))
+    again = run_cli("rekey", "--new-key-file", str(tmp_path / "new.key"), "--registry", str(registry),
+                    "--by", "DPO", "--reason", "yearly rotation", env=dict(env, GLASSCITY_PSEUDONYM_KEY=new_key))
+    assert again.stdout.startswith("moved to the new key: 0 enrolments"), again.stderr   # already moved: nothing to do
+    assert register_of(broker_settings).enrolled >= {new.meter("meter-0001"), new.meter("meter-0002")}
+    assert new_key not in moved.stdout + moved.stderr and TEST_KEY not in moved.stdout + moved.stderr
