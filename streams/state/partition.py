@@ -10,13 +10,18 @@ round-trip everything as bytes (npz, no pickle).
 from __future__ import annotations
 
 import io
+import zipfile
 
 import numpy as np
 import orjson
 
-__all__ = ["Table", "PartitionState", "StateField"]
+__all__ = ["Table", "PartitionState", "StateField", "SnapshotCorrupt"]
 
 SNAPSHOT_VERSION = 2
+
+
+class SnapshotCorrupt(ValueError):
+    """Bytes that are not a state snapshot (of this version): the message says what is wrong."""
 StateField = tuple  # (name, numpy dtype, fill value)
 
 
@@ -173,10 +178,20 @@ class PartitionState:
 
     @classmethod
     def restore(cls, data: bytes) -> "PartitionState":
+        """The state a :meth:`snapshot` was made of; :class:`SnapshotCorrupt` for anything else."""
+        try:
+            return cls._restore(data)
+        except SnapshotCorrupt:
+            raise
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as error:
+            raise SnapshotCorrupt(f"not a state snapshot: {error.__class__.__name__}: {error}") from None
+
+    @classmethod
+    def _restore(cls, data: bytes) -> "PartitionState":
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             header = orjson.loads(arrays["header"].tobytes())
             if header.get("version") != SNAPSHOT_VERSION:
-                raise ValueError(f"unsupported state snapshot version {header.get('version')!r}")
+                raise SnapshotCorrupt(f"unsupported state snapshot version {header.get('version')!r}")
             state = cls(header["partition"])
             state.watermark = np.nan if header["watermark"] is None else float(header["watermark"])
             state.next_sweep = np.nan if header["next_sweep"] is None else float(header["next_sweep"])

@@ -133,3 +133,35 @@ def test_replay_refuses_a_dormant_detector_without_its_activation(tmp_path, monk
     with pytest.raises(SettingsError, match="water.burst is dormant and not activated"):
         replay._replay_readings("water.burst", {}, source, tmp_path / "out.csv",
                                 settings_from(environ={}, pseudonym_key="k" * 16), sys.stdout)
+
+
+def test_the_thresholds_a_worker_loads_are_recorded_when_they_change(tmp_path, caplog, monkeypatch):
+    import streams.registers
+    from streams.config import settings_from
+    from streams.detectors import CONFIGURABLE
+    from streams.detectors.thresholds import load_thresholds
+    from streams.worker import _record_thresholds
+
+    log = tmp_path / "audit.jsonl"
+    overrides = tmp_path / "thresholds.json"
+    copies = []
+    monkeypatch.setattr(streams.registers, "publish_audit", lambda settings, entries: copies.extend(entries))
+
+    def start(values: dict | None, audit=str(log)):
+        if values is not None:
+            overrides.write_text(json.dumps(values))
+        settings = settings_from(environ={}, audit_log=audit, thresholds_file=str(overrides) if values else "")
+        _record_thresholds(settings, load_thresholds(settings.thresholds_file, CONFIGURABLE))
+        return [e for e in verify(log)[0] if e["action"] == "thresholds"] if log.exists() else []
+
+    assert start(None) == []                                   # defaults, never recorded: nothing to record
+    entries = start({"water.no_use_24h": {"no_use_after_s": 43200}})
+    assert [(e["detector"], e["details"]["no_use_after_s"]) for e in entries] == [("water.no_use_24h", 43200.0)]
+    assert entries[0]["reason"] == f"loaded from {overrides}" and entries[0]["by"].startswith("worker glasscity@")
+    assert len(start({"water.no_use_24h": {"no_use_after_s": 43200}})) == 1      # the same again: no new entry
+    back = start(None)                                          # back to the defaults: that is a change too
+    assert len(back) == 2 and back[-1]["details"]["no_use_after_s"] == 86400.0
+    assert verify(log)[1] == [] and copies == verify(log)[0]   # each entry also copied to the audit topic
+    caplog.clear()
+    start({"water.burst": {"min_duration_s": 7200}}, audit="")
+    assert "threshold overrides of water.burst are not recorded" in caplog.text

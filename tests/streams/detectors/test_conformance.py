@@ -154,6 +154,9 @@ def test_nan_values_never_raise(name):
     detector.sweep(view, float(readings.ts[-1]) + 3600)
 
 
-def test_snapshot_rejects_corrupt_data():
-    with pytest.raises(Exception):
-        PartitionState.restore(b"not a snapshot")
+@pytest.mark.parametrize("data", [b"not a snapshot", b"PK\x03\x04 a cut zip", b""])
+def test_snapshot_rejects_corrupt_data(data):
+    from streams.state.partition import SnapshotCorrupt
+
+    with pytest.raises(SnapshotCorrupt, match="not a state snapshot"):
+        PartitionState.restore(data)
