@@ -64,6 +64,14 @@ LATE_READINGS = Counter("glasscity_late_readings",
                         "Valid readings older than their partition's event-time watermark.", ["domain"])
 
 
+# -- consent registers (no domain: one register serves every domain) ----------------------------
+CONSENT_RECORDS = Counter("glasscity_consent_records", "Consent-register records folded in, by register "
+                          "(enrolment, absence, objection).", ["register"])
+CONSENT_MALFORMED = Counter("glasscity_consent_malformed", "Consent-register records ignored as unreadable, by "
+                            "register (each is logged with its key).", ["register"])
+HOUSEHOLDS_ENROLLED = Gauge("glasscity_households_enrolled", "Households enrolled in the welfare check.")
+
+
 def init_series(domains) -> None:
     """Create the per-domain series at zero, so rate() and alerting rules see them before the
     first event (a series that appears only on its first increment hides that increment)."""
@@ -74,6 +82,11 @@ def init_series(domains) -> None:
         LATE_READINGS.labels(domain)
         for kind in PUBLISH_KINDS:
             PUBLISH_FAILURES.labels(domain, kind)
+    from streams.consent import REGISTER_TOPICS
+
+    for register in REGISTER_TOPICS:
+        CONSENT_RECORDS.labels(register)
+        CONSENT_MALFORMED.labels(register)
 
 
 def _handler(readiness: Readiness, liveness: Liveness) -> type[BaseHTTPRequestHandler]:

@@ -121,14 +121,21 @@ class RegisterFollower:
         """Fold in what has arrived (waits at most ``timeout_ms``); returns the number of register records."""
         if self._consumer is None:
             return 0
+        from streams import metrics
+
         batch = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=50_000)
         applied = 0
         for tp, records in batch.items():
             kind = self.topics[tp.topic]
+            malformed = self.register.malformed
             for record in records:
                 if record.key != MARKER_KEY:
                     self.register.apply(kind, record.key, record.value)
                     applied += 1
+                    metrics.CONSENT_RECORDS.labels(kind).inc()
+            metrics.CONSENT_MALFORMED.labels(kind).inc(self.register.malformed - malformed)
+        if applied:
+            metrics.HOUSEHOLDS_ENROLLED.set(len(self.register.enrolled))
         return applied
 
     async def stop(self) -> None:

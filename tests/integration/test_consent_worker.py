@@ -9,7 +9,7 @@ import time
 from streams.alerts import iso_time
 from streams.broker import stop_process
 from streams.consent import REGISTER_TOPICS, Absence, Enrolment, encode, record_key
-from streams.demo import AlertReader, start_worker, wait_until_consumed
+from streams.demo import AlertReader, metric_sum, start_worker, wait_until_consumed
 from streams.pseudonym import Pseudonymizer
 from streams.registers import publish
 from streams.simulate import WaterScenario, simulate_water
@@ -41,7 +41,7 @@ def test_welfare_alerts_follow_enrolment_and_absences(broker_settings, tmp_path)
     reader.start()
     try:
         produce(simulation, settings, enrol=False)
-        wait_until_consumed(worker, settings.metrics_port, simulation.valid_readings, 0, timeout_s=180)
+        samples = wait_until_consumed(worker, settings.metrics_port, simulation.valid_readings, 0, timeout_s=180)
         deadline = time.monotonic() + 20
         while len([a for a in reader.alerts if a["data"]["detector"] == WELFARE]) < 3 and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -56,5 +56,9 @@ def test_welfare_alerts_follow_enrolment_and_absences(broker_settings, tmp_path)
     assert raised[PSEUDONYMS.meter(absent.subject)]["time"] == iso_time(until)        # held until the absence ended
     for incident in on_time:
         assert raised[PSEUDONYMS.meter(incident.subject)]["time"] < iso_time(incident.start + 26 * 3600)
+    assert metric_sum(samples, "glasscity_households_enrolled") == 199
+    assert metric_sum(samples, "glasscity_consent_records_total", register="enrolment") == 199
+    assert metric_sum(samples, "glasscity_consent_records_total", register="absence") == 1
+    assert metric_sum(samples, "glasscity_consent_malformed_total") == 0
     log = (tmp_path / "worker.log").read_text()
     assert "consent registers read: 199 enrolled, 1 with absences, 0 with objections" in log
