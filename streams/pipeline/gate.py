@@ -98,7 +98,7 @@ class ConsentGate:
                 stale = age
         result = []
         for i, mask in enumerate(consent):
-            if stale is not None:
+            if stale is not None and self.fields[i]:       # only a detector keeping per-subject state has any to purge
                 old = stale > self.retention_s[i]
                 mask = old if mask is None else (mask | old)
             result.append(mask if mask is not None and mask.any() else None)
@@ -137,7 +137,10 @@ class ConsentGate:
         held = state.subject(self.holding[i]) if i in self.holding else None
         kept = []
         for t in transitions:
-            slot = slots[t.subject]
+            slot = slots.get(t.subject)
+            if slot is None:             # a group's alert (a gateway, a district): not about a household, not gated
+                kept.append(t)
+                continue
             if mask is not None and mask[slot]:
                 continue
             if held is not None:

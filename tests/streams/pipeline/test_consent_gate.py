@@ -217,3 +217,22 @@ def test_state_past_its_retention_is_purged():
     assert not math.isnan(checks[welfare_days + 1][1])              # the tracker still knows it (others' retention)
     longest = max(cls.declaration.retention_s for cls in WATER.detectors) / DAY
     assert math.isnan(checks[longest + 1][1])                       # past every retention: nothing left
+
+
+def test_group_alerts_pass_the_gate_when_household_state_is_purged():
+    # a gateway's outage is not about a household: a stale meter's mask must not touch it (nor fail on it)
+    from streams.detectors.base import Transition
+
+    gone = hourly({"m-gone": None}, START, 24)
+    stays = hourly({"m-stays": None}, START + 24 * 3600, 24 * 50, len(gone))   # past 30 days, not 90
+    pipeline, _alerts = run(None, gone + stays, batch=2000)
+    state = pipeline.states[0]
+    gate = pipeline.gate
+    masks = gate.masks(state, state.watermark)
+    outage = next(i for i, d in enumerate(pipeline.detectors) if d.declaration.name == "feed.gateway_outage")
+    welfare = next(i for i, d in enumerate(pipeline.detectors) if d.declaration.name == WELFARE)
+    assert masks[welfare] is not None and masks[welfare][state.subjects.slots[pseudonym("m-gone")]]
+    group = Transition("feed.gateway_outage", "gw-1", "raised", START, START + 3600)
+    assert gate.say(state, outage, masks[welfare], [group]) == [group]
+    stale = Transition(WELFARE, pseudonym("m-gone"), "raised", START, START + 3600)
+    assert gate.say(state, welfare, masks[welfare], [stale]) == []
