@@ -71,7 +71,8 @@ PARTITIONS = 4
 SETTINGS = settings_from(environ={}, pseudonym_key=KEY)
 PSEUDONYMS = Pseudonymizer(KEY.encode())
 THRESHOLDS = load_thresholds(os.environ.get("GLASSCITY_THRESHOLDS", ""), REGISTRY)
-DETECTORS = {name: cls(THRESHOLDS[name]) for name, cls in REGISTRY.items()}
+# the detectors its pipelines run: the active ones (a dormant one runs only once an audit log activates it)
+DETECTORS = {name: cls(THRESHOLDS[name]) for name, cls in REGISTRY.items() if cls.declaration.status == "active"}
 
 
 def partition_of(key: bytes | None) -> int:

@@ -197,3 +197,13 @@ SAME_LEVEL = 0.0005
 WASTE_STATUS_CODES = {"ok": 0, "lidOpen": 1, "dropped": 2, "moved": 3, "vandalized": 4, "burning": 5, "unknown": 6}
 STATUS_BURNING = 5
 
+
+# --- household routine (kernels.routine): water.routine_change ------------------------------------
+
+#: A household's day (UTC) is cut into ROUTINE_BINS bins of ROUTINE_BIN_S s (00-04, 04-08, ... 20-24 h): its
+#: routine is the share of the day's water use in each. Four-hour bins, not hourly ones: a shower at 7 or at 8
+#: is the same routine, and on the real DAIAD households a day's hourly shares differ so much from its usual ones
+#: (half of the use in other hours than usual on a median day) that a change of rhythm drowns in them.
+ROUTINE_BINS = 6
+ROUTINE_BIN_S = 14400.0
+ROUTINE_DAY_S = 86400.0

@@ -179,12 +179,16 @@ def city_simulations(domains, args, start: float) -> list:
 
 
 def configured_detectors(settings) -> dict:
-    """name -> detector with the configured thresholds (for definitional delays)."""
+    """name -> detector with the configured thresholds (for definitional delays), for the detectors the
+    worker runs: the active ones and the dormant ones the audit log activates (as the worker reads it)."""
+    from streams.audit import activations
     from streams.detectors import REGISTRY
     from streams.detectors.thresholds import load_thresholds
 
     thresholds = load_thresholds(settings.thresholds_file, REGISTRY)
-    return {name: cls(thresholds[name]) for name, cls in REGISTRY.items()}
+    activated, _problems = activations(settings.audit_log)   # a log that does not verify activates nothing
+    return {name: cls(thresholds[name]) for name, cls in REGISTRY.items()
+            if cls.declaration.status == "active" or name in activated}
 
 
 def run_demo(args) -> int:

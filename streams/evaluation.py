@@ -84,7 +84,8 @@ def summarise(alerts: list[dict], runs, detectors: dict, registry: dict, pseudon
     """One :class:`DetectorSummary` per detector of the given runs.
 
     ``runs``: (domain, incidents) pairs; ``detectors``: name -> configured detector
-    (for its definitional delay); ``seen_at`` (optional): alert id -> city time (s)
+    (for its definitional delay) of every detector that ran: the incidents of one that did
+    not (a dormant detector left off) are left out of the summary; ``seen_at`` (optional): alert id -> city time (s)
     at which a reader received it. ``within_incident``: a raised alert detects an
     incident only when it is raised during it (from its start to its end, or on when
     it has none); one on the same subject at another time is a false alert. For real
@@ -95,9 +96,12 @@ def summarise(alerts: list[dict], runs, detectors: dict, registry: dict, pseudon
     wanted: dict[tuple[str, str], object] = {}
     for domain, incidents in runs:
         for kind, name in domain.incident_detectors.items():
-            summaries.setdefault(name, DetectorSummary(name, domain.name, kind))
+            if name in detectors:
+                summaries.setdefault(name, DetectorSummary(name, domain.name, kind))
         for name, subject, incident in _incident_targets(domain, incidents, registry, pseudonymizer):
-            summary = summaries[name]
+            summary = summaries.get(name)
+            if summary is None:
+                continue
             summary.injected += 1
             summary.expected_cleared += incident.end is not None
             wanted[(name, subject)] = incident

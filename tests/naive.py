@@ -7,7 +7,7 @@ lists instead of writing in place, so a test can compare it with the kernel.
 import math
 import statistics
 
-from tests import naive_series
+from tests import naive_routine, naive_series
 
 MIN_USE_M3 = 0.0005
 USE, FLAT, NEW, BACKWARDS, STALE, INVALID = range(6)
@@ -253,7 +253,8 @@ def water_reference(events, thresholds):
                                                     m["no_use_since"], m["cadence"], m["count"],
                                                     no_use_t.reporting_missed_reports)
             found += _episodes("water.no_use_24h", meter_keys, codes, m["no_use_since"], before, t, m["last_use"])
-    return found + water_flow_reference(events, thresholds)
+    return found + water_flow_reference(events, thresholds) + \
+        naive_routine.routine_reference(events, thresholds)
 
 
 def _episodes(detector, keys, codes, since_after, since_before, t, ended_by=None):

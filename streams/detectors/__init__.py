@@ -32,6 +32,7 @@ from streams.detectors.water.burst import Burst
 from streams.detectors.water.backflow import Backflow
 from streams.detectors.water.night_flow import NightFlow
 from streams.detectors.water.device_alarm import DeviceAlarm
+from streams.detectors.water.routine_change import RoutineChange
 
 __all__ = ["Declaration", "Detector", "Readings", "Transition", "threshold", "REGISTRY", "WATCHERS", "CONFIGURABLE"]
 
@@ -39,7 +40,7 @@ REGISTRY: dict[str, type[Detector]] = {
     cls.declaration.name: cls for cls in (
         GatewayOutage, MeterSilent, NoUse24h,
         TrafficIncident, TrafficStuck, TrafficSilent, TrafficAnomalyScore,
-        ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm,
+        ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm, RoutineChange,
         Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault, WasteSilent,
         LampFailure, DayBurner, PowerOutOfRange, Cycling, LightingSilent,
     )

@@ -21,6 +21,7 @@ from streams.detectors.water.burst import Burst
 from streams.detectors.water.backflow import Backflow
 from streams.detectors.water.night_flow import NightFlow
 from streams.detectors.water.device_alarm import DeviceAlarm
+from streams.detectors.water.routine_change import RoutineChange
 from kernels.water_flow import DEVICE_ALARM_CODES
 
 __all__ = ["WATER", "WaterTracker"]
@@ -63,11 +64,12 @@ WATER = Domain(
     groups=(("district", "district"),),
     subject_pseudonym="wm",
     tracker=WaterTracker(),
-    # gateways first: their outages hold back meter alerts
-    detectors=(GatewayOutage, MeterSilent, NoUse24h, ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm),
+    # gateways first: their outages hold back meter alerts; routine_change ships dormant (runs once activated)
+    detectors=(GatewayOutage, MeterSilent, NoUse24h, ContinuousFlow, Burst, Backflow, NightFlow, DeviceAlarm,
+               RoutineChange),
     incident_detectors={"no_use": "water.no_use_24h", "meter_silent": "water.meter_silent",
                         "gateway_outage": "feed.gateway_outage", "continuous_flow": "water.continuous_flow",
                         "burst": "water.burst", "backflow": "water.backflow", "night_flow": "water.night_flow",
-                        "device_alarm": "water.device_alarm"},
+                        "device_alarm": "water.device_alarm", "routine_change": "water.routine_change"},
     simulate=_simulate,
 )

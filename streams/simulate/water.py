@@ -41,6 +41,12 @@ whole day). The counts of these five default to ``None``: planted (see
 least in which a district has two normal nights before a risen one -- and absent in
 shorter runs unless asked for.
 
+``routine_change`` (0 by default: its detector, ``water.routine_change``, ships dormant and needs
+weeks of history) shifts a household's whole daily rhythm by 8, 12 or 16 hours -- its use at each
+hour is drawn from its profile at that many hours later, as a night-shift routine or a disturbed one
+would -- from a UTC midnight at least ``ROUTINE_LEAD_DAYS`` days into the run, for
+``ROUTINE_SHIFT_DAYS`` days (every other one) or until the run ends.
+
 Memory is bounded by one hour of messages; per-hour work is vectorised with numpy.
 Same scenario (with an explicit ``start``) -> byte-identical messages.
 """
@@ -70,7 +76,7 @@ __all__ = [
 ]
 
 INCIDENT_KINDS = ("no_use", "meter_silent", "gateway_outage", "continuous_flow", "burst", "backflow", "night_flow",
-                  "device_alarm")
+                  "device_alarm", "routine_change")
 #: Counts planted by default (count None) in runs of at least DEFAULT_FLOW_DAYS days.
 DEFAULT_FLOW_INCIDENTS = {"continuous_flow": 4, "burst": 4, "backflow": 4, "night_flow": 4, "device_alarm": 5}
 DEFAULT_FLOW_DAYS = 3.0
@@ -110,6 +116,12 @@ NIGHT_LEAK_QUIET_HOURS = (9, 17)
 DAYTIME_HOURS = (7, 17)  # bursts and backflow start within these UTC hours (away from the night window)
 NIGHT_START_HOUR = 2  # the night-flow window: 02:00-04:00
 DEVICE_ALARM_KINDS = ("leak", "burst", "dry", "reverse", "tamper")  # kernels.water_flow.DEVICE_ALARMS, "none" aside
+#: A routine change starts at a UTC midnight at least this many days into the run: the detector learns the usual
+#: routine over 14 usable days and how far its days usually are from it over the 7 days before those end.
+ROUTINE_LEAD_DAYS = 21
+ROUTINE_SHIFT_DAYS = 7  # a routine that returns does so after a week
+ROUTINE_SEEN_DAYS = 5  # a change starts at least this many days before the run ends: three to judge, and margin
+ROUTINE_SHIFT_HOURS = (8, 12, 16)
 
 
 def meter_id(i: int) -> str:
@@ -151,6 +163,7 @@ class WaterScenario:
     backflow: int | None = None
     night_flow: int | None = None  # districts with a night-flow rise
     device_alarm: int | None = None
+    routine_change: int = 0  # households whose daily rhythm shifts (needs ROUTINE_LEAD_DAYS + a few days)
     #: x the random spread of the measured peak flow (maxFlowLastHour) of normal hours around the middle of
     #: NORMAL_PEAK (the index is a counter: no measurement noise); incidents' flows are not scaled.
     noise_scale: float = 1.0
@@ -180,6 +193,8 @@ class Incident:
     * ``night_flow`` (subject = the district): ``start`` = 02:00 of the first night
       whose minimum flow rose; ``end`` = 02:00 of the first normal night after the
       leaks were repaired, or None.
+    * ``routine_change``: ``start`` = 00:00 UTC of the first day of the shifted rhythm;
+      ``end`` = 00:00 UTC of the first day back to the usual one, or None.
     """
 
     kind: str
@@ -223,7 +238,8 @@ class WaterSimulation:
         self.flow_counts = {kind: (getattr(sc, kind) if getattr(sc, kind) is not None
                                    else default if sc.days >= DEFAULT_FLOW_DAYS else 0)
                             for kind, default in DEFAULT_FLOW_INCIDENTS.items()}
-        if min(sc.no_use, sc.meter_silent, sc.gateway_outage, sc.malformed, *self.flow_counts.values()) < 0:
+        if min(sc.no_use, sc.meter_silent, sc.gateway_outage, sc.malformed, sc.routine_change,
+               *self.flow_counts.values()) < 0:
             raise ValueError("incident and malformed counts must be >= 0")
         if sc.seed < 0:
             raise ValueError("seed must be >= 0")
@@ -282,6 +298,7 @@ class WaterSimulation:
 
         self._plan_incidents(rng)
         self._plan_flow_incidents(np.random.default_rng([sc.seed, 2]))
+        self._plan_routine_changes(np.random.default_rng([sc.seed, 4]))
         self._plan_malformed(rng)
 
         missing = sum(b - a for _, a, b in self._silent)
@@ -460,6 +477,41 @@ class WaterSimulation:
                                           None if repair >= H else float(self.start + nights[k + 1] * 3600),
                                           district))
 
+    def _plan_routine_changes(self, rng: np.random.Generator) -> None:
+        """Households whose daily rhythm shifts, on meters without any other incident."""
+        self._routine: list[tuple[int, int, float, int]] = []  # (meter, first shifted s, back s or inf, hours)
+        count = self.scenario.routine_change
+        if not count:
+            return
+        first = -(-self.start // 86400) * 86400 + ROUTINE_LEAD_DAYS * 86400   # a UTC midnight
+        last = self.end - ROUTINE_SEEN_DAYS * 86400   # starts leave days of the new rhythm to be seen in
+        if first > last:
+            raise ValueError(f"scenario too short: routine_change incidents need >= "
+                             f"{ROUTINE_LEAD_DAYS + ROUTINE_SEEN_DAYS + 1} days (the detector's warm-up, then days of "
+                             f"the new rhythm), got {self.scenario.days}")
+        outage = {g for g, _a, _b in self._outage}
+        taken = ({m for m, _s, _r in self._no_use} | {m for m, _a, _b in self._silent} | set(self._night_leak)
+                 | {m for m, *_rest in self._leak} | {m for m, *_rest in self._burst}
+                 | {m for m, *_rest in self._backflow} | {m for m, *_rest in self._alarm})
+        free = [m for m in range(self.n_meters) if m not in taken
+                and int(np.searchsorted(self._gw_bounds, m, side="right")) - 1 not in outage]
+        if count > len(free):
+            raise ValueError(f"{count} routine changes need as many meters without other incidents; "
+                             f"only {len(free)} available")
+        # a routine that returns leaves its first day back and the reading that closes it within the run
+        last_returning = self.end - (ROUTINE_SHIFT_DAYS + 1) * 86400 - END_MARGIN_HOURS * 3600
+        for i, m in enumerate(sorted(int(x) for x in rng.choice(free, count, replace=False))):
+            returns = i % 2 == 0 and first <= last_returning
+            latest = last_returning if returns else last
+            start = int(first + 86400 * rng.integers(0, (latest - first) // 86400 + 1))
+            back = start + ROUTINE_SHIFT_DAYS * 86400
+            hours = int(ROUTINE_SHIFT_HOURS[int(rng.integers(0, len(ROUTINE_SHIFT_HOURS)))])
+            self._routine.append((m, start, float(back) if returns else math.inf, hours))
+            meter = self.meter_ids[m]
+            self.incidents.append(Incident("routine_change", meter, self.meter_gateway[meter], float(start),
+                                           float(back) if returns else None,
+                                           self.district_ids[self.meter_district[m]]))
+
     def _reporting(self, h: int) -> np.ndarray:
         rep = np.ones(self.n_meters, dtype=bool)
         for m, a, b in self._silent:
@@ -548,6 +600,10 @@ class WaterSimulation:
             # ---- usage since the previous reading (hour 0 shows the initial index)
             mid = base + offsets - 1800
             cell = (((mid // 86400) + 3) % 7) * 24 + (mid // 3600) % 24
+            for m, a, b, hours in self._routine:   # a shifted rhythm: this hour's use is that of hours later
+                if a <= mid[m] < b:
+                    later = mid[m] + hours * 3600
+                    cell[m] = (((later // 86400) + 3) % 7) * 24 + (later // 3600) % 24
             mean = self._prof_mean[prof, cell]
             p = self._prof_p[prof, cell]
             u_draw = rng.random(N)

@@ -70,10 +70,11 @@ def test_all_domains_at_once(broker_settings, tmp_path):
         assert metric_sum(samples, "glasscity_invalid_total", domain=domain.name) == len(sim.malformed)
         assert len(sim.malformed) > 0, f"{domain.name}'s scenario mixes in no malformed input"
 
-    detectors = {name: cls() for name, cls in REGISTRY.items()}
+    # the detectors the worker runs: the active ones (no audit log activates a dormant one)
+    detectors = {name: cls() for name, cls in REGISTRY.items() if cls.declaration.status == "active"}
     runs = [(domain, sim.incidents) for domain, sim in zip(DOMAINS.values(), simulations)]
     summaries = summarise(reader.alerts, runs, detectors, REGISTRY, Pseudonymizer(TEST_KEY.encode()))
-    assert {s.detector for s in summaries} == set(REGISTRY), "every detector has incidents in the city"
+    assert {s.detector for s in summaries} == set(detectors), "every detector has incidents in the city"
     for s in summaries:
         assert s.injected > 0 and s.recall >= 0.98 and s.precision >= 0.95, s
 

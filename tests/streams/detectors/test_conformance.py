@@ -31,7 +31,10 @@ def test_declaration_is_complete(name):
         if not isinstance(value, bool):
             assert value, field.name
     assert d.alert_topic in ("alerts.v1", "alerts.welfare.v1")
-    assert (d.alert_topic == "alerts.welfare.v1") == (name == "water.no_use_24h")
+    # the welfare topic is for the welfare analyses of enrolled households, and they publish nowhere else
+    assert (d.alert_topic == "alerts.welfare.v1") == d.requires_enrolment
+    assert {n for n, c in REGISTRY.items() if c.declaration.alert_topic == "alerts.welfare.v1"} == \
+        {"water.no_use_24h", "water.routine_change"}
 
 
 def _all_declarations():
@@ -129,9 +132,9 @@ def test_a_lone_reading_on_fresh_state(name):
     from streams.pipeline import DomainPipeline
 
     domain = DOMAIN_OF[name]
-    sim = simulation(domain)
+    sim = simulation(domain, name)
     first_valid = next(m for m in raw_messages(sim) if len(decode([m], domain, now=sim.end + 3600)))
-    pipeline = DomainPipeline(domain, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600)
+    pipeline = DomainPipeline(domain, SETTINGS, PSEUDONYMS, clock=lambda: sim.end + 3600, activated={name})
     result = pipeline.process([first_valid])
     assert result.readings >= 1 and result.dead_letters == []
     assert [a for a in result.alerts if a.event["data"]["detector"] == name] == []   # nothing from one reading

@@ -455,3 +455,37 @@ def test_night_flow_districts_rise_on_their_incident_night(flow_run):
             assert nights[2] >= 1.5 * max(nights[:2]) + 3   # litres per meter and hour
         else:
             assert nights[2] < 1.5 * max(nights[:2]) + 3
+
+
+def _readings_by_meter(sim) -> dict:
+    readings = defaultdict(list)
+    for _when, hour in sim.hours():
+        for _key, value in hour:
+            message = orjson.loads(value)
+            for r in message.get("readings", [message]):
+                readings[r["id"]].append((r["dateObserved"], r["waterConsumption"]))
+    return readings
+
+
+def test_routine_changes_shift_only_their_households_from_a_utc_midnight_weeks_into_the_run():
+    quiet = dict(households=12, households_per_gateway=6, days=31.0, seed=3, start=START, no_use=0, meter_silent=0,
+                 gateway_outage=0, malformed=0, continuous_flow=0, burst=0, backflow=0, night_flow=0,
+                 device_alarm=0)
+    plain, shifted = simulate_water(WaterScenario(**quiet)), simulate_water(WaterScenario(**quiet, routine_change=4))
+    assert plain.incidents == [] and WaterScenario().routine_change == 0      # none unless asked for
+    changes = shifted.incidents
+    assert [i.kind for i in changes] == ["routine_change"] * 4
+    for i, incident in enumerate(changes):
+        assert incident.start % 86400 == 0 and incident.start >= START + 21 * 86400
+        assert incident.start <= shifted.end - 5 * 86400
+        assert incident.end is None or incident.end == incident.start + 7 * 86400
+    assert changes[0].end is not None and changes[2].end is not None    # every other one returns, when it fits
+    before, after = _readings_by_meter(plain), _readings_by_meter(shifted)
+    changed = {meter for meter in before if before[meter] != after[meter]}
+    assert changed == {i.subject for i in changes}                    # the others' bytes are the same
+    for incident in changes:                                          # and theirs only from the change on
+        same = [b == a for b, a in zip(before[incident.subject], after[incident.subject])]
+        first_different = same.index(False)
+        assert _epoch(before[incident.subject][first_different][0]) > incident.start
+    with pytest.raises(ValueError, match="routine_change incidents need"):
+        simulate_water(WaterScenario(**{**quiet, "days": 20.0}, routine_change=1))
