@@ -38,6 +38,7 @@ from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.config import settings_from  # noqa: E402
 from streams.domains import DOMAINS  # noqa: E402
 from streams.durable import read_changelog  # noqa: E402
+from streams.kafka_security import aiokafka_security  # noqa: E402
 from streams.ingest import RawMessage  # noqa: E402
 from streams.pipeline import DomainPipeline  # noqa: E402
 from streams.pseudonym import Pseudonymizer  # noqa: E402
@@ -139,10 +140,11 @@ def million_meters_state(meters: int, gateways: int):
     return pipeline
 
 
-async def _produce_state(bootstrap: str, topic: str, records) -> float:
+async def _produce_state(bootstrap: str, topic: str, records, security: dict | None = None) -> float:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1024 * 1024,
+                                **(security or {}))
     await producer.start()
     started = time.perf_counter()
     try:
@@ -165,9 +167,10 @@ def restore_million(meters: int) -> dict:
         settings = broker_settings(broker, domains="water")
         create_topics(settings)
         topic = settings.topic("water.state.v1")
-        produce_s = asyncio.run(_produce_state(broker.bootstrap, topic, records))
+        produce_s = asyncio.run(_produce_state(broker.bootstrap, topic, records, aiokafka_security(settings)))
         restore_started = time.perf_counter()
-        found = asyncio.run(read_changelog(broker.bootstrap, topic, {p: 0 for p in range(PARTITIONS)}))
+        found = asyncio.run(read_changelog(broker.bootstrap, topic, {p: 0 for p in range(PARTITIONS)},
+                                           security=aiokafka_security(settings)))
         read_s = time.perf_counter() - restore_started
         restored = DomainPipeline(DOMAINS["water"], settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: 2e9)
         rebuild_started = time.perf_counter()
@@ -218,7 +221,7 @@ def durability_cost(households: int) -> dict:
 
         async def start():
             p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", linger_ms=5,
-                                 max_batch_size=1024 * 1024)
+                                 max_batch_size=1024 * 1024, **aiokafka_security(s))
             await p.start()
             return p
 

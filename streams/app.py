@@ -41,6 +41,7 @@ from streams.detectors.feed.stalled import FeedWatch
 from streams.durable import Outgoing, Publisher, PublishFailed, read_changelog
 from streams.health import READINESS
 from streams.ingest import RawMessage
+from streams.kafka_security import aiokafka_security, faust_credentials
 from streams.pipeline import DomainPipeline
 from streams.registers import RegisterError, RegisterFollower
 from streams.state.changelog import CLOCK_KEY
@@ -71,6 +72,11 @@ def faust_settings(settings: Settings) -> dict:
         broker_session_timeout=session_s,
         broker_heartbeat_interval=min(3.0, session_s / 4),
         producer_acks=-1,
+        broker_credentials=faust_credentials(settings),   # SASL / TLS for its consumer and producer alike
+        topic_replication_factor=settings.replication_factor,
+        # No leader-election topic (<app_id>-__assignor-__leader): nothing here runs on_leader, and
+        # under least-privilege ACLs the worker may read and write only the topics it declares.
+        topic_disable_leader=True,
     )
 
 
@@ -249,7 +255,8 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         ends = {p: meta.offset for p, meta in zip(sorted(partitions), confirmed)}
         kept = {p for p in partitions if p in d.kept and d.last_written.get(p, -2) + 1 == ends[p]}
         todo = partitions - kept
-        found = await read_changelog(settings.bootstrap, d.state, {p: 0 for p in todo}, {p: ends[p] for p in todo})
+        found = await read_changelog(settings.bootstrap, d.state, {p: 0 for p in todo}, {p: ends[p] for p in todo},
+                                     security=aiokafka_security(settings))
         restored, covers = 0, {p: "kept" for p in kept}
         loop = asyncio.get_running_loop()
         for partition, records in sorted(found.items()):

@@ -63,10 +63,13 @@ def broker_binary() -> str:
 class EmbeddedBroker:
     """A Tansu broker on a loopback port; a context manager that always stops it."""
 
-    def __init__(self, port: int = 9092, host: str = "127.0.0.1", log_path: Path | None = None):
+    def __init__(self, port: int = 9092, host: str = "127.0.0.1", log_path: Path | None = None,
+                 advertised: str | None = None):
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        #: host:port the broker tells clients to connect to (default its own), e.g. a TLS proxy in front of it
+        self.advertised = advertised
         self.process: subprocess.Popen | None = None
 
     @property
@@ -85,7 +88,8 @@ class EmbeddedBroker:
             raise BrokerError(f"port {self.port} on {self.host} is already in use; choose another with --port")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
+             f"tcp://{self.advertised}" if self.advertised else url],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if log is not subprocess.DEVNULL:
             log.close()

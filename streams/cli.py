@@ -16,9 +16,13 @@ from streams.config import SETTING_FIELDS, SettingsError, add_arguments, setting
 
 __all__ = ["main", "build_parser"]
 
-KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s"]
+#: How every command that talks to Kafka authenticates and encrypts (streams/kafka_security.py).
+SECURITY = ["security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file",
+            "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname"]
+KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s"] + SECURITY
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "pseudonym_key_file", "metrics_host", "metrics_port", "batch_size",
                   "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "audit_log", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
+WORKER += ["replication_factor"]   # its Faust app's topic_replication_factor
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
 
@@ -76,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("topics", help="Manage topics (create).",
                        description="Create the water, dead-letter and alert topics that are missing.")
     p.add_argument("action", choices=["create", "list"], help="create: create missing topics; list: show names.")
-    add_arguments(p, KAFKA)
+    add_arguments(p, KAFKA + ["replication_factor"])
 
     p = sub.add_parser("simulate", help="Produce a synthetic city's water feed, with ground truth.",
                        description="Produce a synthetic city's hourly water readings (rhythms from real DAIAD "
@@ -154,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p, "--since", "GLASSCITY_DLQ_SINCE", str, "", "Only records written at or after this moment: ISO "
                "8601 with a UTC offset (2026-01-31T08:00:00+01:00) or epoch seconds (empty = all).")
     env_flag(p, "--dry-run", "GLASSCITY_DLQ_DRY_RUN", "Only count what would be re-injected; produce nothing.")
-    add_arguments(p, ["bootstrap", "topic_prefix"])
+    add_arguments(p, ["bootstrap", "topic_prefix"] + SECURITY)
     p = sub.add_parser("detectors", help="List detectors; activate or deactivate a dormant one (audited).",
                        description="Every detector declares whether it ships active or dormant. A dormant one "
                                    "(an analysis more intrusive than its purpose needs by default) runs only "
@@ -174,6 +178,33 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--by", required=True, help="Who decides (a name or role; recorded).")
         q.add_argument("--reason", required=True, help="Why (recorded; e.g. the decision or ticket it follows).")
         add_arguments(q, ["audit_log", "bootstrap", "topic_prefix"])
+
+    p = sub.add_parser("acls", help="Print (or apply) the least-privilege Kafka ACLs, derived from the declarations.",
+                       description="Print the ACL bindings of a least-privilege deployment: raw readings, dead "
+                                   "letters, late readings and detector state readable only by the workers; each "
+                                   "alert topic readable only by the audience its detectors declare (welfare alerts "
+                                   "by the welfare principal alone, general alerts by operations); producers may "
+                                   "only write the readings topics. As a table, a kafka-acls.sh script or JSON; "
+                                   "--apply creates them with the admin client (the broker needs an authorizer; "
+                                   "the embedded Tansu broker has none).")
+    env_option(p, "--format", "GLASSCITY_ACL_FORMAT", str, "table", "table, script (kafka-acls.sh --add lines) "
+               "or json.", choices=["table", "script", "json"])
+    env_option(p, "--output", "GLASSCITY_ACL_OUTPUT", str, "", "Write to this file instead of stdout.")
+    for role, who in (("worker", "the stream workers (and dlq replay)"), ("ingress", "gateways and the simulator"),
+                      ("topics", "`glasscity topics create`"), ("operations", "readers of the general alerts"),
+                      ("welfare", "readers of the welfare alerts")):
+        env_option(p, f"--{role}-principal", f"GLASSCITY_ACL_{role.upper()}_PRINCIPAL", str,
+                   f"User:glasscity-{role}", f"Kafka principal of {who}.")
+    env_option(p, "--audience-principals", "GLASSCITY_ACL_AUDIENCE_PRINCIPALS", str, "",
+               "Principals of further audiences, AUDIENCE=PRINCIPAL[,...], for detectors declaring "
+               "alerts.<audience>.v1 (default User:glasscity-<audience>).")
+    env_option(p, "--acl-command", "GLASSCITY_ACL_COMMAND", str, "kafka-acls.sh",
+               "The kafka-acls.sh the script runs (its KAFKA_ACLS variable overrides it).")
+    env_option(p, "--acl-command-config", "GLASSCITY_ACL_COMMAND_CONFIG", str, "",
+               "Client properties file for kafka-acls.sh --command-config (the admin's SASL/TLS settings).")
+    env_flag(p, "--apply", "GLASSCITY_ACL_APPLY", "Create the ACLs on the broker at --bootstrap with the admin "
+             "client (connect as a super user) instead of printing them.")
+    add_arguments(p, ["bootstrap", "topic_prefix", "domains", "app_id"] + SECURITY)
 
     p = sub.add_parser("audit", help="Check the audit log (verify).",
                        description="Work with the hash-chained audit log of detector activations.")
@@ -340,7 +371,8 @@ def cmd_topics(args) -> int:
         print(f"glasscity topics: {error}", file=sys.stderr)
         return 1
     for name, what in outcome.items():
-        print(f"{what:8} {name} ({settings.partitions} partitions)" if what == "created" else f"{what:8} {name}")
+        print(f"{what:8} {name} ({settings.partitions} partitions, {settings.replication_factor} replicas)"
+              if what == "created" else f"{what:8} {name}")
     return 0
 
 
@@ -770,11 +802,17 @@ def cmd_register(args) -> int:
     return 0
 
 
+def cmd_acls(args) -> int:
+    from streams.acls import command
+
+    return command(args, settings_from(args))
+
+
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
             "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
             "detectors": cmd_detectors, "audit": cmd_audit, "register": cmd_register, "enrol": cmd_enrol,
             "unenrol": cmd_enrol, "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify,
-            "rekey": cmd_rekey}
+            "rekey": cmd_rekey, "acls": cmd_acls}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

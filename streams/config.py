@@ -44,6 +44,26 @@ def _non_negative(value) -> str | None:
     return None if value >= 0 else "must be >= 0"
 
 
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
+
+
+def _at_least_one(value) -> str | None:
+    return None if value >= 1 else "must be >= 1"
+
+
+def boolean(text) -> bool:
+    """An on/off value: 1/true/yes/on or 0/false/no/off (any case)."""
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not an on/off value: {text!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated configuration. Build it with :func:`settings_from`; units are in the names."""
@@ -64,6 +84,30 @@ class Settings:
     rebalance_timeout_s: float = _setting(60.0, "Consumer group rebalance timeout. A worker's first join "
                                           "waits about half of it on the embedded broker.", group="kafka",
                                           unit="s", check=_positive)
+    replication_factor: int = _setting(1, "Replicas of each topic when topics are created (at most the number of "
+                                       "brokers; 3 is usual in production).", group="kafka", check=_at_least_one)
+    # -- Kafka security (one translation into client options: streams/kafka_security.py) --------
+    security_protocol: str = _setting("PLAINTEXT", "How every client connects to Kafka: PLAINTEXT, SSL (TLS), "
+                                      "SASL_PLAINTEXT (authenticated, unencrypted) or SASL_SSL (authenticated "
+                                      "over TLS).", group="kafka",
+                                      check=_one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    sasl_mechanism: str = _setting("", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (required with a "
+                                   "SASL_* protocol).", group="kafka",
+                                   check=_one_of("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+    sasl_username: str = _setting("", "SASL user name (the broker's principal User:<name>).", group="kafka")
+    sasl_password: str = _setting("", "SASL password. Prefer --sasl-password-file or the environment: a flag is "
+                                  "visible in the process list.", group="kafka", secret=True)
+    sasl_password_file: str = _setting("", "File holding the SASL password (one line; a trailing newline is "
+                                       "ignored), e.g. a container secret. Use it or --sasl-password, not both.",
+                                       group="kafka", env=ENV_PREFIX + "SASL_PASSWORD_FILE")
+    ssl_cafile: str = _setting("", "PEM file of the certificate authorities to trust for the broker's "
+                               "certificate (empty = the system's).", group="kafka")
+    ssl_certfile: str = _setting("", "PEM client certificate, for brokers that require TLS client "
+                                 "authentication (with --ssl-keyfile).", group="kafka")
+    ssl_keyfile: str = _setting("", "PEM private key of the client certificate (with --ssl-certfile).",
+                                group="kafka")
+    ssl_check_hostname: bool = _setting(True, "Check that the broker's certificate names the host connected to "
+                                        "(1/0, true/false).", group="kafka")
     # -- worker ---------------------------------------------------------------------------
     pseudonym_key: str = _setting("", "Secret key for the HMAC-SHA-256 pseudonyms of meter ids "
                                   "(at least 16 bytes). Required by the worker; or give --pseudonym-key-file.",
@@ -121,6 +165,10 @@ class Settings:
                 problem = check(getattr(self, f.name))
                 if problem:
                     problems.append(f"{flag_name(f)} / {env_name(f)}: {problem}")
+        if not problems:
+            from streams.kafka_security import security_problems
+
+            problems = security_problems(self)
         if problems:
             raise SettingsError("invalid settings: " + "; ".join(problems))
 
@@ -182,7 +230,7 @@ def add_arguments(parser: argparse.ArgumentParser, names: list[str]) -> None:
                            help=f"{f.metadata['help']}{unit} Env: {env_name(f)}. Default: {default}.")
 
 
-_TYPES = {"str": str, "int": int, "float": float}
+_TYPES = {"str": str, "int": int, "float": float, "bool": boolean}
 
 
 def settings_from(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None,

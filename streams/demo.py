@@ -21,13 +21,16 @@ from pathlib import Path
 import orjson
 
 from streams.broker import EmbeddedBroker, free_port, stop_process
-from streams.config import settings_from
+from streams.config import SETTING_FIELDS, settings_from
 from streams.evaluation import format_table, summarise
+from streams.kafka_security import SECURITY_SETTINGS, kafka_python_security, security_environment
 from streams.pseudonym import Pseudonymizer
 from streams.simulate.produce import produce
 from streams.topics import create_topics
 
 __all__ = ["run_demo", "read_metrics", "AlertReader", "start_worker"]
+
+SETTING_DEFAULTS = {name: f.default for name, f in SETTING_FIELDS.items()}
 
 
 def read_metrics(port: int, host: str = "127.0.0.1") -> dict[tuple[str, tuple], float]:
@@ -66,7 +69,7 @@ class AlertReader(threading.Thread):
         try:
             consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap.split(","), group_id=None,
                                      enable_auto_commit=False, auto_offset_reset="earliest",
-                                     client_id="glasscity-alert-reader")
+                                     client_id="glasscity-alert-reader", **kafka_python_security(self.settings))
             partitions = [TopicPartition(self.settings.topic(short), p)
                           for short in ("alerts.v1", "alerts.welfare.v1") for p in range(self.settings.partitions)]
             consumer.assign(partitions)
@@ -98,6 +101,7 @@ def start_worker(settings, log_path: Path, extra_env: dict | None = None) -> sub
         "GLASSCITY_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
         "GLASSCITY_PSEUDONYM_KEY": settings.pseudonym_key, "GLASSCITY_METRICS_HOST": settings.metrics_host,
         "GLASSCITY_METRICS_PORT": str(settings.metrics_port), "GLASSCITY_LOG_LEVEL": settings.log_level,
+        **security_environment(settings),   # connects as this process does, whatever the caller's environment
     })
     env.update(extra_env or {})
     log = open(log_path, "ab")
@@ -205,9 +209,11 @@ def run_demo(args) -> int:
     try:
         broker.start()
         # Thresholds, domains and batching follow GLASSCITY_* like everywhere; the demo fixes its own plumbing.
+        # The embedded broker speaks PLAINTEXT: any GLASSCITY_SASL_* / SSL variables are for another broker.
+        plaintext = {name: SETTING_DEFAULTS[name] for name in SECURITY_SETTINGS}
         settings = settings_from(bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
                                  metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
-                                 log_level="warning", app_id="glasscity-demo")
+                                 log_level="warning", app_id="glasscity-demo", replication_factor=1, **plaintext)
         domains = select_domains(settings.domains)
         detectors = configured_detectors(settings)
         city_start = city_clock_start(args.days)

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 from streams.delivery import DeliveryCheck, ProduceError, close_producer, make_producer
+from streams.kafka_security import kafka_python_security
 
 from streams.timeparse import InstantError, parse_instant
 
@@ -110,11 +111,13 @@ def replay_dead_letters(settings, domain: str, reason: str | None = None, since:
     since_ms = None if since is None else since * 1000.0
     wanted_reason = None if reason is None else reason.encode()
 
+    security = kafka_python_security(settings)
     try:
         consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap.split(","), group_id=None,
                                  enable_auto_commit=False, auto_offset_reset="earliest",
                                  client_id="glasscity-dlq-replay",
-                                 allow_auto_create_topics=False)   # a mistyped prefix must not create a DLQ
+                                 allow_auto_create_topics=False,   # a mistyped prefix must not create a DLQ
+                                 **security)
     except KafkaError as error:
         raise DlqError(f"no Kafka broker reachable at {settings.bootstrap}: {error}") from None
     own = producer is None and not dry_run
@@ -129,7 +132,7 @@ def replay_dead_letters(settings, domain: str, reason: str | None = None, since:
         reported_end = consumer.end_offsets(partitions)   # a lower bound on Tansu, never the end
         finished: set = set()   # partitions that reached records newer than the replay
         if not dry_run:
-            producer = producer or make_producer(settings.bootstrap, "glasscity-dlq-replay", linger_ms=10)
+            producer = producer or make_producer(settings.bootstrap, "glasscity-dlq-replay", linger_ms=10, **security)
             check = DeliveryCheck(producer)
         deadline = time.monotonic() + read_timeout_s
         while True:

@@ -99,8 +99,11 @@ class Publisher:
 
 
 async def read_changelog(bootstrap: str, topic: str, starts: dict[int, int], ends: dict[int, int] | None = None,
-                         idle_ms: int = 200, stall_timeout_s: float = 60.0) -> dict[int, list[tuple[bytes, bytes]]]:
+                         idle_ms: int = 200, stall_timeout_s: float = 60.0,
+                         security: dict | None = None) -> dict[int, list[tuple[bytes, bytes]]]:
     """Records ``(key, value)`` of each partition from its start offset to its end, in log order.
+
+    ``security``: the client's SASL/TLS options (:func:`streams.kafka_security.aiokafka_security`).
 
     ``ends`` (partition -> offset of a record known to be there, e.g. a marker this worker just
     wrote) makes the end exact: reading stops once every partition has passed its end offset.
@@ -114,7 +117,7 @@ async def read_changelog(bootstrap: str, topic: str, starts: dict[int, int], end
         return result
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap.split(","), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_wait_ms=idle_ms,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+                                max_partition_fetch_bytes=4 * 1024 * 1024, **(security or {}))
     await consumer.start()
     try:
         partitions = {p: TopicPartition(topic, p) for p in starts}

@@ -40,10 +40,11 @@ def publish(settings, short: str, records: list[tuple[bytes, bytes | None]], cli
     from kafka.errors import KafkaError
 
     from streams.delivery import DeliveryCheck, ProduceError, close_producer, make_producer
+    from streams.kafka_security import kafka_python_security
 
     topic = settings.topic(short)
     try:
-        producer = make_producer(settings.bootstrap, client_id, linger_ms=5)
+        producer = make_producer(settings.bootstrap, client_id, linger_ms=5, **kafka_python_security(settings))
     except KafkaError as error:
         raise RegisterError(f"no Kafka broker reachable at {settings.bootstrap}: {error}") from None
     try:
@@ -62,10 +63,12 @@ def publish(settings, short: str, records: list[tuple[bytes, bytes | None]], cli
 def read_all(settings, short: str, timeout_s: float = 30.0) -> list[tuple[bytes, bytes | None]]:
     """Every record of the single-partition topic ``<prefix>.<short>``, in log order."""
     from streams.durable import read_changelog
+    from streams.kafka_security import aiokafka_security
 
     topic = settings.topic(short)
     try:
-        found = asyncio.run(read_changelog(settings.bootstrap, topic, {0: 0}, stall_timeout_s=timeout_s))
+        found = asyncio.run(read_changelog(settings.bootstrap, topic, {0: 0}, stall_timeout_s=timeout_s,
+                                           security=aiokafka_security(settings)))
     except Exception as error:   # aiokafka raises its own errors and TimeoutError; all mean "cannot read"
         raise RegisterError(f"cannot read {topic} at {settings.bootstrap}: {error.__class__.__name__}: "
                             f"{error}") from None
@@ -90,8 +93,11 @@ class RegisterFollower:
 
         if self._consumer is not None:
             return
+        from streams.kafka_security import aiokafka_security
+
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap.split(","), group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                                    enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+                                    **aiokafka_security(self.settings))
         await consumer.start()
         missing = sorted(set(self.topics) - await consumer.topics())
         if missing:

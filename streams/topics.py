@@ -85,17 +85,27 @@ def topic_names(settings: Settings) -> list[str]:
 def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]:
     """Create the topics that are missing; returns {topic: "created" | "exists"}."""
     from kafka.admin import KafkaAdminClient, NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import (AuthorizationError, InvalidReplicationFactorError, KafkaError,
+                              SaslAuthenticationFailedError, TopicAlreadyExistsError, UnsupportedSaslMechanismError)
 
+    from streams.kafka_security import kafka_python_security
+
+    security = kafka_python_security(settings)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","), client_id="glasscity-topics",
-                                     request_timeout_ms=10000)
+                                     request_timeout_ms=10000, **security)
             break
+        except (SaslAuthenticationFailedError, UnsupportedSaslMechanismError) as error:
+            raise RuntimeError(f"the broker at {settings.bootstrap} refused SASL {settings.sasl_mechanism} "
+                               f"authentication as {settings.sasl_username!r}: {type(error).__name__}") from None
         except KafkaError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no Kafka broker reachable at {settings.bootstrap}") from None
+                login = (f" (logging in with SASL {settings.sasl_mechanism} as {settings.sasl_username!r}: a refused "
+                         f"login looks the same to the client, see the errors logged above)"
+                         if settings.sasl_username else "")
+                raise RuntimeError(f"no Kafka broker reachable at {settings.bootstrap}{login}") from None
             time.sleep(0.25)
     try:
         existing = set(admin.list_topics())
@@ -106,10 +116,18 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> dict[str, str]
             outcome[name] = "exists" if name in existing else "created"
         if missing:
             try:
-                admin.create_topics([NewTopic(name, specs[name].partitions, 1, topic_configs=specs[name].configs)
-                                     for name in missing])
+                admin.create_topics([NewTopic(name, specs[name].partitions, settings.replication_factor,
+                                              topic_configs=specs[name].configs) for name in missing])
             except TopicAlreadyExistsError:
                 pass
+            except InvalidReplicationFactorError as error:
+                raise RuntimeError(f"the broker at {settings.bootstrap} cannot keep {settings.replication_factor} "
+                                   f"replicas of a topic ({error}); set --replication-factor / "
+                                   f"GLASSCITY_REPLICATION_FACTOR to at most its number of brokers") from None
+            except AuthorizationError as error:
+                raise RuntimeError(f"the broker at {settings.bootstrap} does not allow "
+                                   f"{settings.sasl_username or 'this client'!r} to create topics "
+                                   f"({type(error).__name__}); see `glasscity acls`") from None
         return outcome
     finally:
         admin.close()

@@ -14,6 +14,7 @@ from typing import Callable
 
 from streams.delivery import DeliveryCheck, ProduceError, close_producer
 from streams.delivery import make_producer as _make_producer
+from streams.kafka_security import kafka_python_security
 
 __all__ = ["produce", "make_producer", "ProduceError"]
 
@@ -60,7 +61,7 @@ def produce(simulations, settings, hour_seconds: float = 0.0,
     if not isinstance(simulations, (list, tuple)):
         simulations = [simulations]
     own = producer is None
-    producer = producer or make_producer(settings.bootstrap)
+    producer = producer or make_producer(settings.bootstrap, **kafka_python_security(settings))
     check = DeliveryCheck(producer)
     topics = {s.domain: settings.topic(f"{s.domain}.readings.v1") for s in simulations}
     city_start = min(s.start for s in simulations)

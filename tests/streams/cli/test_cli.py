@@ -9,7 +9,7 @@ import pytest
 from streams.cli import build_parser, main
 from streams.config import SETTING_FIELDS, Settings, SettingsError, env_name, settings_from
 
-SUBCOMMANDS = ["broker", "topics", "simulate", "worker", "replay", "thresholds", "demo"]
+SUBCOMMANDS = ["broker", "topics", "simulate", "worker", "replay", "thresholds", "demo", "acls"]
 
 
 def help_text(*argv) -> str:
