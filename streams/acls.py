@@ -57,7 +57,7 @@ DOMAIN_TOPIC_ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
 DOMAIN_TOPIC_HOLDS = {
     "readings": "raw readings with meter ids (the worker writes them only in `glasscity dlq replay`)",
     "dlq": "dead letters: refused raw readings with meter ids",
-    "late": "late raw readings with meter ids",
+    "late": "late readings (household meters under their pseudonyms, only the fields detectors use)",
     "state": "the detectors' state changelog",
 }
 #: City-wide topics by short name (``<prefix>.<short>``), besides the alert topics: role -> operations.

@@ -118,7 +118,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     async def follow_consent(d: _Domain) -> None:
         """Fold in register changes before a batch of ``d``; delete at once the state they no longer allow
-        (in ``d``; the other domains' pipelines see the change at their next batch, and on the idle timer)."""
+        in ``d`` (the other domains' pipelines on the idle timer, under their own locks)."""
         if follower is not None and await follower.poll():
             d.pipeline.apply_consent()
 
@@ -217,6 +217,10 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
             except RegisterError as error:
                 print(f"glasscity worker: {error}", file=sys.stderr, flush=True)
                 os._exit(1)
+            except Exception as error:    # the broker refused the marker or the read: as for a state restore
+                print(f"glasscity worker: cannot read the consent registers ({error.__class__.__name__}: "
+                      f"{error}); stopping, exit {EXIT_PUBLISH_FAILED}", file=sys.stderr, flush=True)
+                os._exit(EXIT_PUBLISH_FAILED)
         assignment = app.consumer.assignment()
         for d in domains.values():
             mine = {tp.partition for tp in assignment if tp.topic == d.readings}
@@ -287,10 +291,10 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     @app.timer(interval=min(5.0, settings.idle_partition_after_s / 4))
     async def idle_partitions():
-        if follower is not None and follower._consumer is not None and not app.rebalancing:
-            changed = await follower.poll()
-            if changed:
-                for d in domains.values():
+        if follower is not None and follower.ready and not app.rebalancing:
+            await follower.poll()
+            for d in domains.values():
+                if d.pipeline.consent_behind():           # a change not yet applied here (any domain's poll)
                     async with d.lock:
                         d.pipeline.apply_consent()
         for d in domains.values():

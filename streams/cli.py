@@ -305,13 +305,16 @@ def consent_commands(sub) -> None:
     add_arguments(p, CONSENT_SETTINGS)
 
     p = sub.add_parser("rekey", help="Move the consent registers to a new pseudonym key (key rotation).",
-                       description="Step 2 of a key rotation (docs/privacy.md): every enrolment, absence and "
-                                   "objection is written again under the household's pseudonym with the new key "
-                                   "(--new-key-file), and its old record is deleted (a tombstone). The old key is "
-                                   "the usual --pseudonym-key / --pseudonym-key-file; the registry file of meter "
-                                   "ids maps old pseudonyms to new ones. Audited. Idempotent: run it again after a "
+                       description="Key rotation in two phases (docs/privacy.md). Without --finish: every "
+                                   "enrolment, absence and objection is copied under the household's pseudonym "
+                                   "with the new key (--new-key-file); the old records stay, so workers still on "
+                                   "the old key keep honouring them. With --finish, once every worker runs on the "
+                                   "new key: the old records are deleted (tombstones). The old key is the usual "
+                                   "--pseudonym-key / --pseudonym-key-file; the registry file of meter ids maps "
+                                   "old pseudonyms to new ones. Audited. Idempotent: run it again after a "
                                    "failure. Exits 1 if a pseudonym is not in the registry (it is left alone).")
     p.add_argument("--new-key-file", required=True, help="File holding the new pseudonym key (>= 16 bytes).")
+    p.add_argument("--finish", action="store_true", help="Phase 2: delete the old-key records whose copy exists.")
     p.add_argument("--registry", required=True, help="File of meter ids (text, one per line, or CSV).")
     _who_and_why(p)
     add_arguments(p, CONSENT_SETTINGS)
@@ -359,7 +362,7 @@ def cmd_broker(args) -> int:
 
 
 def cmd_topics(args) -> int:
-    from streams.topics import create_topics, topic_names
+    from streams.topics import create_topics, topic_names, topic_specs
 
     settings = settings_from(args)
     if args.action == "list":
@@ -370,9 +373,11 @@ def cmd_topics(args) -> int:
     except Exception as error:
         print(f"glasscity topics: {error}", file=sys.stderr)
         return 1
+    partitions = {settings.topic(spec.short): spec.partitions for spec in topic_specs(settings)}
     for name, what in outcome.items():
-        print(f"{what:8} {name} ({settings.partitions} partitions, {settings.replication_factor} replicas)"
-              if what == "created" else f"{what:8} {name}")
+        print(f"{what:8} {name} ({partitions[name]} partitions, {settings.replication_factor} replicas)"
+              if what == "created" else f"{what:8} {name} (left as it is: partitions and configs such as "
+                                         f"retention.ms are not changed)")
     return 0
 
 
@@ -626,9 +631,17 @@ def cmd_absence(args) -> int:
     name = f"glasscity absence {args.absence_action}"
     settings = settings_from(args)
     pseudonym = _meter_pseudonym(settings, args.meter)
+    def instant(flag: str, text: str) -> float:
+        value = parse_instant(text)
+        # epoch seconds between 1970 and 2200: milliseconds, NaN or infinities are a mistake
+        if not (0 <= value < 7_258_118_400):
+            raise InstantError(f"{flag} {text.strip()!r} is not a moment between 1970 and 2200 (epoch seconds, "
+                               f"not milliseconds, or ISO 8601 with a UTC offset)")
+        return float(int(value))
+
     try:
-        start = float(int(parse_instant(args.start)))
-        until = float(int(parse_instant(args.until))) if args.absence_action == "declare" else None
+        start = instant("--from", args.start)
+        until = instant("--until", args.until) if args.absence_action == "declare" else None
     except InstantError as error:
         print(f"{name}: {error}", file=sys.stderr)
         return 2
@@ -747,24 +760,27 @@ def cmd_rekey(args) -> int:
         return 2
     old_to_new = dict(zip(old.many("wm", ids), new.many("wm", ids)))
     try:
-        moves = {kind: rekey_records(read_all(settings, short), old_to_new) for kind, short in REGISTER_TOPICS.items()}
+        moves = {kind: rekey_records(read_all(settings, short), old_to_new, finish=args.finish)
+                 for kind, short in REGISTER_TOPICS.items()}
     except RegisterError as error:
         print(f"{name}: {error}", file=sys.stderr)
         return 1
-    moved = {kind: len(out) // 2 for kind, (out, _unknown) in moves.items()}
+    moved = {kind: len(out) for kind, (out, _unknown) in moves.items()}
     unknown = sorted({p for _out, missing in moves.values() for p in missing})
     code, entry = _record(name, settings, "rekey", "-", args.by, args.reason,
-                          details={"moved": moved, "unknown": len(unknown), "registry_size": len(ids)})
+                          details={"phase": "finish" if args.finish else "copy", "records": moved,
+                                   "unknown": len(unknown), "registry_size": len(ids)})
     if entry is None:
         return code
     try:
         for kind, (out, _unknown) in moves.items():
             publish(settings, REGISTER_TOPICS[kind], out)
     except RegisterError as error:
-        print(f"{name}: {error}; the registers are partly moved: run the command again (it is idempotent)",
+        print(f"{name}: {error}; the registers are partly done: run the command again (it is idempotent)",
               file=sys.stderr)
         return 1
-    print(f"moved to the new key: {moved['enrolment']} enrolments, {moved['absence']} absences, "
+    verb = "old records deleted" if args.finish else "copied to the new key"
+    print(f"{verb}: {moved['enrolment']} enrolments, {moved['absence']} absences, "
           f"{moved['objection']} objections (audit entry {entry['seq'] + 1})")
     if unknown:
         print(f"{name}: {len(unknown)} pseudonym(s) are not in the registry and stay under the old key "

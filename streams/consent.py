@@ -107,6 +107,13 @@ class ConsentRegister:
     def everyone(cls) -> "ConsentRegister":
         return cls(everyone_enrolled=True)
 
+    def clear(self) -> None:
+        """Forget everything (before reading the registers again from their start)."""
+        self.enrolled.clear()
+        self.absences.clear()
+        self.objections.clear()
+        self.version += 1
+
     # -- following the topics ------------------------------------------------------------------
     def apply(self, kind: str, key: bytes | None, value: bytes | None) -> None:
         """Fold one record of register ``kind`` in; a malformed one is counted, logged and ignored."""
@@ -173,23 +180,35 @@ class ConsentRegister:
         return bool(spans) and any(start <= t < until for start, until in spans.values())
 
 
-def rekey_records(records: list[tuple[bytes, bytes | None]], old_to_new: dict[str, str]) -> tuple[list, list[str]]:
-    """A register's records moved to new pseudonyms: each live record again under its new key, and a
-    tombstone for its old key. Returns (records to write, old pseudonyms the registry does not know)."""
+def rekey_records(records: list[tuple[bytes, bytes | None]], old_to_new: dict[str, str],
+                  finish: bool = False) -> tuple[list, list[str]]:
+    """A register's records for a key rotation, in two phases.
+
+    First (``finish`` False): each live record again under the household's new pseudonym; the old
+    record stays, so workers still on the old key keep honouring it. Then (``finish`` True, once
+    every worker runs on the new key): a tombstone for each old record whose new copy exists.
+    Records already under a new pseudonym count as moved. Returns (records to write, old
+    pseudonyms the registry does not know)."""
     latest: dict[bytes, bytes | None] = {}
     for key, value in records:
         if key != b"m":
             latest[key] = value
+    moved_to = set(old_to_new.values())
     out, unknown = [], []
     for key, value in latest.items():
         if value is None:
             continue
         pseudonym, sep, part = key.decode("utf-8", "replace").partition(KEY_SEPARATOR)
+        if pseudonym in moved_to:                     # a copy made by an earlier run
+            continue
         new = old_to_new.get(pseudonym)
         if new is None:
             unknown.append(pseudonym)
             continue
-        if new == pseudonym:          # the same key: nothing to move (and a tombstone would delete it)
-            continue
-        out += [((new + sep + part).encode(), value), (key, None)]
+        copy = (new + sep + part).encode()
+        if finish:
+            if latest.get(copy) is not None:
+                out.append((key, None))
+        elif latest.get(copy) != value:
+            out.append((copy, value))
     return out, sorted(set(unknown))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import orjson
 
@@ -84,6 +85,10 @@ class RegisterFollower:
         self.publisher = publisher          # streams.durable.Publisher, for the start-up marker
         self.topics = {settings.topic(short): kind for kind, short in REGISTER_TOPICS.items()}
         self._consumer = None
+        self.ready = False          # every register read to its end once
+
+    #: Longest start-up read of the registers without progress before giving up (s).
+    START_STALL_S = 60.0
 
     async def start(self) -> None:
         """Read every register to its end: a marker is written to each, and read up to."""
@@ -91,8 +96,11 @@ class RegisterFollower:
 
         from streams.durable import Outgoing
 
-        if self._consumer is not None:
+        if self.ready:
             return
+        if self._consumer is not None:       # a start that failed half-way: begin again from the start
+            await self.stop()
+            self.register.clear()
         from streams.kafka_security import aiokafka_security
 
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap.split(","), group_id=None,
@@ -115,10 +123,17 @@ class RegisterFollower:
             confirmed = await self.publisher.send_all(
                 [Outgoing(topic, MARKER_KEY, marker, "state", partition=0) for topic in self.topics], "consent")
             ends = {TopicPartition(topic, 0): meta.offset for topic, meta in zip(self.topics, confirmed)}
+        started = last_progress = time.monotonic()
         while True:
-            await self.poll(timeout_ms=200)
+            if await self.poll(timeout_ms=200):
+                last_progress = time.monotonic()
             if all([await consumer.position(tp) > end for tp, end in ends.items()]):
                 break
+            if time.monotonic() - last_progress > self.START_STALL_S:
+                raise RegisterError(f"reading the consent registers stalled: nothing new for "
+                                    f"{self.START_STALL_S:.0f} s ({len(self.register.enrolled)} enrolments so far)")
+        self.ready = True
+        log.info("consent registers read in %.2f s", time.monotonic() - started)
         log.info("consent registers read: %d enrolled, %d with absences, %d with objections",
                  len(self.register.enrolled), sum(1 for a in self.register.absences.values() if a),
                  sum(1 for o in self.register.objections.values() if o))

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["DeclaredState", "UndeclaredAccess", "check_declarations", "declared_fields", "field_specs",
+__all__ = ["DeclaredState", "UndeclaredAccess", "check_declarations", "declared_fields", "field_specs", "tracker_specs",
            "guarded_readings", "prepare_reads", "run_order", "written_fields"]
 
 
@@ -56,7 +56,9 @@ def declared_fields(detector) -> set[str]:
     return owned_fields(detector) | set(getattr(detector, "state_reads", ()))
 
 
-def _tracker_specs(tracker) -> dict[str, tuple]:
+def tracker_specs(tracker) -> dict[str, tuple]:
+    """Every state field a domain's tracker declares (its cadence tracker's too): name -> (dtype, fill);
+    group fields as ``<group>.<field>``."""
     specs = {}
     parts = [tracker]
     if getattr(tracker, "cadence", None) is not None:   # a domain tracker with its cadence tracker inside
@@ -73,7 +75,7 @@ def _tracker_specs(tracker) -> dict[str, tuple]:
 def field_specs(domain) -> dict[str, tuple]:
     """Every state field declared in a domain (by its tracker and all its detectors, dormant ones
     included): ``state_reads`` name -> (dtype, fill)."""
-    specs = _tracker_specs(domain.tracker) if domain.tracker is not None else {}
+    specs = tracker_specs(domain.tracker) if domain.tracker is not None else {}
     for cls in domain.detectors:
         for name, dtype, fill in cls.subject_fields:
             specs.setdefault(name, (dtype, fill))
@@ -102,7 +104,7 @@ def prepare_reads(state, detector, specs: dict[str, tuple], written: set[str] | 
 
 def written_fields(detectors: list, tracker=None) -> set[str]:
     """The fields the running tracker and detectors write."""
-    names = set(_tracker_specs(tracker)) if tracker is not None else set()
+    names = set(tracker_specs(tracker)) if tracker is not None else set()
     for detector in detectors:
         names |= owned_fields(detector)
     return names
@@ -237,7 +239,7 @@ def run_order(detectors: list, tracker=None) -> list:
                 raise ValueError(f"state field {name!r} is declared by both {owner[name].declaration.name} and "
                                  f"{detector.declaration.name}: one owns it, the other declares it in state_reads")
             owner[name] = detector
-    tracker_fields = set(_tracker_specs(tracker)) if tracker is not None else set()
+    tracker_fields = set(tracker_specs(tracker)) if tracker is not None else set()
     for name in tracker_fields & set(owner):
         raise ValueError(f"state field {name!r} is the tracker's; {owner[name].declaration.name} must read it, "
                          f"not declare it")

@@ -77,7 +77,9 @@ class DomainPipeline:
                                    domain.tracker)
         self._written = written_fields(self.detectors, domain.tracker)
         self.gate = ConsentGate(domain, self.detectors, consent)
+        self._late_fields = [c.json for c in domain.columns] + [f for _group, f in domain.groups]
         self.consent = self.gate.register
+        self._consent_version = self.consent.version
         self._views: dict[int, tuple[PartitionState, list[DeclaredState]]] = {}
         check_declarations(domain, self.detectors, lambda: self._prepared(PartitionState(0)), Readings)
         self.states: dict[int, PartitionState] = {}
@@ -197,11 +199,18 @@ class DomainPipeline:
         return raw_ids if kind is None else self.pseudonymizer.many(kind, raw_ids)
 
     def _late_copy(self, batch, i: int, key: str) -> bytes:
-        """A late reading as copied to the late topic: as received, with a personal id replaced by its pseudonym."""
+        """A late reading as copied to the late topic. For a personal subject (a household meter) only the
+        fields the detectors use are kept, with the pseudonym as ``id``: anything else a reading may
+        carry (an address, a device reference) could identify the household."""
         reading = batch.origins[i][2]
         if self.domain.subject_pseudonym is None or not isinstance(reading, dict):
             return reading_bytes(batch, i)
-        return orjson.dumps({**reading, "id": key})
+        kept = {"id": key, "type": reading.get("type"), "dateObserved": reading.get("dateObserved")}
+        for name in self._late_fields:
+            if name in reading:
+                kept[name] = reading[name]
+        kept["gatewayId"] = batch.groups["gateway"][i] if "gateway" in batch.groups else reading.get("gatewayId")
+        return orjson.dumps(kept)
 
     def _process_partition(self, state: PartitionState, messages: list[RawMessage], result: BatchResult):
         batch = decode(messages, self.domain, now=self.clock(), max_future_skew_s=self.settings.max_future_skew_s)
@@ -217,6 +226,8 @@ class DomainPipeline:
             # ingress no topic carries a raw household id).
             for i in np.flatnonzero(batch.ts < state.watermark):
                 message, position, _reading = batch.origins[i]
+                if self.domain.subject_pseudonym is not None:     # keyed by the pseudonym, not the sender's key
+                    message = message._replace(key=keys[i].encode())
                 result.late.append(DeadLetter(
                     self._late_copy(batch, int(i), keys[i]), "late",
                     f"dated {batch.ts[i] - state.watermark:.0f} s before the partition's watermark "
@@ -318,12 +329,17 @@ class DomainPipeline:
         for i, transition in gate.release(state, watermark):
             self._emit(self.detectors[i].declaration, [transition], result)
 
+    def consent_behind(self) -> bool:
+        """Whether the consent registers changed since :meth:`apply_consent` last ran."""
+        return self.consent.version != self._consent_version
+
     def apply_consent(self) -> None:
         """Delete, now, the state the consent registers no longer allow (after a register change).
 
         Detectors also skip excluded households at every batch and sweep; this makes an
         un-enrolment or objection take effect in state (and the changelog) without waiting for data.
         """
+        self._consent_version = self.consent.version
         for partition, state in self.states.items():
             masks = self.gate.masks(state, state.watermark)
             for i, mask in enumerate(masks):

@@ -31,6 +31,7 @@ import math
 import numpy as np
 
 from streams.consent import ConsentRegister
+from streams.detectors.access import tracker_specs
 from streams.detectors.base import Detector, Transition
 
 __all__ = ["ConsentGate", "hold_field"]
@@ -56,7 +57,8 @@ class ConsentGate:
             self.fields[i].append((name, np.nan))
         self.restricted = [i for i, d in enumerate(detectors) if self.register.restricts(d.declaration)]
         tracker = domain.tracker
-        self.tracker_fields = [(name, fill) for name, _dtype, fill in getattr(tracker, "subject_fields", ())]
+        specs = tracker_specs(tracker) if tracker is not None else {}
+        self.tracker_fields = [(name, fill) for name, (_dtype, fill) in specs.items() if "." not in name]
         self.tracker_retention_s = float(self.retention_s.max()) if len(detectors) else math.inf
         self.has_update = [type(d).update is not Detector.update for d in detectors]
         self._consent: dict[int, tuple] = {}   # partition -> (register version, per-detector masks, state)

@@ -217,6 +217,9 @@ def test_state_past_its_retention_is_purged():
     assert not math.isnan(checks[welfare_days + 1][1])              # the tracker still knows it (others' retention)
     longest = max(cls.declaration.retention_s for cls in WATER.detectors) / DAY
     assert math.isnan(checks[longest + 1][1])                       # past every retention: nothing left
+    slot = state.subjects.slots[pseudonym("m-gone")]
+    kept = [name for name in state.subjects.fields if not _is_fill(state, name, slot)]
+    assert kept == [], f"fields still holding data past every retention: {kept}"
 
 
 def test_group_alerts_pass_the_gate_when_household_state_is_purged():

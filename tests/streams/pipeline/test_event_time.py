@@ -112,8 +112,27 @@ def test_a_reading_later_than_the_lateness_is_folded_in_counted_and_copied(setti
     pseudonyms = Pseudonymizer(settings.require_pseudonym_key())
     assert {orjson.loads(d.value)["id"] for d in late} == {pseudonyms.meter(r["id"]) for r in envelope["readings"]}
     assert {orjson.loads(d.value)["dateObserved"] for d in late} == {r["dateObserved"] for r in envelope["readings"]}
+    assert {d.kafka_record()[0] for d in late} == {pseudonyms.meter(r["id"]).encode() for r in envelope["readings"]}
     headers = dict(late[0].kafka_record()[2])
     assert headers["reason"] == b"late" and headers["stage"] == b"watermark"
     assert int(headers["source_offset"]) == straggler.offset
     assert alerts == clean_alerts          # a redelivered old reading changes nothing
     assert datetime.fromtimestamp(AROUND_DST, timezone.utc).isoformat().startswith("2026-10-24")
+
+
+def test_a_late_household_reading_keeps_only_what_the_detectors_use(settings):
+    domain = DOMAINS["water"]
+    pipeline = DomainPipeline(domain, settings, Pseudonymizer(settings.require_pseudonym_key()),
+                              clock=lambda: 1_790_100_000.0)
+    def reading(hour, **extra):
+        return orjson.dumps({"id": "meter-123", "type": "WaterConsumptionObserved", "gatewayId": "gw-1",
+                             "dateObserved": f"2026-09-20T{hour:02d}:00:00Z", "waterConsumption": 1.0 + hour,
+                             **extra})
+    pipeline.process([RawMessage(reading(h), "w", 0, h, b"gw-1") for h in range(5, 12)])
+    late = pipeline.process([RawMessage(reading(1, address={"streetAddress": "Main St 1"},
+                                        refDevice="urn:ngsi-ld:Device:meter-123"), "w", 0, 20, b"meter-123")]).late
+    assert len(late) == 1
+    key, value, _headers = late[0].kafka_record()
+    assert b"meter-123" not in key + value and b"Main St" not in value
+    copy = orjson.loads(value)
+    assert copy["waterConsumption"] == 2.0 and copy["gatewayId"] == "gw-1" and copy["id"].startswith("wm-")
