@@ -197,6 +197,7 @@ class Steps:
 
     def __init__(self, simulation, steps):
         self.domain, self.start, self._steps = simulation.domain, simulation.start, list(steps)
+        self.meter_ids = getattr(simulation, "meter_ids", ())   # the simulated city enrols its households
 
     def steps(self):
         return iter(self._steps)
