@@ -210,7 +210,10 @@ class DomainPipeline:
             if name in reading:
                 kept[name] = reading[name]
         kept["gatewayId"] = batch.groups["gateway"][i] if "gateway" in batch.groups else reading.get("gatewayId")
-        return orjson.dumps(kept)
+        try:
+            return orjson.dumps(kept)
+        except (TypeError, orjson.JSONEncodeError):     # a field nested beyond what orjson writes: the core only
+            return orjson.dumps({"id": key, "dateObserved": kept["dateObserved"]})
 
     def _process_partition(self, state: PartitionState, messages: list[RawMessage], result: BatchResult):
         batch = decode(messages, self.domain, now=self.clock(), max_future_skew_s=self.settings.max_future_skew_s)
