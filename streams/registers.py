@@ -43,7 +43,11 @@ def publish(settings, short: str, records: list[tuple[bytes, bytes | None]], cli
     from streams.delivery import DeliveryCheck, ProduceError, close_producer, make_producer
     from streams.kafka_security import kafka_python_security
 
+    from streams.worker import broker_answers
+
     topic = settings.topic(short)
+    if not broker_answers(settings.bootstrap, timeout_s=2.0):      # fail now, not after the flush timeout
+        raise RegisterError(f"no Kafka broker answers at {settings.bootstrap}")
     try:
         producer = make_producer(settings.bootstrap, client_id, linger_ms=5, **kafka_python_security(settings))
     except KafkaError as error:

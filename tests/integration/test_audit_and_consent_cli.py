@@ -3,12 +3,15 @@ absence, object and reidentify — file, register topics and the audit topic's c
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import subprocess
-import sys
 
 import orjson
 
+from streams.cli import main
 from streams.consent import REGISTER_TOPICS, ConsentRegister
 from streams.pseudonym import Pseudonymizer
 from streams.registers import read_all
@@ -17,8 +20,22 @@ from tests.conftest import TEST_KEY
 
 
 def run_cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "streams", *args], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", **env})
+    """``glasscity ARGS`` in this process (the same entry point, without an interpreter start per call),
+    with exactly ``env`` as the environment."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", **env})
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as stop:           # argparse's exit on a bad argument
+                code = stop.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def environment(settings, tmp_path, **extra):
