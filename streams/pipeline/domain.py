@@ -32,6 +32,8 @@ __all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BAT
 #: A watermark jump of more sweep steps than this (a replay of months) is swept at
 #: its end only: alert times get coarser, no episode is lost.
 MAX_SWEEPS_PER_BATCH = 100_000
+#: Most raw id -> pseudonym pairs a pipeline keeps in memory (a city's meters, with room to spare).
+PSEUDONYM_CACHE_SIZE = 1_000_000
 
 
 class OutgoingAlert(NamedTuple):
@@ -77,6 +79,7 @@ class DomainPipeline:
                                    domain.tracker)
         self._written = written_fields(self.detectors, domain.tracker)
         self.gate = ConsentGate(domain, self.detectors, consent)
+        self._pseudonyms: dict[str, str] = {}     # raw id -> pseudonym, in memory only
         self._late_fields = [c.json for c in domain.columns] + [f for _group, f in domain.groups]
         self.consent = self.gate.register
         self._consent_version = self.consent.version
@@ -194,9 +197,20 @@ class DomainPipeline:
         return result
 
     def subject_keys(self, raw_ids: list[str]) -> list[str]:
-        """State keys and alert subjects: pseudonyms for personal ids, the ids themselves otherwise."""
+        """State keys and alert subjects: pseudonyms for personal ids, the ids themselves otherwise.
+
+        One HMAC per distinct id, not per reading: pseudonyms are cached in memory (raw id ->
+        pseudonym, never written anywhere), at most :data:`PSEUDONYM_CACHE_SIZE` of them."""
         kind = self.domain.subject_pseudonym
-        return raw_ids if kind is None else self.pseudonymizer.many(kind, raw_ids)
+        if kind is None:
+            return raw_ids
+        cache = self._pseudonyms
+        missing = [raw for raw in dict.fromkeys(raw_ids) if raw not in cache]
+        if missing:
+            if len(cache) + len(missing) > PSEUDONYM_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(missing, self.pseudonymizer.many(kind, missing)))
+        return [cache[raw] for raw in raw_ids]
 
     def _late_copy(self, batch, i: int, key: str) -> bytes:
         """A late reading as copied to the late topic. For a personal subject (a household meter) only the

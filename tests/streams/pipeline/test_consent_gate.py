@@ -239,3 +239,18 @@ def test_group_alerts_pass_the_gate_when_household_state_is_purged():
     assert gate.say(state, outage, masks[welfare], [group]) == [group]
     stale = Transition(WELFARE, pseudonym("m-gone"), "raised", START, START + 3600)
     assert gate.say(state, welfare, masks[welfare], [stale]) == []
+
+
+def test_pseudonyms_are_computed_once_per_distinct_id(monkeypatch):
+    import streams.pipeline.domain as domain_module
+
+    pipeline = DomainPipeline(WATER, SETTINGS, PSEUDONYMS, clock=lambda: START + 400 * DAY)
+    calls = []
+    real = PSEUDONYMS.many
+    monkeypatch.setattr(pipeline.pseudonymizer, "many", lambda kind, ids: calls.append(list(ids)) or real(kind, ids))
+    ids = ["a", "b", "a", "c", "b"] * 3
+    assert pipeline.subject_keys(ids) == real("wm", ids)
+    assert pipeline.subject_keys(["c", "d"]) == real("wm", ["c", "d"])
+    assert calls == [["a", "b", "c"], ["d"]]                       # each id hashed once, across batches
+    monkeypatch.setattr(domain_module, "PSEUDONYM_CACHE_SIZE", 4)
+    assert pipeline.subject_keys(["e"]) == real("wm", ["e"]) and len(pipeline._pseudonyms) == 1   # bounded
