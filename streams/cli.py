@@ -490,7 +490,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_detectors(args) -> int:
-    from streams.audit import AuditError, activations, append
+    from streams.audit import activations
     from streams.detectors import REGISTRY
 
     settings = settings_from(args)
@@ -516,7 +516,7 @@ def cmd_detectors(args) -> int:
 
 def cmd_audit(args) -> int:
     from streams.audit import verify
-    from streams.registers import RegisterError, compare_audit, publish_audit, read_all
+    from streams.registers import RegisterError, compare_audit, publish_audit, read_all, topic_entries
     from streams.topics import AUDIT_TOPIC
 
     name = f"glasscity audit {args.audit_action}"
@@ -535,12 +535,7 @@ def cmd_audit(args) -> int:
         print(f"{name}: {error}", file=sys.stderr)
         return 1
     if args.audit_action == "sync":
-        on_topic = set()
-        for _key, value in copies:
-            try:
-                on_topic.add(orjson_loads(value)["seq"])
-            except (ValueError, KeyError, TypeError):
-                pass
+        on_topic = topic_entries(copies)
         missing = [e for e in entries if e["seq"] not in on_topic]
         try:
             publish_audit(settings, missing)
@@ -559,12 +554,6 @@ def cmd_audit(args) -> int:
         return 0
     print(f"ok: {len(entries)} entries, chain intact")
     return 0
-
-
-def orjson_loads(value):
-    import orjson
-
-    return orjson.loads(value or b"")
 
 
 def _record(name: str, settings, action: str, detector: str, by: str, reason: str, subject: str | None = None,

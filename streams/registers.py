@@ -24,7 +24,7 @@ from streams.consent import REGISTER_TOPICS, ConsentRegister
 from streams.topics import AUDIT_TOPIC
 
 __all__ = ["RegisterError", "publish", "read_all", "RegisterFollower", "publish_audit", "compare_audit",
-           "MARKER_KEY"]
+           "MARKER_KEY", "topic_entries"]
 
 log = logging.getLogger("glasscity.consent")
 
@@ -175,16 +175,23 @@ def publish_audit(settings, entries: list[dict]) -> int:
                    client_id="glasscity-audit")
 
 
-def compare_audit(file_entries: list[dict], topic_records: list[tuple[bytes, bytes | None]]) -> list[str]:
-    """How the file and the topic copy differ: entries missing from either, or different (by position)."""
+def topic_entries(topic_records: list[tuple[bytes, bytes | None]], problems: list | None = None) -> dict[int, dict]:
+    """The audit topic's entries by ``seq``; a record that is not an entry is named in ``problems``."""
     copies: dict[int, dict] = {}
-    problems = []
     for key, value in topic_records:
         try:
             entry = orjson.loads(value or b"")
             copies[int(entry["seq"])] = entry
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            problems.append(f"topic record {key!r}: not an audit entry")
+            if problems is not None:
+                problems.append(f"topic record {key!r}: not an audit entry")
+    return copies
+
+
+def compare_audit(file_entries: list[dict], topic_records: list[tuple[bytes, bytes | None]]) -> list[str]:
+    """How the file and the topic copy differ: entries missing from either, or different (by position)."""
+    problems = []
+    copies = topic_entries(topic_records, problems)
     for position, entry in enumerate(file_entries, start=1):
         copy = copies.pop(entry["seq"], None)
         if copy is None:
