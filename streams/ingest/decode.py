@@ -1,16 +1,22 @@
 """Decode and validate any domain's messages: one reading or a gateway batch envelope.
 
-Structure and value bounds are checked against the domain's schema (a fast check
-derived from it for the common shape, else the full schema compiled once with
-fastjsonschema); a reading is checked against the definition its ``type`` names, so
-a domain with two kinds of reading (lighting: lamp and cabinet) gets that
-definition's precise error. Timestamps and finiteness are then checked vectorised
-over the whole batch.
+Two paths, one decision. The common path decodes a message in one call with the
+typed decoder derived from the domain's schema (:mod:`streams.ingest.typed`,
+msgspec) and takes the batch's columns from the decoded readings; event times are
+parsed for the whole batch at once (:func:`streams.timeparse.reading_times`). A
+message the typed decoder refuses takes the reference path: orjson, then the full
+schema compiled once with fastjsonschema, each reading checked against the
+definition its ``type`` names, so a domain with two kinds of reading (lighting:
+lamp and cabinet) gets that definition's precise error and one bad reading costs
+only itself. Timestamps and finiteness are then checked vectorised over the whole
+batch.
 
 Reasons (:data:`streams.ingest.dead_letter.REASONS`): bytes that are not JSON are
 ``invalid_json``, except the non-JSON number literals ``NaN`` / ``Infinity`` (what
 Python's ``json.dumps`` writes) and numbers too large for a double, which are
-``non_finite``; a number outside its schema's minimum/maximum is
+``non_finite`` when they stand for a field the schema defines (in a field it does not
+define they are ignored with the field, as the schema does); a number outside its
+schema's minimum/maximum is
 ``value_out_of_range``; any other schema failure is ``schema``. Hostile input
 (nesting at the JSON parser's depth limit, values near the record size limit)
 costs a dead letter, never an exception. Duplicate keys in an object: the last one
@@ -24,17 +30,20 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import repeat
+from operator import attrgetter
 from typing import Callable, NamedTuple
 
 import fastjsonschema
+import msgspec
 import numpy as np
 import orjson
 
 import schemas
 from streams.ingest.dead_letter import DeadLetter
-from streams.ingest.fastpath import fast_check
 from streams.ingest.messages import RawMessage
-from streams.timeparse import reading_time
+from streams.ingest.typed import typed_decoder
+from streams.timeparse import reading_time, reading_times
 
 __all__ = ["Batch", "decode", "reading_bytes", "EARLIEST_VALID_TS", "RANGE_RULES"]
 
@@ -50,15 +59,11 @@ _NON_JSON_NUMBERS = ("NaN", "Infinity")
 
 class _Validators(NamedTuple):
     """A schema's compiled checks: the envelope, any reading, and per reading ``type``
-    (fast check, full check) of the definition that type selects."""
+    the check of the definition that type selects."""
 
     envelope: Callable
     reading: Callable
     by_type: dict
-
-
-def _never(_reading) -> bool:
-    return False
 
 
 @cache
@@ -81,7 +86,7 @@ def _validators(schema_name: str) -> _Validators:
     for name in branches:
         const = definitions[name].get("properties", {}).get("type", {}).get("const")
         if isinstance(const, str):
-            by_type[const] = (fast_check(definitions[name]), compile_definition(name))
+            by_type[const] = compile_definition(name)
     return _Validators(compile_definition("envelope"), compile_definition("reading"), by_type)
 
 
@@ -91,7 +96,8 @@ class Batch:
 
     ``subject_ids`` raw (not yet pseudonymised) ids; ``ts`` event time (s, UTC
     epoch); ``columns`` the domain's numeric columns; ``groups`` per group name, the
-    group id of each reading or None (``gateway`` always present).
+    group id of each reading or None (``gateway`` always present). Where each valid
+    reading came from: :meth:`origin` and :meth:`reading`.
     """
 
     subject_ids: list[str]
@@ -100,11 +106,36 @@ class Batch:
     groups: dict
     dead_letters: list[DeadLetter] = field(default_factory=list)
     messages: int = 0
-    #: per valid reading: (message, position in its envelope or -1, the reading as decoded)
-    origins: list = field(default_factory=list)
+    #: the decoded messages, and per valid reading the index of its message, its position in
+    #: the envelope (-1: a single reading) and the reading as decoded (a typed Struct or a dict)
+    sources: list = field(default_factory=list)
+    where: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    records: list = field(default_factory=list)
+    _documents: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.subject_ids)
+
+    def origin(self, i: int) -> tuple[RawMessage, int]:
+        """Valid reading ``i``'s message and its position in the envelope (-1: the message is the reading)."""
+        return self.sources[int(self.where[i])], int(self.positions[i])
+
+    def reading(self, i: int) -> dict:
+        """Valid reading ``i`` as a dict, as the message's JSON has it (its fields, unknown ones included)."""
+        record = self.records[i]
+        if type(record) is dict:
+            return record
+        index, position = int(self.where[i]), int(self.positions[i])
+        document = self._documents.get(index)
+        if document is None:     # what the typed decoder took: orjson reads it alike (tested), but
+            value = self.sources[index].value   # for a NaN or 1e999 in a field the schema does not define
+            try:
+                document = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                document = _salvage(value)
+            self._documents[index] = document
+        return document if position < 0 else document["readings"][position]
 
 
 def _schema_reason(error: fastjsonschema.JsonSchemaValueException) -> str:
@@ -171,8 +202,10 @@ def _salvage(value: bytes):
     return document
 
 
-def _has_non_finite(reading) -> bool:
-    return reading is _NON_FINITE or (type(reading) is dict and any(v is _NON_FINITE for v in reading.values()))
+def _has_non_finite(item, known: frozenset) -> bool:
+    """Whether ``item`` is a non-finite number or has one in a field of the schema (``known``)."""
+    return item is _NON_FINITE or (type(item) is dict and any(v is _NON_FINITE for k, v in item.items()
+                                                              if k in known))
 
 
 def _number(value, codes) -> float:
@@ -183,57 +216,211 @@ def _number(value, codes) -> float:
     return float(value)
 
 
+class _Segment(NamedTuple):
+    """Valid readings of consecutive messages decoded by one path, before the batch's checks."""
+
+    ids: list
+    ts: np.ndarray
+    values: list          # per domain column, float64
+    groups: dict          # gateway and the domain's groups, per reading
+    where: list
+    positions: list
+    records: list
+
+
+_NAN = math.nan
+
+
+_TYPED_COLUMNS: dict = {}     # id(domain) -> (domain, its column makers)
+
+
+def _typed_columns(domain):
+    cached = _TYPED_COLUMNS.get(id(domain))
+    if cached is None or cached[0] is not domain:
+        cached = _TYPED_COLUMNS[id(domain)] = (domain, _make_typed_columns(domain))
+    return cached[1]
+
+
+def _make_typed_columns(domain):
+    """Per domain column, a function of the decoded reading Structs -> that column's floats (None: no typed path).
+
+    Chosen once from the Struct fields so the per-reading work is one attribute read: numbers
+    (bool -> 0/1) as they are, an enum through its codes, the ``type`` tag through its codes,
+    a field a kind of reading lacks as NaN.
+    """
+    typed = typed_decoder(domain.schema)
+    if typed is None:
+        return None
+    kinds = typed.reading_types
+    tags = typed.tags
+    fields = typed.kinds
+
+    def field_kind(kind, name):
+        return "tag" if name == "type" else fields[kind].get(name, "absent")
+
+    def getter(name, present, absent):
+        if present:
+            return lambda records: map(attrgetter(name), records)
+        return lambda records: (getattr(r, name, absent) for r in records)
+
+    converters = []
+    for column in domain.columns:
+        name, codes = column.json, column.codes
+        found = {field_kind(kind, name) for kind in kinds}
+        values = getter(name, "absent" not in found, None)
+        if found == {"tag"}:
+            table = {kind: (codes or {}).get(tag, _NAN) for kind, tag in tags.items()}
+            converters.append(lambda records, table=table: np.fromiter(map(table.__getitem__, map(type, records)),
+                                                                       dtype=np.float64, count=len(records)))
+        elif found <= {"number", "absent"}:     # absent numbers decode as NaN (bool as 0 / 1)
+            values = getter(name, "absent" not in found, _NAN)
+            converters.append(lambda records, values=values: np.fromiter(values(records), dtype=np.float64,
+                                                                         count=len(records)))
+        elif found <= {"string", "absent"}:     # an enum through its codes; absent (None) or no code: NaN
+            table = dict(codes or {})
+            converters.append(lambda records, values=values, get=table.get: np.fromiter(
+                (get(v, _NAN) for v in values(records)), dtype=np.float64, count=len(records)))
+        else:
+            converters.append(lambda records, values=values, codes=codes: np.fromiter(
+                (_number(v, codes) for v in values(records)), dtype=np.float64, count=len(records)))
+    groups = [(group, getter(json_field, all(json_field in fields[kind] for kind in kinds), None))
+              for group, json_field in domain.groups]
+    gateway = getter("gatewayId", all("gatewayId" in fields[kind] for kind in kinds), None)
+    return converters, groups, gateway
+
+
+def _typed_segment(domain, records: list, envelope_gateways: list, where: list, positions: list) -> _Segment:
+    converters, group_getters, gateway_getter = _typed_columns(domain)
+    gateways = list(gateway_getter(records))
+    if None in gateways:    # the envelope's gateway stands for a reading that names none
+        gateways = [g if v is None else v for v, g in zip(gateways, envelope_gateways)]
+    groups = {"gateway": gateways, **{name: list(values(records)) for name, values in group_getters}}
+    return _Segment(list(map(attrgetter("id"), records)),
+                    reading_times(list(map(attrgetter("dateObserved"), records))),
+                    [convert(records) for convert in converters], groups, where, positions, records)
+
+
 def decode(messages: list[RawMessage], domain, now: float | None = None,
            max_future_skew_s: float = 86400.0) -> Batch:
     """Decode raw messages of ``domain`` into a :class:`Batch`; never raises on bad input."""
-    validators = _validators(domain.schema)
-    validate_envelope, by_type = validators.envelope, validators.by_type
-    any_reading = (_never, validators.reading)
-    # One kind of reading: its own checks refuse any other type with the same error, no dispatch needed.
-    only_kind = next(iter(by_type.values())) if len(by_type) == 1 else None
-    columns_spec = [(c.json, c.codes) for c in domain.columns]
-    group_spec = domain.groups
-    ids: list[str] = []
-    times: list[float] = []
-    values: list[list[float]] = [[] for _ in columns_spec]
-    groups: dict[str, list] = {"gateway": [], **{name: [] for name, _ in group_spec}}
-    gateway_ids = groups["gateway"]
-    origin: list[tuple[RawMessage, int, dict]] = []
+    typed = typed_decoder(domain.schema)
+    envelope_type = typed.envelope if typed is not None else None
     dead: list[DeadLetter] = []
+    segments: list[_Segment] = []
+    records, gateways, where, positions = [], [], [], []   # typed readings not yet made a segment
+    reference = _Reference(domain, dead)
 
-    def accept(reading, gateway: str | None, message: RawMessage, position: int, salvaged: bool = False) -> None:
-        if salvaged and _has_non_finite(reading):
+    def flush_typed():
+        nonlocal records, gateways, where, positions
+        if records:
+            segments.append(_typed_segment(domain, records, gateways, where, positions))
+            records, gateways, where, positions = [], [], [], []
+
+    for index, message in enumerate(messages):
+        document = None
+        if typed is not None and message.value:
+            try:
+                document = typed.decode(message.value)
+            except (msgspec.DecodeError, RecursionError):   # refused or too deep: the reference path decides
+                pass
+            else:
+                is_envelope = type(document) is envelope_type
+                # Exactly one "type" key per reading and envelope, as the schema requires: msgspec does
+                # not insist on the tag of a reading where only one kind can stand (in an envelope of
+                # water readings), and reads a repeated one unlike orjson (whose last one wins). Else,
+                # or when keys may hide behind \u escapes, the reference path decides. Two scans in C.
+                if message.value.count(b'"type"') != (1 + len(document.readings) if is_envelope else 1) \
+                        or b"\\u" in message.value:
+                    document = None
+            if document is not None:
+                if is_envelope:
+                    readings = document.readings
+                    records.extend(readings)
+                    gateways.extend(repeat(document.gatewayId, len(readings)))
+                    where.extend(repeat(index, len(readings)))
+                    positions.extend(range(len(readings)))
+                else:
+                    records.append(document)
+                    gateways.append(None)
+                    where.append(index)
+                    positions.append(-1)
+                continue
+        flush_typed()
+        reference.message(index, message)
+        if reference.rows:
+            segments.append(reference.segment())
+    flush_typed()
+    return _checked(segments, domain, messages, dead, now, max_future_skew_s)
+
+
+class _Reference:
+    """The reference path: orjson, then the schema's compiled checks reading by reading, with precise reasons."""
+
+    def __init__(self, domain, dead: list[DeadLetter]):
+        validators = _validators(domain.schema)
+        self.validate_envelope, self.by_type, self.any_reading = validators.envelope, validators.by_type, \
+            validators.reading
+        # One kind of reading: its own check refuses any other type with the same error, no dispatch needed.
+        self.only_kind = next(iter(self.by_type.values())) if len(self.by_type) == 1 else None
+        self.columns_spec = [(c.json, c.codes) for c in domain.columns]
+        self.group_spec = domain.groups
+        definitions = schemas.load(domain.schema)["definitions"]
+        self.known = frozenset(name for definition in definitions.values()
+                               for name in definition.get("properties", ()))
+        self.dead = dead
+        self._reset()
+
+    def _reset(self) -> None:
+        self.rows = 0
+        self.ids, self.times, self.where, self.positions, self.records = [], [], [], [], []
+        self.values = [[] for _ in self.columns_spec]
+        self.groups = {"gateway": [], **{name: [] for name, _ in self.group_spec}}
+
+    def segment(self) -> _Segment:
+        segment = _Segment(self.ids, np.array(self.times, dtype=np.float64),
+                           [np.array(v, dtype=np.float64) for v in self.values], self.groups, self.where,
+                           self.positions, self.records)
+        self._reset()
+        return segment
+
+    def accept(self, reading, gateway: str | None, index: int, message: RawMessage, position: int,
+               salvaged: bool = False) -> None:
+        dead = self.dead
+        if salvaged and _has_non_finite(reading, self.known):
             dead.append(DeadLetter(_reading_bytes(reading, message, position), "non_finite", _NON_FINITE_DETAIL,
                                    message, position))
             return
-        if only_kind is not None:
-            certainly_valid, validate = only_kind
+        if self.only_kind is not None:
+            validate = self.only_kind
         else:
             kind = reading.get("type") if type(reading) is dict else None
-            certainly_valid, validate = by_type.get(kind, any_reading) if type(kind) is str else any_reading
-        if not certainly_valid(reading):
-            try:
-                validate(reading)
-            except fastjsonschema.JsonSchemaValueException as error:
-                dead.append(DeadLetter(_reading_bytes(reading, message, position), _schema_reason(error),
-                                       error.message, message, position))
-                return
+            validate = self.by_type.get(kind, self.any_reading) if type(kind) is str else self.any_reading
+        try:
+            validate(reading)
+        except fastjsonschema.JsonSchemaValueException as error:
+            dead.append(DeadLetter(_reading_bytes(reading, message, position), _schema_reason(error),
+                                   error.message, message, position))
+            return
         moment = reading_time(reading["dateObserved"])
         if moment is None:
             dead.append(DeadLetter(_reading_bytes(reading, message, position), "timestamp_invalid",
                                    f"dateObserved {reading['dateObserved'][:40]!r} is not an ISO 8601 date-time "
                                    "with a UTC offset", message, position))
             return
-        ids.append(reading["id"])
-        times.append(moment)
-        for out, (name, codes) in zip(values, columns_spec):
+        self.rows += 1
+        self.ids.append(reading["id"])
+        self.times.append(moment)
+        for out, (name, codes) in zip(self.values, self.columns_spec):
             out.append(_number(reading.get(name), codes))
-        gateway_ids.append(reading.get("gatewayId", gateway))
-        for name, json_field in group_spec:
-            groups[name].append(reading.get(json_field))
-        origin.append((message, position, reading))
+        self.groups["gateway"].append(reading.get("gatewayId", gateway))
+        for name, json_field in self.group_spec:
+            self.groups[name].append(reading.get(json_field))
+        self.where.append(index)
+        self.positions.append(position)
+        self.records.append(reading)
 
-    for message in messages:
+    def message(self, index: int, message: RawMessage) -> None:
+        dead = self.dead
         salvaged = False
         try:
             if not message.value:
@@ -244,57 +431,78 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
             document = _salvage(message.value) if reason == "non_finite" else _UNREADABLE
             if document is _UNREADABLE:
                 dead.append(DeadLetter(message.value or b"", reason, f"cannot decode JSON: {error}", message))
-                continue
+                return
             salvaged = True
-            if _has_non_finite(document):   # a bare NaN, or one in a single reading or the envelope's own fields
+            if _has_non_finite(document, self.known):   # a bare NaN, or one in a single reading or the envelope
                 dead.append(DeadLetter(message.value, "non_finite", f"{_NON_FINITE_DETAIL} ({error})", message))
-                continue
+                return
         if isinstance(document, dict) and document.get("type") == "ReadingBatch":
             try:
-                validate_envelope(document)
+                self.validate_envelope(document)
             except fastjsonschema.JsonSchemaValueException as error:
                 dead.append(DeadLetter(message.value, "schema", f"batch envelope: {error.message}", message))
-                continue
+                return
             gateway = document["gatewayId"]
             for position, reading in enumerate(document["readings"]):
-                accept(reading, gateway, message, position, salvaged)
+                self.accept(reading, gateway, index, message, position, salvaged)
         elif isinstance(document, dict):
-            accept(document, None, message, -1)
+            self.accept(document, None, index, message, -1)
         else:
             dead.append(DeadLetter(message.value, "schema",
                                    f"expected a JSON object, got {type(document).__name__}", message))
 
-    ts = np.array(times, dtype=np.float64)
-    arrays = {c.column: np.array(v, dtype=np.float64) for c, v in zip(domain.columns, values)}
+
+def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter], now, max_future_skew_s) -> Batch:
+    """The batch of the decoded segments, less the readings whose time or numbers the checks refuse."""
+    if len(segments) == 1:
+        ids, ts, values, groups, where, positions, records = segments[0]
+    else:
+        ids = [x for s in segments for x in s.ids]
+        ts = np.concatenate([s.ts for s in segments]) if segments else np.empty(0)
+        values = [np.concatenate([s.values[j] for s in segments]) if segments else np.empty(0)
+                  for j in range(len(domain.columns))]
+        groups = {name: [x for s in segments for x in s.groups[name]]
+                  for name in ["gateway", *(g for g, _ in domain.groups)]}
+        where = [x for s in segments for x in s.where]
+        positions = [x for s in segments for x in s.positions]
+        records = [x for s in segments for x in s.records]
+    arrays = {c.column: v for c, v in zip(domain.columns, values)}
+    where = np.array(where, dtype=np.int64)
+    positions = np.array(positions, dtype=np.int64)
+    batch = Batch(ids, ts, arrays, groups, dead, len(messages), list(messages), where, positions, records)
     now = time.time() if now is None else now
     finite = np.isfinite(ts)
     for column in arrays.values():
         finite &= ~np.isinf(column)   # NaN = absent (optional field); inf is never a measurement
-    in_range = (ts >= EARLIEST_VALID_TS) & (ts <= now + max_future_skew_s)
-    keep = finite & in_range
+    keep = finite & (ts >= EARLIEST_VALID_TS) & (ts <= now + max_future_skew_s)
     if not keep.all():
         for i in np.flatnonzero(~keep):
-            message, position, reading = origin[i]
-            if not finite[i]:
+            message, position = batch.origin(i)
+            if math.isnan(ts[i]):     # a typed reading whose dateObserved no parser reads
+                observed = batch.reading(i)["dateObserved"]
+                reason = "timestamp_invalid"
+                detail = f"dateObserved {observed[:40]!r} is not an ISO 8601 date-time with a UTC offset"
+            elif not finite[i]:
                 reason, detail = "non_finite", "a number or dateObserved is not finite"
             else:
                 reason = "timestamp_out_of_range"
-                detail = (f"dateObserved {reading['dateObserved']} is before 2000-01-01 or more than "
+                detail = (f"dateObserved {batch.reading(i)['dateObserved']} is before 2000-01-01 or more than "
                           f"{max_future_skew_s:.0f} s ahead of the clock")
-            dead.append(DeadLetter(_reading_bytes(reading, message, position), reason, detail, message, position))
-        ids = [x for x, k in zip(ids, keep) if k]
-        origin = [x for x, k in zip(origin, keep) if k]
-        groups = {name: [x for x, k in zip(members, keep) if k] for name, members in groups.items()}
-        ts = ts[keep]
-        arrays = {name: column[keep] for name, column in arrays.items()}
-    return Batch(ids, np.ascontiguousarray(ts), {k: np.ascontiguousarray(v) for k, v in arrays.items()}, groups,
-                 dead, len(messages), origin)
+            dead.append(DeadLetter(reading_bytes(batch, i), reason, detail, message, position))
+        batch.subject_ids = [x for x, k in zip(ids, keep) if k]
+        batch.records = [x for x, k in zip(records, keep) if k]
+        batch.groups = {name: [x for x, k in zip(members, keep) if k] for name, members in groups.items()}
+        batch.ts, batch.where, batch.positions = ts[keep], where[keep], positions[keep]
+        batch.columns = {name: column[keep] for name, column in arrays.items()}
+    batch.ts = np.ascontiguousarray(batch.ts)
+    batch.columns = {k: np.ascontiguousarray(v) for k, v in batch.columns.items()}
+    return batch
 
 
 def reading_bytes(batch: Batch, i: int) -> bytes:
     """Valid reading ``i`` of a batch as received (its own JSON inside an envelope)."""
-    message, position, reading = batch.origins[i]
-    return _reading_bytes(reading, message, position)
+    message, position = batch.origin(i)
+    return message.value if position < 0 else _reading_bytes(batch.reading(i), message, position)
 
 
 def _reading_bytes(reading, message: RawMessage, position: int) -> bytes:

@@ -27,13 +27,13 @@ from streams.pipeline.gate import ConsentGate
 from streams.pseudonym import Pseudonymizer
 from streams.state import PartitionState, StateJournal, rebuild
 
-__all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BATCH"]
+__all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BATCH", "SLOT_CACHE_SIZE"]
 
 #: A watermark jump of more sweep steps than this (a replay of months) is swept at
 #: its end only: alert times get coarser, no episode is lost.
 MAX_SWEEPS_PER_BATCH = 100_000
-#: Most raw id -> pseudonym pairs a pipeline keeps in memory (a city's meters, with room to spare).
-PSEUDONYM_CACHE_SIZE = 1_000_000
+#: Most raw id -> slot pairs a partition keeps in memory (a city's meters, with room to spare).
+SLOT_CACHE_SIZE = 1_000_000
 
 
 class OutgoingAlert(NamedTuple):
@@ -79,7 +79,8 @@ class DomainPipeline:
                                    domain.tracker)
         self._written = written_fields(self.detectors, domain.tracker)
         self.gate = ConsentGate(domain, self.detectors, consent)
-        self._pseudonyms: dict[str, str] = {}     # raw id -> pseudonym, in memory only
+        # per partition: (its state, raw id -> slot), in memory only (a personal id is in no state or topic)
+        self._slot_caches: dict[int, tuple[PartitionState, dict[str, int]]] = {}
         self._late_fields = [c.json for c in domain.columns] + [f for _group, f in domain.groups]
         self.consent = self.gate.register
         self._consent_version = self.consent.version
@@ -142,6 +143,7 @@ class DomainPipeline:
         self.journals.pop(partition, None)
         self._arrivals.pop(partition, None)
         self._views.pop(partition, None)
+        self._slot_caches.pop(partition, None)
         self.gate.forget(partition)
         self._touched.discard(partition)
 
@@ -197,28 +199,47 @@ class DomainPipeline:
         return result
 
     def subject_keys(self, raw_ids: list[str]) -> list[str]:
-        """State keys and alert subjects: pseudonyms for personal ids, the ids themselves otherwise.
-
-        One HMAC per distinct id, not per reading: pseudonyms are cached in memory (raw id ->
-        pseudonym, never written anywhere), at most :data:`PSEUDONYM_CACHE_SIZE` of them."""
+        """State keys and alert subjects: pseudonyms for personal ids (one HMAC per distinct id), the ids
+        themselves otherwise."""
         kind = self.domain.subject_pseudonym
         if kind is None:
             return raw_ids
-        cache = self._pseudonyms
-        missing = [raw for raw in dict.fromkeys(raw_ids) if raw not in cache]
-        if missing:
-            if len(cache) + len(missing) > PSEUDONYM_CACHE_SIZE:
+        distinct = list(dict.fromkeys(raw_ids))
+        keys = dict(zip(distinct, self.pseudonymizer.many(kind, distinct)))
+        return [keys[raw] for raw in raw_ids]
+
+    def subject_slots(self, state: PartitionState, raw_ids: list[str]) -> np.ndarray:
+        """Each reading's slot in the partition's subjects table (int32).
+
+        One dict lookup per reading; the pseudonym (one HMAC) and the slot are worked out once per
+        id new to the partition and kept in memory (raw id -> slot, at most :data:`SLOT_CACHE_SIZE`
+        per partition, never written anywhere). For subjects that are not personal data the
+        table's own key -> slot map serves.
+        """
+        if self.domain.subject_pseudonym is None:
+            cache = state.subjects.slots
+        else:
+            cached = self._slot_caches.get(state.partition)
+            if cached is None or cached[0] is not state:      # a restored or adopted state: new slots
+                cached = self._slot_caches[state.partition] = (state, {})
+            cache = cached[1]
+        get = cache.get
+        slots = list(map(get, raw_ids))
+        if None in slots:
+            missing = [raw for raw in dict.fromkeys(raw_ids) if raw not in cache]
+            if len(cache) + len(missing) > SLOT_CACHE_SIZE and cache is not state.subjects.slots:
                 cache.clear()
-            cache.update(zip(missing, self.pseudonymizer.many(kind, missing)))
-        return [cache[raw] for raw in raw_ids]
+            cache.update(zip(missing, state.subjects.slots_for(self.subject_keys(missing)).tolist()))
+            slots = list(map(get, raw_ids))
+        return np.array(slots, dtype=np.int32)
 
     def _late_copy(self, batch, i: int, key: str) -> bytes:
         """A late reading as copied to the late topic. For a personal subject (a household meter) only the
         fields the detectors use are kept, with the pseudonym as ``id``: anything else a reading may
         carry (an address, a device reference) could identify the household."""
-        reading = batch.origins[i][2]
-        if self.domain.subject_pseudonym is None or not isinstance(reading, dict):
+        if self.domain.subject_pseudonym is None:
             return reading_bytes(batch, i)
+        reading = batch.reading(i)
         kept = {"id": key, "type": reading.get("type"), "dateObserved": reading.get("dateObserved")}
         for name in self._late_fields:
             if name in reading:
@@ -235,24 +256,25 @@ class DomainPipeline:
         result.readings += len(batch)
         if not len(batch):
             return
-        keys = self.subject_keys(batch.subject_ids)
+        slots = self.subject_slots(state, batch.subject_ids)
         if not math.isnan(state.watermark):
             # Later than the allowed lateness: the sweeps for their time have run. They are
             # still folded in (a meter's delayed reading still proves it reported), and
             # copied, with where they came from, to the late topic (pseudonymised: past
             # ingress no topic carries a raw household id).
             for i in np.flatnonzero(batch.ts < state.watermark):
-                message, position, _reading = batch.origins[i]
+                key = state.subjects.keys[slots[i]]
+                message, position = batch.origin(i)
                 if self.domain.subject_pseudonym is not None:     # keyed by the pseudonym, not the sender's key
-                    message = message._replace(key=keys[i].encode())
+                    message = message._replace(key=key.encode())
                 result.late.append(DeadLetter(
-                    self._late_copy(batch, int(i), keys[i]), "late",
+                    self._late_copy(batch, int(i), key), "late",
                     f"dated {batch.ts[i] - state.watermark:.0f} s before the partition's watermark "
                     f"(allowed lateness {self.settings.allowed_lateness_s:.0f} s)", message, position))
         order = np.argsort(batch.ts, kind="stable")
         ts = batch.ts[order]
         readings = Readings(
-            slots=state.subjects.slots_for(keys)[order], ts=ts,
+            slots=slots[order], ts=ts,
             columns={name: column[order] for name, column in batch.columns.items()},
             groups={name: state.group_slots_for(name, ids)[order] for name, ids in batch.groups.items()})
         watermark = float(ts[-1]) - self.settings.allowed_lateness_s

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from itertools import repeat
 
 import numpy as np
 import orjson
@@ -155,12 +156,14 @@ class PartitionState:
         return self.group(group).column(field)
 
     def group_slots_for(self, group: str, ids) -> np.ndarray:
-        """Slots of a group's members; None -> -1."""
-        result = np.full(len(ids), -1, dtype=np.int32)
-        present = [i for i, g in enumerate(ids) if g is not None]
-        if present:
-            result[present] = self.group(group).slots_for([ids[i] for i in present])
-        return result
+        """Slots of a group's members; None -> -1. One dict lookup per member; new members get a slot."""
+        table = self.group(group)
+        get = table.slots.get
+        slots = list(map(get, ids, repeat(-2)))
+        if -2 in slots:       # a new member, or None
+            table.slots_for([g for g in dict.fromkeys(ids) if g is not None and g not in table.slots])
+            slots = [-1 if g is None else get(g) for g in ids]
+        return np.array(slots, dtype=np.int32)
 
     def snapshot(self) -> bytes:
         """Everything needed to resume this partition, as bytes (npz, no pickle)."""

@@ -241,16 +241,29 @@ def test_group_alerts_pass_the_gate_when_household_state_is_purged():
     assert gate.say(state, welfare, masks[welfare], [stale]) == []
 
 
-def test_pseudonyms_are_computed_once_per_distinct_id(monkeypatch):
+def test_pseudonyms_and_slots_are_worked_out_once_per_distinct_id(monkeypatch):
     import streams.pipeline.domain as domain_module
 
     pipeline = DomainPipeline(WATER, SETTINGS, PSEUDONYMS, clock=lambda: START + 400 * DAY)
     calls = []
     real = PSEUDONYMS.many
     monkeypatch.setattr(pipeline.pseudonymizer, "many", lambda kind, ids: calls.append(list(ids)) or real(kind, ids))
+    state = pipeline.state(0)
     ids = ["a", "b", "a", "c", "b"] * 3
+    slots = pipeline.subject_slots(state, ids)
+    assert [state.subjects.keys[s] for s in slots] == real("wm", ids)
     assert pipeline.subject_keys(ids) == real("wm", ids)
-    assert pipeline.subject_keys(["c", "d"]) == real("wm", ["c", "d"])
-    assert calls == [["a", "b", "c"], ["d"]]                       # each id hashed once, across batches
-    monkeypatch.setattr(domain_module, "PSEUDONYM_CACHE_SIZE", 4)
-    assert pipeline.subject_keys(["e"]) == real("wm", ["e"]) and len(pipeline._pseudonyms) == 1   # bounded
+    calls.clear()
+    again = pipeline.subject_slots(state, ["c", "d", "a"])
+    assert [state.subjects.keys[s] for s in again] == real("wm", ["c", "d", "a"])
+    assert calls == [["d"]]                                        # each id hashed once, across batches
+    assert list(again) == [slots[3], 3, slots[0]]
+    monkeypatch.setattr(domain_module, "SLOT_CACHE_SIZE", 4)
+    calls.clear()
+    pipeline.subject_slots(state, ["e"])
+    assert calls == [["e"]] and len(pipeline._slot_caches[0][1]) == 1   # bounded: cleared when full
+    assert [state.subjects.keys[s] for s in pipeline.subject_slots(state, ["a", "e"])] == real("wm", ["a", "e"])
+    # another state object for the partition (restored, adopted): the cache starts again
+    pipeline.drop(0)
+    fresh = pipeline.state(0)
+    assert [fresh.subjects.keys[s] for s in pipeline.subject_slots(fresh, ["e", "a"])] == real("wm", ["e", "a"])
