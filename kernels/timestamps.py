@@ -21,6 +21,7 @@ from kernels.config import NJIT
 __all__ = ["iso_utc_seconds", "warm_up_timestamps"]
 
 _ZERO = 48        # ord("0")
+_EXACT = 2 ** 53   # integers up to this are exact doubles
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], dtype=np.int64)
 
 
@@ -103,8 +104,11 @@ def _iso_utc_seconds(text, ends, out) -> None:
         else:
             continue
         seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset
-        # one division of exact integer microseconds: the double datetime.timestamp() gives
-        out[i] = (seconds * 1_000_000 + micros) / 1_000_000
+        total = seconds * 1_000_000 + micros
+        # one division of exact integer microseconds: the double datetime.timestamp() gives, while the
+        # count is exact as a double (1685 to 2255); beyond, the reference parser divides exactly
+        if -_EXACT < total < _EXACT:
+            out[i] = total / 1_000_000
 
 
 def iso_utc_seconds(text: np.ndarray, ends: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
