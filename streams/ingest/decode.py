@@ -223,8 +223,8 @@ class _Segment(NamedTuple):
     ts: np.ndarray
     values: list          # per domain column, float64
     groups: dict          # gateway and the domain's groups, per reading
-    where: list
-    positions: list
+    where: list          # message index per reading
+    positions: list | np.ndarray   # position in its envelope, -1 for a single reading
     records: list
 
 
@@ -304,47 +304,49 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
            max_future_skew_s: float = 86400.0) -> Batch:
     """Decode raw messages of ``domain`` into a :class:`Batch`; never raises on bad input."""
     typed = typed_decoder(domain.schema)
+    decode_typed = typed.decode if typed is not None else None
     envelope_type = typed.envelope if typed is not None else None
     dead: list[DeadLetter] = []
     segments: list[_Segment] = []
-    records, gateways, where, positions = [], [], [], []   # typed readings not yet made a segment
+    # typed readings not yet made a segment: the readings, their message's index, and per envelope
+    # (first reading, readings, gateway)
+    records, where, spans = [], [], []
     reference = _Reference(domain, dead)
 
     def flush_typed():
-        nonlocal records, gateways, where, positions
+        nonlocal records, where, spans
         if records:
+            positions = np.full(len(records), -1, dtype=np.int64)
+            gateways = [None] * len(records)
+            for start, count, gateway in spans:
+                positions[start:start + count] = np.arange(count)
+                gateways[start:start + count] = repeat(gateway, count)
             segments.append(_typed_segment(domain, records, gateways, where, positions))
-            records, gateways, where, positions = [], [], [], []
+            records, where, spans = [], [], []
 
+    # Exactly one "type" key per reading and envelope, as the schema requires: msgspec does not
+    # insist on the tag of a reading where only one kind can stand (in an envelope of water
+    # readings), and reads a repeated one unlike orjson (whose last one wins). Else, or when keys
+    # may hide behind \u escapes, the reference path decides. Two scans in C per message.
     for index, message in enumerate(messages):
-        document = None
-        if typed is not None and message.value:
+        value = message.value
+        if decode_typed is not None and value:
             try:
-                document = typed.decode(message.value)
+                document = decode_typed(value)
             except (msgspec.DecodeError, RecursionError):   # refused or too deep: the reference path decides
-                pass
-            else:
-                is_envelope = type(document) is envelope_type
-                # Exactly one "type" key per reading and envelope, as the schema requires: msgspec does
-                # not insist on the tag of a reading where only one kind can stand (in an envelope of
-                # water readings), and reads a repeated one unlike orjson (whose last one wins). Else,
-                # or when keys may hide behind \u escapes, the reference path decides. Two scans in C.
-                if message.value.count(b'"type"') != (1 + len(document.readings) if is_envelope else 1) \
-                        or b"\\u" in message.value:
-                    document = None
+                document = None
             if document is not None:
-                if is_envelope:
+                if type(document) is envelope_type:
                     readings = document.readings
-                    records.extend(readings)
-                    gateways.extend(repeat(document.gatewayId, len(readings)))
-                    where.extend(repeat(index, len(readings)))
-                    positions.extend(range(len(readings)))
-                else:
+                    if value.count(b'"type"') == 1 + len(readings) and b"\\u" not in value:
+                        spans.append((len(records), len(readings), document.gatewayId))
+                        records.extend(readings)
+                        where.extend(repeat(index, len(readings)))
+                        continue
+                elif value.count(b'"type"') == 1 and b"\\u" not in value:
                     records.append(document)
-                    gateways.append(None)
                     where.append(index)
-                    positions.append(-1)
-                continue
+                    continue
         flush_typed()
         reference.message(index, message)
         if reference.rows:
@@ -463,12 +465,12 @@ def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter],
                   for j in range(len(domain.columns))]
         groups = {name: [x for s in segments for x in s.groups[name]]
                   for name in ["gateway", *(g for g, _ in domain.groups)]}
-        where = [x for s in segments for x in s.where]
-        positions = [x for s in segments for x in s.positions]
+        where = np.concatenate([np.asarray(s.where, dtype=np.int64) for s in segments]) if segments else []
+        positions = np.concatenate([np.asarray(s.positions, dtype=np.int64) for s in segments]) if segments else []
         records = [x for s in segments for x in s.records]
     arrays = {c.column: v for c, v in zip(domain.columns, values)}
-    where = np.array(where, dtype=np.int64)
-    positions = np.array(positions, dtype=np.int64)
+    where = np.asarray(where, dtype=np.int64)
+    positions = np.asarray(positions, dtype=np.int64)
     batch = Batch(ids, ts, arrays, groups, dead, len(messages), list(messages), where, positions, records)
     now = time.time() if now is None else now
     finite = np.isfinite(ts)
