@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["_check", "_check_writable", "_out", "_scalar_times"]
+__all__ = ["_check", "_check_writable", "_out", "_raised_at", "_scalar_times", "_ticks"]
 
 
 def _check(name: str, array: np.ndarray, dtype, length: int | None = None) -> None:
@@ -40,3 +40,24 @@ def _out(out, n: int) -> np.ndarray:
         return np.empty(n, dtype=np.int8)
     _check("out", out, np.int8, n)
     return out
+
+
+def _ticks(ticks) -> np.ndarray:
+    """A sweep's event times (s): one number (a single tick) or a float64 array, finite and strictly
+    increasing (possibly empty)."""
+    if not isinstance(ticks, np.ndarray):
+        return np.array([_scalar_times(ticks)[0]], dtype=np.float64)
+    _check("ticks", ticks, np.float64)
+    if ticks.shape[0] and not (np.isfinite(ticks[0]) and np.isfinite(ticks[-1])):
+        raise ValueError("ticks must be finite seconds")
+    if ticks.shape[0] > 1 and not np.all(ticks[1:] > ticks[:-1]):   # NaN compares False: refused too
+        raise ValueError("ticks must be strictly increasing")
+    return ticks
+
+
+def _raised_at(raised_at, n: int) -> np.ndarray:
+    """Per subject, the index in ``ticks`` of the tick its episode opened at (int32, -1 = none)."""
+    if raised_at is None:
+        return np.empty(n, dtype=np.int32)
+    _check("raised_at", raised_at, np.int32, n)
+    return raised_at

@@ -17,41 +17,54 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels._checks import _check, _check_writable, _out, _scalar_times
+from kernels._checks import _check, _check_writable, _out, _raised_at, _scalar_times, _ticks
+from kernels._ticks import _first_elapsed
 from kernels.cadence import _silence_limit, cadence_arguments
-from kernels.config import CLEARED, NJIT, NO_CHANGE, RAISED
+from kernels.config import CLEARED, NJIT, NO_CHANGE, RAISED, REOPENED
 
 __all__ = ["close_absence", "sweep_absence", "warm_up_absence"]
 
 
 @njit(**NJIT)
-def _sweep_absence(watermark, silent_after, rule, last_seen, cadence, count, longest_gap, since, out):
+def _sweep_absence(ticks, silent_after, rule, last_seen, cadence, count, longest_gap, since, out, raised_at):
+    n = ticks.shape[0]
     for s in range(last_seen.shape[0]):
         out[s] = NO_CHANGE
+        raised_at[s] = -1
         seen = last_seen[s]
-        if np.isnan(seen):
+        if n == 0 or np.isnan(seen):
             continue
-        if np.isnan(since[s]):
-            if watermark - seen >= _silence_limit(silent_after, rule, cadence, count, longest_gap, s):
-                since[s] = seen
-                out[s] = RAISED
-        elif seen > since[s]:
-            since[s] = np.nan
+        first = 0
+        if not np.isnan(since[s]):
+            if not seen > since[s]:
+                continue             # open, and nothing newer: it stays open through the run
+            since[s] = np.nan        # a newer reading closes it at the first tick
             out[s] = CLEARED
+            first = 1
+        k = _first_elapsed(ticks, first, seen, _silence_limit(silent_after, rule, cadence, count, longest_gap, s))
+        if k < n:
+            since[s] = seen
+            raised_at[s] = k
+            out[s] = REOPENED if out[s] == CLEARED else RAISED
 
 
-def sweep_absence(watermark, silent_after, last_seen, since, out=None, *, cadence=None, cadence_count=None,
-                  missed_reports=0.0, longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf):
-    """Open or close absence episodes at event time ``watermark`` (s); ``silent_after`` (s) is the floor.
+def sweep_absence(ticks, silent_after, last_seen, since, out=None, *, cadence=None, cadence_count=None,
+                  missed_reports=0.0, longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf, raised_at=None):
+    """Open or close absence episodes at each of the event times ``ticks`` (s) in turn; ``silent_after``
+    (s) is the floor.
 
-    ``last_seen`` (s, NaN = never) and ``since`` (s, NaN = no open episode; updated in
-    place) have one element per subject. With ``cadence`` (s) and ``cadence_count`` (int32,
-    from :func:`kernels.learn_cadence`) a subject is silent after
-    ``max(silent_after, missed_reports x cadence)`` once its cadence is learnt, and with
-    ``longest_gap`` (s) not before ``min(gap_margin x longest_gap, gap_ceiling)`` either.
-    Returns int8 per subject: NO_CHANGE, RAISED, CLEARED.
+    ``ticks``: one time, or a float64 array, strictly increasing, between which nothing is folded
+    into the state (the run of sweep steps between two reading cut points). ``last_seen`` (s, NaN =
+    never) and ``since`` (s, NaN = no open episode; updated in place) have one element per subject.
+    With ``cadence`` (s) and ``cadence_count`` (int32, from :func:`kernels.learn_cadence`) a subject
+    is silent after ``max(silent_after, missed_reports x cadence)`` once its cadence is learnt, and
+    with ``longest_gap`` (s) not before ``min(gap_margin x longest_gap, gap_ceiling)`` either.
+    Returns int8 per subject: NO_CHANGE, RAISED (at ``ticks[raised_at]``), CLEARED (at the first
+    tick) or REOPENED (both); ``raised_at`` (int32 per subject, -1 = no raise) is filled when given.
+    The result is what sweeping the ticks one by one gives.
     """
-    watermark, silent_after = _scalar_times(watermark, silent_after)
+    ticks = _ticks(ticks)
+    silent_after = _scalar_times(silent_after)[0]
     _check("last_seen", last_seen, np.float64)
     n = last_seen.shape[0]
     _check("since", since, np.float64, n)
@@ -59,7 +72,8 @@ def sweep_absence(watermark, silent_after, last_seen, since, out=None, *, cadenc
     cadence, cadence_count, longest_gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, n,
                                                                   longest_gap, gap_margin, gap_ceiling)
     out = _out(out, n)
-    _sweep_absence(watermark, silent_after, rule, last_seen, cadence, cadence_count, longest_gap, since, out)
+    raised_at = _raised_at(raised_at, n)
+    _sweep_absence(ticks, silent_after, rule, last_seen, cadence, cadence_count, longest_gap, since, out, raised_at)
     return out
 
 
@@ -102,6 +116,7 @@ def close_absence(slot, ts, since, codes=None, starts=None):
 def warm_up_absence() -> None:
     f = np.full(1, np.nan)
     sweep_absence(0.0, 1.0, f.copy(), f.copy())
+    sweep_absence(np.array([0.0, 300.0]), 1.0, f.copy(), f.copy())
     sweep_absence(0.0, 1.0, f.copy(), f.copy(), cadence=f.copy(), cadence_count=np.zeros(1, dtype=np.int32),
                   missed_reports=1.0)
     sweep_absence(0.0, 1.0, f.copy(), f.copy(), cadence=f.copy(), cadence_count=np.zeros(1, dtype=np.int32),

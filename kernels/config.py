@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["NJIT", "MIN_USE_M3", "READING_CODES", "TRANSITION_CODES",
            "APPLIED_USE", "APPLIED_FLAT", "APPLIED_NEW", "APPLIED_BACKWARDS", "SKIPPED_STALE", "SKIPPED_INVALID",
-           "NO_CHANGE", "RAISED", "CLEARED", "NOT_SET"]
+           "NO_CHANGE", "RAISED", "CLEARED", "REOPENED", "NOT_SET"]
 
 NJIT = {"cache": True, "nogil": True, "fastmath": False}
 
@@ -27,11 +27,15 @@ SKIPPED_STALE = 4      # not newer than the meter's last reading (duplicate or o
 SKIPPED_INVALID = 5    # timestamp or index not finite, or slot out of range
 READING_CODES = ("use", "flat", "new", "backwards", "stale", "invalid")
 
-#: Per-subject transition codes written by the sweep kernels.
+#: Per-subject transition codes written by the sweep kernels. A sweep over several ticks (an array of
+#: event times, the single tick being the length-1 case) writes one code per subject for the whole run:
+#: RAISED at the tick its ``raised_at`` names, CLEARED at the run's first tick, or REOPENED — cleared at
+#: the first tick (a reading ended the episode), then raised again at ``raised_at``.
 NO_CHANGE = 0
 RAISED = 1
 CLEARED = 2
-TRANSITION_CODES = ("none", "raised", "cleared")
+REOPENED = 3
+TRANSITION_CODES = ("none", "raised", "cleared", "reopened")
 
 #: Marks "no value" in float64 state arrays (no episode open, never seen).
 NOT_SET = np.nan

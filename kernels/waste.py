@@ -25,8 +25,9 @@ from numba import njit
 from kernels.config import (
     CLEARED, EMPTYING_DROP, FILL_SLOPE_WINDOW, NJIT, NO_CHANGE, RAISED, SAME_LEVEL, STATUS_BURNING,
 )
-from kernels._checks import _check, _check_writable, _out, _scalar_times
+from kernels._checks import _check, _check_writable, _out, _raised_at, _scalar_times, _ticks
 from kernels._episodes import _newer
+from kernels._ticks import _first_elapsed
 
 __all__ = ["update_overflow", "update_fire", "update_collection_late", "sweep_collection_late",
            "update_fill_forecast", "update_stuck_level", "fill_slope_and_level", "warm_up_waste"]
@@ -163,24 +164,33 @@ def update_collection_late(slot, ts, fill, full_level, last_ts, prev_fill, full_
 
 
 @njit(**NJIT)
-def _sweep_collection_late(watermark, late_after, full_since, late_since, out):
+def _sweep_collection_late(ticks, late_after, full_since, late_since, out, raised_at):
+    n = ticks.shape[0]
     for b in range(full_since.shape[0]):
         out[b] = NO_CHANGE
-        if np.isnan(late_since[b]) and not np.isnan(full_since[b]) and watermark - full_since[b] >= late_after:
+        raised_at[b] = -1
+        if n == 0 or not np.isnan(late_since[b]) or np.isnan(full_since[b]):
+            continue
+        k = _first_elapsed(ticks, 0, full_since[b], late_after)
+        if k < n:
             late_since[b] = full_since[b]
             out[b] = RAISED
+            raised_at[b] = k
 
 
-def sweep_collection_late(watermark, late_after, full_since, late_since, out=None):
-    """At event time ``watermark`` (s), open a late-collection episode for every bin that has
-    been full for at least ``late_after`` seconds without an emptying (``late_since`` = its
-    ``full_since``). Returns int8 per bin (NO_CHANGE / RAISED)."""
-    watermark, late_after = _scalar_times(watermark, late_after)
+def sweep_collection_late(ticks, late_after, full_since, late_since, out=None, raised_at=None):
+    """At each of the event times ``ticks`` (s; one time or a strictly increasing float64 array, with
+    nothing folded in between), open a late-collection episode for every bin that has been full for at
+    least ``late_after`` seconds without an emptying (``late_since`` = its ``full_since``). Returns int8
+    per bin (NO_CHANGE / RAISED at ``ticks[raised_at]``; ``raised_at`` int32 per bin filled when given)."""
+    ticks = _ticks(ticks)
+    late_after = _scalar_times(late_after)[0]
     _check("full_since", full_since, np.float64)
     _check("late_since", late_since, np.float64, full_since.shape[0])
     _check_writable("late_since", late_since)
     out = _out(out, full_since.shape[0])
-    _sweep_collection_late(watermark, late_after, full_since, late_since, out)
+    raised_at = _raised_at(raised_at, full_since.shape[0])
+    _sweep_collection_late(ticks, late_after, full_since, late_since, out, raised_at)
     return out
 
 
@@ -394,6 +404,7 @@ def warm_up_waste() -> None:
     update_fire(slot, one, one, one, 60.0, 15.0, 10800.0, 30.0, nan(), nan(), nan(), nan())
     update_collection_late(slot, one, one, 0.75, nan(), nan(), nan(), nan())
     sweep_collection_late(0.0, 1.0, nan(), nan())
+    sweep_collection_late(np.array([0.0, 300.0]), 1.0, nan(), nan())
     update_fill_forecast(slot, one, one, one, 0.9, 43200.0, 1e-6, 4, nan(), nan(), np.zeros(1, dtype=np.int32),
                          np.full((FILL_SLOPE_WINDOW, 1), np.nan), np.full((FILL_SLOPE_WINDOW, 1), np.nan), nan())
     update_stuck_level(slot, one, one, 6, nan(), nan(), np.zeros(1, dtype=np.int32), nan(), nan())

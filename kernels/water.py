@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels._checks import _check, _check_writable, _out, _scalar_times
+from kernels._checks import _check, _check_writable, _out, _raised_at, _scalar_times, _ticks
+from kernels._ticks import _first_elapsed, _first_not_before
 from kernels.cadence import _NO_GAP, _silence_limit, cadence_arguments
 from kernels.config import (
     APPLIED_BACKWARDS, APPLIED_FLAT, APPLIED_NEW, APPLIED_USE, CADENCE_MIN_INTERVALS, CLEARED, MIN_USE_M3, NJIT,
-    NO_CHANGE, RAISED, SKIPPED_INVALID, SKIPPED_STALE,
+    NO_CHANGE, RAISED, REOPENED, SKIPPED_INVALID, SKIPPED_STALE,
 )
 
 __all__ = ["apply_meter_readings", "sweep_meter_silent", "sweep_no_use", "warm_up"]
@@ -106,48 +107,74 @@ def apply_meter_readings(slot, ts, index, gateway_slot,
 # --- sweeps -----------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _suppressed(meter_gateway, gateway_outage_since, m):
+def _suppressed_from(ticks, first, meter_gateway, gateway_outage_since, gateway_outage_opened, m):
+    """The first tick index (>= ``first``) from which meter ``m``'s gateway is in an open outage, else
+    ``len(ticks)``. ``gateway_outage_since`` is the gateways' state after their own sweep of the whole
+    run; ``gateway_outage_opened`` (s per gateway) the tick that outage was raised at: open at a tick
+    not before it. Empty, or NaN (an outage opened before the run, or state from before the field
+    existed): open at every tick."""
+    n = ticks.shape[0]
     g = meter_gateway[m]
-    return g >= 0 and g < gateway_outage_since.shape[0] and not np.isnan(gateway_outage_since[g])
+    if g < 0 or g >= gateway_outage_since.shape[0] or np.isnan(gateway_outage_since[g]):
+        return n
+    if g >= gateway_outage_opened.shape[0]:
+        return first
+    return _first_not_before(ticks, first, gateway_outage_opened[g])
 
 
 @njit(**NJIT)
-def _gateway_returning(watermark, seen, meter_gateway, gateway_outage_ended, cadence, count, m):
-    """True while a meter that went quiet before its gateway came back from an outage is within one
-    learnt cadence of that return: its own first reading follows the gateway's first by up to a
+def _returned_from(ticks, first, seen, meter_gateway, gateway_outage_ended, cadence, count, m):
+    """The first tick index (>= ``first``) at which meter ``m`` is past its grace after its gateway's
+    return from an outage: a meter that went quiet before its gateway came back has one learnt cadence
+    of grace from that return, since its own first reading follows the gateway's first by up to a
     reporting interval (the gateway's first reading may be another meter's). No cadence: no grace."""
     g = meter_gateway[m]
     if g < 0 or g >= gateway_outage_ended.shape[0] or not gateway_outage_ended[g] > seen:
-        return False
-    if m >= cadence.shape[0] or count[m] < CADENCE_MIN_INTERVALS:
-        return False
-    return watermark - gateway_outage_ended[g] < cadence[m]   # NaN cadence: False
+        return first
+    if m >= cadence.shape[0] or count[m] < CADENCE_MIN_INTERVALS or np.isnan(cadence[m]):
+        return first
+    return _first_elapsed(ticks, first, gateway_outage_ended[g], cadence[m])
 
 
 @njit(**NJIT)
-def _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, count, longest_gap, meter_gateway,
-                        gateway_outage_since, gateway_outage_ended, silent_since, out):
+def _sweep_meter_silent(ticks, silent_after, rule, last_seen, cadence, count, longest_gap, meter_gateway,
+                        gateway_outage_since, gateway_outage_ended, gateway_outage_opened, silent_since, out,
+                        raised_at):
+    n = ticks.shape[0]
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
+        raised_at[m] = -1
         seen = last_seen[m]
-        if np.isnan(seen):
+        if n == 0 or np.isnan(seen):
             continue
-        if np.isnan(silent_since[m]):
-            if (watermark - seen >= _silence_limit(silent_after, rule, cadence, count, longest_gap, m)
-                    and not _gateway_returning(watermark, seen, meter_gateway, gateway_outage_ended, cadence, count,
-                                               m)
-                    and not _suppressed(meter_gateway, gateway_outage_since, m)):
-                silent_since[m] = seen
-                out[m] = RAISED
-        elif seen > silent_since[m]:
+        first = 0
+        if not np.isnan(silent_since[m]):
+            if not seen > silent_since[m]:
+                continue
             silent_since[m] = np.nan
             out[m] = CLEARED
+            first = 1
+        k = _first_elapsed(ticks, first, seen, _silence_limit(silent_after, rule, cadence, count, longest_gap, m))
+        k = max(k, _returned_from(ticks, first, seen, meter_gateway, gateway_outage_ended, cadence, count, m))
+        if k < _suppressed_from(ticks, first, meter_gateway, gateway_outage_since, gateway_outage_opened, m):
+            silent_since[m] = seen
+            raised_at[m] = k
+            out[m] = REOPENED if out[m] == CLEARED else RAISED
 
 
-def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gateway_outage_since,
+def _gateway_times(name, values, n_gateways):
+    if values is None:
+        return _NO_GAP
+    _check(name, values, np.float64, n_gateways)
+    return values
+
+
+def sweep_meter_silent(ticks, silent_after, last_seen, meter_gateway, gateway_outage_since,
                        silent_since, out=None, *, cadence=None, cadence_count=None, missed_reports=0.0,
-                       longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf, gateway_outage_ended=None):
-    """Open or close meter-silent episodes at event time ``watermark`` (s).
+                       longest_gap=None, gap_margin=0.0, gap_ceiling=np.inf, gateway_outage_ended=None,
+                       gateway_outage_opened=None, raised_at=None):
+    """Open or close meter-silent episodes at each of the event times ``ticks`` (s) in turn (one time,
+    or a strictly increasing float64 array with nothing folded in between).
 
     A meter with no reading for its silence limit opens an episode (``silent_since``
     = its last reading time) unless its gateway has an open outage; its next reading
@@ -156,9 +183,14 @@ def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatewa
     ``longest_gap``, ``min(gap_margin x longest_gap, gap_ceiling)``. With ``gateway_outage_ended``
     (s per gateway, NaN = none) a meter that went quiet before its gateway came back from an outage
     has one learnt cadence of grace after that return (its own first reading follows the gateway's
-    first by up to one reporting interval). Returns int8 per meter.
+    first by up to one reporting interval). The gateways' state is theirs after their sweep of the
+    same ticks: ``gateway_outage_opened`` (s per gateway) is the tick an open outage was raised at,
+    before which it does not hold the meter back (absent or NaN: from the first tick).
+    Returns int8 per meter (NO_CHANGE, RAISED, CLEARED, REOPENED; ``raised_at`` as in
+    :func:`kernels.sweep_absence`).
     """
-    watermark, silent_after = _scalar_times(watermark, silent_after)
+    ticks = _ticks(ticks)
+    silent_after = _scalar_times(silent_after)[0]
     _check("last_seen", last_seen, np.float64)
     m = last_seen.shape[0]
     _check("meter_gateway", meter_gateway, np.int32, m)
@@ -168,50 +200,61 @@ def sweep_meter_silent(watermark, silent_after, last_seen, meter_gateway, gatewa
     cadence, cadence_count, longest_gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, m,
                                                                   longest_gap, gap_margin, gap_ceiling)
     out = _out(out, m)
-    if gateway_outage_ended is None:
-        gateway_outage_ended = _NO_GAP
-    else:
-        _check("gateway_outage_ended", gateway_outage_ended, np.float64, gateway_outage_since.shape[0])
-    _sweep_meter_silent(watermark, silent_after, rule, last_seen, cadence, cadence_count, longest_gap,
-                        meter_gateway, gateway_outage_since, gateway_outage_ended, silent_since, out)
+    raised_at = _raised_at(raised_at, m)
+    gateways = gateway_outage_since.shape[0]
+    gateway_outage_ended = _gateway_times("gateway_outage_ended", gateway_outage_ended, gateways)
+    gateway_outage_opened = _gateway_times("gateway_outage_opened", gateway_outage_opened, gateways)
+    _sweep_meter_silent(ticks, silent_after, rule, last_seen, cadence, cadence_count, longest_gap,
+                        meter_gateway, gateway_outage_since, gateway_outage_ended, gateway_outage_opened,
+                        silent_since, out, raised_at)
     return out
 
 
 @njit(**NJIT)
-def _sweep_no_use(watermark, no_use_after, silent_after, rule, last_seen, cadence, count, last_use,
-                  meter_gateway, gateway_outage_since, no_use_since, out):
+def _sweep_no_use(ticks, no_use_after, silent_after, rule, last_seen, cadence, count, last_use,
+                  meter_gateway, gateway_outage_since, gateway_outage_opened, no_use_since, out, raised_at):
+    n = ticks.shape[0]
     for m in range(last_seen.shape[0]):
         out[m] = NO_CHANGE
+        raised_at[m] = -1
         seen = last_seen[m]
         used = last_use[m]
-        if np.isnan(seen) or np.isnan(used):
+        if n == 0 or np.isnan(seen) or np.isnan(used):
             continue
-        if np.isnan(no_use_since[m]):
-            # "still reporting" judges by the cadence alone: a meter in one of its dropouts has no
-            # readings to show use or its absence, so its longest gap does not stretch this
-            still_reporting = watermark - seen < _silence_limit(silent_after, rule, cadence, count, _NO_GAP, m)
-            if (still_reporting and watermark - used >= no_use_after
-                    and not _suppressed(meter_gateway, gateway_outage_since, m)):
-                no_use_since[m] = used
-                out[m] = RAISED
-        elif used > no_use_since[m]:
+        first = 0
+        if not np.isnan(no_use_since[m]):
+            if not used > no_use_since[m]:
+                continue
             no_use_since[m] = np.nan
             out[m] = CLEARED
+            first = 1
+        # "still reporting" judges by the cadence alone: a meter in one of its dropouts has no
+        # readings to show use or its absence, so its longest gap does not stretch this
+        stop = _first_elapsed(ticks, first, seen, _silence_limit(silent_after, rule, cadence, count, _NO_GAP, m))
+        stop = min(stop, _suppressed_from(ticks, first, meter_gateway, gateway_outage_since, gateway_outage_opened,
+                                          m))
+        k = _first_elapsed(ticks, first, used, no_use_after)
+        if k < stop:
+            no_use_since[m] = used
+            raised_at[m] = k
+            out[m] = REOPENED if out[m] == CLEARED else RAISED
 
 
-def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, meter_gateway,
+def sweep_no_use(ticks, no_use_after, silent_after, last_seen, last_use, meter_gateway,
                  gateway_outage_since, no_use_since, out=None, *, cadence=None, cadence_count=None,
-                 missed_reports=0.0):
-    """Open or close no-use (welfare) episodes at event time ``watermark`` (s).
+                 missed_reports=0.0, gateway_outage_opened=None, raised_at=None):
+    """Open or close no-use (welfare) episodes at each of the event times ``ticks`` (s) in turn (as
+    :func:`sweep_meter_silent`).
 
     A meter that still reports (last reading younger than its silence limit: ``silent_after``
     s, or ``missed_reports`` learnt cadences when longer, as in :func:`sweep_meter_silent`)
     but whose index has not risen for ``no_use_after`` seconds opens an episode
-    (``no_use_since`` = time of its last use), unless its gateway has an open outage; the
-    next rise of its index closes it. Returns int8 per meter.
+    (``no_use_since`` = time of its last use), unless its gateway has an open outage
+    (``gateway_outage_opened`` as in :func:`sweep_meter_silent`); the next rise of its index closes
+    it. Returns int8 per meter (``raised_at`` as in :func:`kernels.sweep_absence`).
     """
-    watermark, no_use_after = _scalar_times(watermark, no_use_after)
-    silent_after = _scalar_times(silent_after)[0]
+    ticks = _ticks(ticks)
+    no_use_after, silent_after = _scalar_times(no_use_after, silent_after)
     _check("last_seen", last_seen, np.float64)
     m = last_seen.shape[0]
     _check("last_use", last_use, np.float64, m)
@@ -221,8 +264,11 @@ def sweep_no_use(watermark, no_use_after, silent_after, last_seen, last_use, met
     _check_writable("no_use_since", no_use_since)
     cadence, cadence_count, _gap, rule = cadence_arguments(cadence, cadence_count, missed_reports, m)
     out = _out(out, m)
-    _sweep_no_use(watermark, no_use_after, silent_after, rule, last_seen, cadence, cadence_count,
-                  last_use, meter_gateway, gateway_outage_since, no_use_since, out)
+    raised_at = _raised_at(raised_at, m)
+    gateway_outage_opened = _gateway_times("gateway_outage_opened", gateway_outage_opened,
+                                           gateway_outage_since.shape[0])
+    _sweep_no_use(ticks, no_use_after, silent_after, rule, last_seen, cadence, cadence_count,
+                  last_use, meter_gateway, gateway_outage_since, gateway_outage_opened, no_use_since, out, raised_at)
     return out
 
 
@@ -237,3 +283,8 @@ def warm_up() -> None:
             sweep_meter_silent(0.0, 1.0, f.copy(), i.copy(), f.copy(), f.copy(), longest_gap=np.zeros(1),
                                gap_margin=1.0, gap_ceiling=2.0, gateway_outage_ended=f.copy(), **learnt)
         sweep_no_use(0.0, 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy(), **learnt)
+        sweep_no_use(np.array([0.0, 300.0]), 1.0, 1.0, f.copy(), f.copy(), i.copy(), f.copy(), f.copy(),
+                     gateway_outage_opened=f.copy(), **learnt)
+    sweep_meter_silent(np.array([0.0, 300.0]), 1.0, f.copy(), i.copy(), f.copy(), f.copy(), cadence=f.copy(),
+                       cadence_count=i.copy(), missed_reports=1.0, longest_gap=np.zeros(1), gap_margin=1.0,
+                       gap_ceiling=2.0, gateway_outage_ended=f.copy(), gateway_outage_opened=f.copy())

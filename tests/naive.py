@@ -1281,3 +1281,15 @@ def traffic_reference(events, thresholds):
 DOMAIN_REFERENCES["traffic"] = traffic_reference
 
 
+
+
+# --- sweeps over many ticks: the single-tick references, one tick after another ------------------------
+
+def over_ticks(step, ticks, since):
+    """Sweep ``ticks`` one by one with ``step(t, since) -> (codes, since)``; returns the events
+    ``(tick index, subject, "raised" | "cleared")`` in tick, then subject order, and the final ``since``."""
+    events = []
+    for k, t in enumerate(ticks):
+        codes, since = step(t, since)
+        events += [(k, s, "raised" if c == RAISED else "cleared") for s, c in enumerate(codes) if c != NO_CHANGE]
+    return events, since

@@ -107,16 +107,17 @@ def silence_rule(thresholds) -> dict:
             "gap_ceiling": thresholds.gap_ceiling_s}
 
 
-def subject_silence(detector, state, watermark: float) -> list:
-    """The sweep of a subject's silence detector (``silent_since`` per subject; thresholds
-    ``silent_after_s`` as floor and its :func:`silence_rule`): episodes opened by the passing of time,
-    closed by the subject's next reading (timed by it)."""
+def subject_silence(detector, state, ticks) -> list:
+    """The sweep over ``ticks`` (s) of a subject's silence detector (``silent_since`` per subject;
+    thresholds ``silent_after_s`` as floor and its :func:`silence_rule`): episodes opened by the passing
+    of time, closed by the subject's next reading (timed by it). ``(tick index, transition)`` pairs."""
     from kernels import sweep_absence
-    from streams.detectors._transitions import transitions
+    from streams.detectors._transitions import tick_transitions
 
     since = state.subject("silent_since")
     t = detector.thresholds
-    return transitions(detector.declaration.name, state.subjects.keys, since, watermark,
-                       lambda: sweep_absence(watermark, t.silent_after_s, state.subject("last_seen"), since,
-                                             **silence_rule(t), **learnt_cadence(state)),
-                       ended_by=state.subject("last_seen"))
+    return tick_transitions(detector.declaration.name, state.subjects.keys, since, ticks,
+                            lambda raised_at: sweep_absence(ticks, t.silent_after_s, state.subject("last_seen"), since,
+                                                            **silence_rule(t), **learnt_cadence(state),
+                                                            raised_at=raised_at),
+                            ended_by=state.subject("last_seen"))

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["DeclaredState", "UndeclaredAccess", "check_declarations", "declared_fields", "field_specs", "tracker_specs",
-           "guarded_readings", "prepare_reads", "run_order", "written_fields"]
+           "guarded_readings", "multi_tick_detectors", "prepare_reads", "run_order", "written_fields"]
 
 
 class UndeclaredAccess(LookupError):
@@ -254,6 +254,32 @@ def run_order(detectors: list, tracker=None) -> list:
         ordered.append(ready[0])
         placed.add(id(ready[0]))
     return ordered
+
+
+def multi_tick_detectors(detectors: list) -> set[int]:
+    """The positions of the detectors a pipeline may sweep over a whole run of ticks in one call: the
+    ``multi_tick`` ones, except any that reads a field another sweeping detector writes without
+    declaring it in ``tick_aware_reads``, or whose field a detector swept tick by tick reads (it would
+    see the end of the run, not the tick). Those, like every detector without a multi-tick sweep, are
+    swept tick by tick."""
+    from streams.detectors.base import Detector
+
+    sweeping = {i for i, d in enumerate(detectors) if d.multi_tick or type(d).sweep is not Detector.sweep}
+    owner = {name: i for i, d in enumerate(detectors) for name in owned_fields(d)}
+    multi = {i for i in sweeping if detectors[i].multi_tick}
+    changed = True
+    while changed:
+        changed = False
+        for i in sorted(multi):
+            reads = {owner[n] for n in getattr(detectors[i], "state_reads", ()) if n in owner}
+            blind = {owner[n] for n in getattr(detectors[i], "state_reads", ())
+                     if n in owner and owner[n] in sweeping and n not in detectors[i].tick_aware_reads}
+            read_by_per_tick = any(i in {owner[n] for n in getattr(detectors[j], "state_reads", ()) if n in owner}
+                                   for j in sweeping - multi)
+            if blind - {i} or read_by_per_tick or (reads & (sweeping - multi)):
+                multi.discard(i)
+                changed = True
+    return multi
 
 
 def check_declarations(domain, detectors: list, make_state, readings_type) -> None:

@@ -15,7 +15,8 @@ A detector is one class in one file with:
 - ``update(state, readings)``: fold a time-sorted slice of readings into its state
   and return the episodes it opened or closed (event-driven detectors).
 - ``sweep(state, watermark)``: at event time ``watermark`` (s), return the
-  episodes opened or closed by the passing of time (absence detectors).
+  episodes opened or closed by the passing of time (absence detectors); a ``multi_tick``
+  detector implements ``sweep_ticks(state, ticks)`` instead: many ticks in one kernel call.
 
 Detectors know no Faust and no Kafka; the same code runs in the worker, the demo,
 ``glasscity replay``, the quality harness and the benchmarks.
@@ -136,6 +137,13 @@ class Detector(ABC):
     columns: ClassVar[tuple[str, ...]] = ()
     reading_groups: ClassVar[tuple[str, ...]] = ()
     state_reads: ClassVar[tuple[str, ...]] = ()
+    #: True when :meth:`sweep_ticks` sweeps a whole run of ticks in one kernel call (every absence
+    #: detector); otherwise the pipeline sweeps it one tick at a time.
+    multi_tick: ClassVar[bool] = False
+    #: Fields of other sweeping detectors that a multi-tick detector reads knowing how their owner
+    #: records a run (e.g. ``gateway.outage_opened``: the tick an outage opened at). A multi-tick
+    #: detector reading any other field a sweep writes is swept one tick at a time.
+    tick_aware_reads: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, thresholds=None):
         self.thresholds = thresholds if thresholds is not None else self.Thresholds()
@@ -150,7 +158,19 @@ class Detector(ABC):
         return []
 
     def sweep(self, state, watermark: float) -> list[Transition]:
+        """The episodes opened or closed at event time ``watermark`` (s): a run of one tick."""
+        if self.multi_tick:
+            return [t for _k, t in self.sweep_ticks(state, np.array([float(watermark)]))]
         return []
+
+    def sweep_ticks(self, state, ticks: np.ndarray) -> list[tuple[int, Transition]]:
+        """Sweep each of the event times ``ticks`` (float64, s, increasing) in turn, with no reading folded
+        in between; returns ``(index in ticks, transition)`` pairs ordered by tick, then subject slot —
+        what sweeping them one by one gives. This default sweeps them one by one; a ``multi_tick``
+        detector overrides it with one kernel call over all of them."""
+        if self.multi_tick:
+            raise NotImplementedError(f"{type(self).__name__} is multi_tick and must implement sweep_ticks")
+        return [(k, t) for k in range(len(ticks)) for t in self.sweep(state, float(ticks[k]))]
 
     def definitional_delay_s(self) -> float:
         """Event time that must pass, by definition, before an incident can be seen (s); 0 if none."""

@@ -17,9 +17,10 @@ from streams import metrics
 from streams.alerts import alert_event
 from streams.config import Settings
 from streams.detectors.access import (
-    DeclaredState, check_declarations, field_specs, guarded_readings, prepare_reads, run_order, written_fields,
+    DeclaredState, check_declarations, field_specs, guarded_readings, multi_tick_detectors, prepare_reads, run_order,
+    written_fields,
 )
-from streams.detectors.base import Readings, Transition
+from streams.detectors.base import Detector, Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
 from streams.ingest.decode import reading_bytes
 from streams.consent import ConsentRegister
@@ -27,11 +28,13 @@ from streams.pipeline.gate import ConsentGate
 from streams.pseudonym import Pseudonymizer
 from streams.state import PartitionState, StateJournal, rebuild
 
-__all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_SWEEPS_PER_BATCH", "SLOT_CACHE_SIZE"]
+__all__ = ["DomainPipeline", "BatchResult", "OutgoingAlert", "MAX_TICKS_PER_SWEEP", "SLOT_CACHE_SIZE"]
 
-#: A watermark jump of more sweep steps than this (a replay of months) is swept at
-#: its end only: alert times get coarser, no episode is lost.
-MAX_SWEEPS_PER_BATCH = 100_000
+#: Most sweep steps (ticks) one kernel call sweeps. A watermark that passes many steps with no reading
+#: folded in between (an idle partition catching up, a replay's quiet spells) is swept by one call per
+#: detector for up to this many ticks, with the alerts and alert times of sweeping them one by one.
+#: 1 sweeps tick by tick (the tests compare both).
+MAX_TICKS_PER_SWEEP = 65_536
 #: Most raw id -> slot pairs a partition keeps in memory (a city's meters, with room to spare).
 SLOT_CACHE_SIZE = 1_000_000
 
@@ -78,6 +81,8 @@ class DomainPipeline:
                                     if cls.declaration.status == "active" or cls.declaration.name in activated],
                                    domain.tracker)
         self._written = written_fields(self.detectors, domain.tracker)
+        self._multi_tick = multi_tick_detectors(self.detectors)
+        self._sweeping = {i for i, d in enumerate(self.detectors) if d.multi_tick or type(d).sweep is not Detector.sweep}
         self.gate = ConsentGate(domain, self.detectors, consent)
         # per partition: (its state, raw id -> slot), in memory only (a personal id is in no state or topic)
         self._slot_caches: dict[int, tuple[PartitionState, dict[str, int]]] = {}
@@ -292,28 +297,51 @@ class DomainPipeline:
         tick T, everything dated before T + lateness (whatever the batching, every reading
         within the lateness has arrived by then). A sweep may thus see a reading dated
         after T; what such a reading ends is cleared at the reading's time, not T.
+
+        The ticks between two reading cut points (and between two points where the consent gate
+        has something due, :meth:`ConsentGate.splits`) are one *run*: nothing is folded in between,
+        so each multi-tick detector sweeps the whole run in one kernel call
+        (:meth:`Detector.sweep_ticks`); the alerts, and their order, are those of sweeping tick by tick.
         """
         if not math.isnan(state.watermark):
             watermark = max(watermark, state.watermark)
         step, lateness = self.settings.sweep_interval_s, self.settings.allowed_lateness_s
-        if not math.isnan(state.next_sweep):
-            due = math.floor((watermark - state.next_sweep) / step) + 1
-            if due > MAX_SWEEPS_PER_BATCH:
-                state.next_sweep += (due - 1) * step
         applied = 0
         total = 0 if readings is None else len(readings)
         while state.next_sweep <= watermark:
-            tick = state.next_sweep
-            if readings is not None:
-                cut = int(np.searchsorted(readings.ts, tick + lateness, side="left"))
+            ticks = self._due_ticks(state.next_sweep, watermark, step)
+            if readings is not None and applied < total:
+                cuts = np.searchsorted(readings.ts, ticks + lateness, side="left")
+            else:
+                cuts = np.full(len(ticks), applied)
+            # a new run wherever more readings are due before a tick than before the one preceding it
+            starts = np.flatnonzero(np.diff(cuts, prepend=applied)) if len(ticks) else np.zeros(0, dtype=np.int64)
+            if not len(starts) or starts[0] != 0:
+                starts = np.concatenate([[0], starts])
+            bounds = np.append(starts, len(ticks))
+            for run_start, run_end in zip(bounds[:-1], bounds[1:]):
+                cut = int(cuts[run_start])
                 if cut > applied:
                     self._apply(state, readings.slice(applied, cut), result)
                     applied = cut
-            self._sweep(state, tick, result)
-            state.next_sweep = tick + step
+                run = ticks[run_start:run_end]
+                pieces = np.append(self.gate.splits(state, run), len(run))
+                first = 0
+                for last in pieces:
+                    self._sweep(state, run[first:last], result)
+                    first = int(last)
+            state.next_sweep = float(ticks[-1]) + step
         if applied < total:
             self._apply(state, readings.slice(applied), result)
         state.watermark = watermark
+
+    @staticmethod
+    def _due_ticks(next_sweep: float, watermark: float, step: float) -> np.ndarray:
+        """The sweep steps from ``next_sweep`` to ``watermark`` (s), at most :data:`MAX_TICKS_PER_SWEEP`,
+        each the one before plus ``step`` (the very additions a tick-by-tick loop makes)."""
+        count = min(MAX_TICKS_PER_SWEEP, max(1, int((watermark - next_sweep) // step) + 2))
+        ticks = np.add.accumulate(np.concatenate([[next_sweep], np.full(count - 1, step)]))
+        return ticks[:int(np.searchsorted(ticks, watermark, side="right"))]
 
     def advance_idle(self, partitions=None) -> BatchResult:
         """Let partitions that received nothing for ``idle_partition_after_s`` (wall clock) follow the others.
@@ -355,18 +383,56 @@ class DomainPipeline:
             gate.delete(state, i, masks[i])
             self._emit(detector.declaration, gate.say(state, i, masks[i], found), result)
 
-    def _sweep(self, state, watermark: float, result: BatchResult):
+    def _sweep(self, state, ticks: np.ndarray, result: BatchResult):
+        """Sweep a run of ``ticks`` (s) with no reading folded in between and the same consent masks at
+        each (:meth:`ConsentGate.splits`): the multi-tick detectors in one call each, the others tick by
+        tick (interleaved in run order); then what the gate says, holds and releases, tick by tick."""
         gate = self.gate
-        masks = gate.masks(state, watermark)
-        for i, (detector, view) in enumerate(zip(self.detectors, self._declared(state))):
+        masks = gate.masks(state, float(ticks[0]))
+        views = self._declared(state)
+        found: list[tuple[int, int, Transition]] = []     # (tick index, detector index, transition)
+        per_tick = []
+        for i, (detector, view) in enumerate(zip(self.detectors, views)):
+            if i not in self._multi_tick:
+                if i in self._sweeping:
+                    per_tick.append(i)
+                else:
+                    gate.delete(state, i, masks[i])    # no sweep: only what the gate deletes
+                continue
             started = time.perf_counter()
-            found: list[Transition] = detector.sweep(view, watermark)
+            found += [(k, i, t) for k, t in detector.sweep_ticks(view, ticks)]
             metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
             gate.delete(state, i, masks[i])
-            self._emit(detector.declaration, gate.say(state, i, masks[i], found), result)
-        gate.purge_tracker(state, watermark)
-        for i, transition in gate.release(state, watermark):
-            self._emit(self.detectors[i].declaration, [transition], result)
+        for k, tick in enumerate(ticks):
+            for i in per_tick:
+                detector = self.detectors[i]
+                started = time.perf_counter()
+                found += [(k, i, t) for t in detector.sweep(views[i], float(tick))]
+                metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
+                gate.delete(state, i, masks[i])
+        if self._multi_tick and per_tick and len(ticks) > 1:
+            found.sort(key=lambda item: (item[0], item[1]))   # stable: each detector's own order kept
+        holding = bool(gate.holding)
+        position = 0
+        k = 0
+        while k < len(ticks):
+            while position < len(found) and found[position][0] == k:
+                i = found[position][1]
+                end = position
+                while end < len(found) and found[end][0] == k and found[end][1] == i:
+                    end += 1
+                self._emit(self.detectors[i].declaration, gate.say(state, i, masks[i], [t for _k, _i, t in
+                                                                                        found[position:end]]), result)
+                position = end
+            if holding and gate.holds_any(state):
+                for i, transition in gate.release(state, float(ticks[k])):
+                    self._emit(self.detectors[i].declaration, [transition], result)
+                k += 1
+            elif position < len(found):
+                k = found[position][0]      # nothing held: straight to the next tick with something to say
+            else:
+                break
+        gate.purge_tracker(state, float(ticks[-1]))
 
     def consent_behind(self) -> bool:
         """Whether the consent registers changed since :meth:`apply_consent` last ran."""

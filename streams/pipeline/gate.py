@@ -106,6 +106,46 @@ class ConsentGate:
             result.append(mask if mask is not None and mask.any() else None)
         return result
 
+    def splits(self, state, ticks: np.ndarray) -> np.ndarray:
+        """Where a run of ``ticks`` (s, with no reading folded in between) must be cut so the gate has the
+        same thing to do at every tick of each piece: the indices (ascending, in 1..len-1) of the ticks
+        from which a subject is past a detector's retention (its masks change there), and the ticks just
+        after one at which the tracker's fields of a subject are purged (the sweeps after it see them
+        reset). Masks and purges are then as tick by tick with :meth:`masks` at the first tick of a
+        piece and :meth:`purge_tracker` at its last."""
+        n = len(ticks)
+        if n < 2 or LAST_SEEN not in state.subjects.fields:
+            return np.zeros(0, dtype=np.int64)
+        seen = state.subject(LAST_SEEN)
+        seen = seen[~np.isnan(seen)]
+        if not len(seen):
+            return np.zeros(0, dtype=np.int64)
+        cuts = []
+        kept = [float(r) for i, r in enumerate(self.retention_s) if self.fields[i]]
+        for retention, purge in [(r, False) for r in sorted(set(kept))] + \
+                ([(self.tracker_retention_s, True)] if self.tracker_fields else []):
+            k = self._crossing(ticks, seen, retention)
+            cuts.append(k[(k > 0) & (k < n)])
+            if purge:
+                k = k[k < n] + 1
+                cuts.append(k[k < n])
+        return np.unique(np.concatenate(cuts)) if cuts else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _crossing(ticks, seen, retention: float) -> np.ndarray:
+        """Per subject, the first tick index with ``tick - seen > retention`` (the masks' own comparison), or len."""
+        k = np.searchsorted(ticks, seen + retention, side="right")
+        n = len(ticks)
+        # seen + retention is rounded: step one tick either way so the comparison is the masks' own
+        back = (k > 0) & (ticks[np.maximum(k - 1, 0)] - seen > retention)
+        k = k - back
+        ahead = (k < n) & ~(ticks[np.minimum(k, n - 1)] - seen > retention)
+        return k + ahead
+
+    def holds_any(self, state) -> bool:
+        """Whether any alert is held (only then does :meth:`release` have anything to do)."""
+        return any(not np.isnan(state.subject(name)).all() for name in self.holding.values())
+
     # -- what detectors see, keep and say --------------------------------------------------------
     def readings_for(self, i: int, readings, mask):
         """The readings detector ``i`` may see: those of subjects it does not exclude."""

@@ -7,7 +7,8 @@ When an outage ends, ``outage_ended`` keeps the time of the first reading after 
 earliest one, whatever order readings arrive in; ``outage_back`` collects it on the reading path):
 the meters behind the gateway that went quiet before it get one reporting interval of grace from then
 (``water.meter_silent``), since their own first readings after an outage follow the gateway's
-first over the next minutes.
+first over the next minutes. ``outage_opened`` keeps the tick an open outage was raised at: a sweep over
+many ticks at once tells its readers from which of them on the gateway was out.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_absence
-from kernels.config import CLEARED
+from kernels.config import CLEARED, REOPENED
 from streams.detectors._cadence import gap_margin_threshold, group_silence_reads, learnt_cadence, silence_rule
-from streams.detectors._transitions import transitions
+from streams.detectors._transitions import tick_transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["GatewayOutage"]
@@ -60,7 +61,7 @@ class GatewayOutage(Detector):
     reading_groups = ("gateway",)
     state_reads = group_silence_reads("gateway")
     group_fields = {"gateway": (("outage_since", np.float64, np.nan), ("outage_back", np.float64, np.nan),
-                                ("outage_ended", np.float64, np.nan))}
+                                ("outage_ended", np.float64, np.nan), ("outage_opened", np.float64, np.nan))}
 
     def update(self, state, readings):
         """Keep, per gateway in an open outage, its earliest reading after the outage began."""
@@ -74,22 +75,28 @@ class GatewayOutage(Detector):
         np.fmin.at(state.group_column("gateway", "outage_back"), g[back], ts[back])
         return []
 
-    def sweep(self, state, watermark):
+    multi_tick = True
+
+    def sweep_ticks(self, state, ticks):
         since = state.group_column("gateway", "outage_since")
         last_seen = state.group_column("gateway", "last_seen")
 
-        def run_kernel():
-            codes = sweep_absence(watermark, self.thresholds.silent_after_s, last_seen, since,
+        def run_kernel(raised_at):
+            codes = sweep_absence(ticks, self.thresholds.silent_after_s, last_seen, since, raised_at=raised_at,
                                   **silence_rule(self.thresholds), **learnt_cadence(state, "gateway"))
-            ended = np.flatnonzero(codes == CLEARED)
+            ended = np.flatnonzero((codes == CLEARED) | (codes == REOPENED))
             back = state.group_column("gateway", "outage_back")
             first = back[ended]
             state.group_column("gateway", "outage_ended")[ended] = np.where(np.isnan(first), last_seen[ended], first)
             back[ended] = np.nan
+            opened = state.group_column("gateway", "outage_opened")
+            opened[ended] = np.nan
+            up = np.flatnonzero(raised_at >= 0)
+            opened[up] = ticks[raised_at[up]]
             return codes
 
-        return transitions(self.declaration.name, state.group("gateway").keys, since, watermark, run_kernel,
-                           ended_by=last_seen)
+        return tick_transitions(self.declaration.name, state.group("gateway").keys, since, ticks, run_kernel,
+                                ended_by=last_seen)
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s

@@ -57,8 +57,10 @@ class LightingSilent(Detector):
     state_reads = SILENCE_READS
     subject_fields = (("silent_since", np.float64, np.nan),)
 
-    def sweep(self, state, watermark):
-        return subject_silence(self, state, watermark)
+    multi_tick = True
+
+    def sweep_ticks(self, state, ticks):
+        return subject_silence(self, state, ticks)
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s   # at least: a cabinet (hourly) waits longer

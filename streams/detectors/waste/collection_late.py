@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import sweep_collection_late, update_collection_late
-from streams.detectors._transitions import transitions
+from streams.detectors._transitions import tick_transitions
 from streams.detectors.base import Declaration, Detector, episode_transitions, threshold
 
 __all__ = ["CollectionLate"]
@@ -54,11 +54,14 @@ class CollectionLate(Detector):
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)
 
-    def sweep(self, state, watermark):
+    multi_tick = True
+
+    def sweep_ticks(self, state, ticks):
         since = state.subject("late_since")
-        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_collection_late(watermark, self.thresholds.late_after_s,
-                                                         state.subject("late_full_since"), since))
+        return tick_transitions(self.declaration.name, state.subjects.keys, since, ticks,
+                                lambda raised_at: sweep_collection_late(ticks, self.thresholds.late_after_s,
+                                                                        state.subject("late_full_since"), since,
+                                                                        raised_at=raised_at))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.late_after_s

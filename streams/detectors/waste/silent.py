@@ -66,8 +66,10 @@ class WasteSilent(Detector):
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)
 
-    def sweep(self, state, watermark):
-        return subject_silence(self, state, watermark)
+    multi_tick = True
+
+    def sweep_ticks(self, state, ticks):
+        return subject_silence(self, state, ticks)
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s   # at least: a two-hourly bin waits longer

@@ -15,7 +15,7 @@ import numpy as np
 
 from kernels import sweep_meter_silent
 from streams.detectors._cadence import SILENCE_READS, gap_margin_threshold, learnt_cadence, silence_rule
-from streams.detectors._transitions import transitions
+from streams.detectors._transitions import tick_transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["MeterSilent"]
@@ -54,20 +54,24 @@ class MeterSilent(Detector):
                            "that never drops out is still called after 3 h).", above=0.0)
 
     state_reads = (*SILENCE_READS, "gateway",                           # the tracker's
-                   "gateway.outage_since", "gateway.outage_ended")    # feed.gateway_outage's
+                   "gateway.outage_since", "gateway.outage_ended",     # feed.gateway_outage's
+                   "gateway.outage_opened")
     subject_fields = (("silent_since", np.float64, np.nan),)
 
-    def sweep(self, state, watermark):
+    multi_tick = True
+    tick_aware_reads = ("gateway.outage_since", "gateway.outage_ended", "gateway.outage_opened")
+
+    def sweep_ticks(self, state, ticks):
         since = state.subject("silent_since")
         t = self.thresholds
-        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_meter_silent(watermark, t.silent_after_s,
-                                                      state.subject("last_seen"), state.subject("gateway"),
-                                                      state.group_column("gateway", "outage_since"), since,
-                                                      **silence_rule(t), **learnt_cadence(state),
-                                                      gateway_outage_ended=state.group_column("gateway",
-                                                                                              "outage_ended")),
-                           ended_by=state.subject("last_seen"))
+        outage = state.group("gateway")
+        return tick_transitions(self.declaration.name, state.subjects.keys, since, ticks,
+                                lambda raised_at: sweep_meter_silent(
+                                    ticks, t.silent_after_s, state.subject("last_seen"), state.subject("gateway"),
+                                    outage.column("outage_since"), since, **silence_rule(t), **learnt_cadence(state),
+                                    gateway_outage_ended=outage.column("outage_ended"),
+                                    gateway_outage_opened=outage.column("outage_opened"), raised_at=raised_at),
+                                ended_by=state.subject("last_seen"))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.silent_after_s   # at least: a meter with a longer cadence waits longer

@@ -8,7 +8,7 @@ import numpy as np
 
 from kernels import sweep_no_use
 from streams.detectors._cadence import CADENCE_READS, learnt_cadence
-from streams.detectors._transitions import transitions
+from streams.detectors._transitions import tick_transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
 __all__ = ["NoUse24h"]
@@ -46,19 +46,24 @@ class NoUse24h(Detector):
                             "every 6 h is not silent 3 h after a report, so its welfare check is not held back.", minimum=0.0)
 
     state_reads = (*CADENCE_READS, "last_use", "gateway",                 # the tracker's
-                   "gateway.outage_since")                               # feed.gateway_outage's
+                   "gateway.outage_since", "gateway.outage_opened")      # feed.gateway_outage's
     subject_fields = (("no_use_since", np.float64, np.nan),)
 
-    def sweep(self, state, watermark):
+    multi_tick = True
+    tick_aware_reads = ("gateway.outage_since", "gateway.outage_opened")
+
+    def sweep_ticks(self, state, ticks):
         since = state.subject("no_use_since")
         t = self.thresholds
-        return transitions(self.declaration.name, state.subjects.keys, since, watermark,
-                           lambda: sweep_no_use(watermark, t.no_use_after_s, t.reporting_within_s,
-                                                state.subject("last_seen"), state.subject("last_use"),
-                                                state.subject("gateway"), state.group_column("gateway", "outage_since"),
-                                                since, missed_reports=t.reporting_missed_reports,
-                                                **learnt_cadence(state, gaps=False)),
-                           ended_by=state.subject("last_use"))
+        outage = state.group("gateway")
+        return tick_transitions(self.declaration.name, state.subjects.keys, since, ticks,
+                                lambda raised_at: sweep_no_use(
+                                    ticks, t.no_use_after_s, t.reporting_within_s, state.subject("last_seen"),
+                                    state.subject("last_use"), state.subject("gateway"), outage.column("outage_since"),
+                                    since, missed_reports=t.reporting_missed_reports,
+                                    gateway_outage_opened=outage.column("outage_opened"),
+                                    raised_at=raised_at, **learnt_cadence(state, gaps=False)),
+                                ended_by=state.subject("last_use"))
 
     def definitional_delay_s(self) -> float:
         return self.thresholds.no_use_after_s
