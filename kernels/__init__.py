@@ -48,6 +48,7 @@ from kernels.absence import close_absence, sweep_absence, warm_up_absence
 from kernels.cadence import learn_cadence, silence_limits, warm_up_cadence
 from kernels.routine import routine_change, warm_up_routine
 from kernels.timestamps import iso_utc_seconds, warm_up_timestamps
+from kernels.previous import previous_readings, warm_up_previous
 from kernels.water import (
     apply_meter_readings,
     sweep_meter_silent,
@@ -82,6 +83,8 @@ __all__ = [
     "warm_up_routine",
     "warm_up_timestamps",
     "iso_utc_seconds",
+    "previous_readings",
+    "warm_up_previous",
     "sweep_night_flow",
     "warm_up_flow",
     "apply_meter_readings",
@@ -107,6 +110,6 @@ __all__ = [
 def warm_up() -> None:
     """Compile (or load from the cache) every domain's kernels at worker start, so no batch waits
     for Numba. Each kernel module warms its own kernels; a new module adds its warm-up here."""
-    for warm in (warm_up_cadence, warm_up_absence, warm_up_water, warm_up_flow, warm_up_routine, warm_up_traffic,
-                 warm_up_series, warm_up_waste, warm_up_lighting, warm_up_timestamps):
+    for warm in (warm_up_previous, warm_up_cadence, warm_up_absence, warm_up_water, warm_up_flow, warm_up_routine,
+                 warm_up_traffic, warm_up_series, warm_up_waste, warm_up_lighting, warm_up_timestamps):
         warm()

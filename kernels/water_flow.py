@@ -2,9 +2,10 @@
 
 Every kernel here folds a time-sorted batch of hourly-or-so meter readings into
 per-meter state arrays (indexed by a meter's slot) and reports, per reading, the
-episode it opened or closed. Each keeps its own copy of the meter's previous
-reading (time s, cumulative index m3), because the domain's shared tracker has
-already moved on to the batch's newest reading by the time a detector runs.
+episode it opened or closed. None keeps a copy of the meter's previous reading: the
+domain's tracker works out, per reading, the previous reading's time ``prev_ts`` (s)
+and index ``prev_index`` (m3) and whether the reading is ``new`` (later than the
+previous one; :func:`kernels.previous_readings`), and every kernel takes those arrays.
 Times are epoch seconds (float64, UTC), volumes m3, flows m3/h. ``NaN`` in a time
 array means "never" / "no open episode".
 
@@ -46,36 +47,36 @@ HOUR_S = 3600.0
 
 
 @njit(**NJIT)
-def _closed_interval(s, t, x, prev_ts, prev_index):
-    """The interval a reading of meter ``s`` closes: (start s, index at start m3), recording the reading;
-    (nan, nan) when the reading is invalid or stale, or the meter's first (which becomes the baseline)."""
-    if s < 0 or s >= prev_ts.shape[0] or not np.isfinite(t) or not np.isfinite(x):
-        return np.nan, np.nan
-    t0 = prev_ts[s]
-    if np.isnan(t0):
-        prev_ts[s] = t
-        prev_index[s] = x
-        return np.nan, np.nan
-    if t <= t0:
-        return np.nan, np.nan
-    x0 = prev_index[s]
-    prev_ts[s] = t
-    prev_index[s] = x
-    return t0, x0
+def _closed_interval(i, s, n_meters, t, x, prev_ts, prev_index, new):
+    """Whether reading ``i`` of meter ``s`` counts (valid and new), and the interval it closes: (start s,
+    index at start m3) from the tracker's facts; (nan, nan) for the meter's first reading (the baseline)."""
+    if s < 0 or s >= n_meters or not new[i] or not np.isfinite(t) or not np.isfinite(x):
+        return False, np.nan, np.nan
+    t0 = prev_ts[i]
+    x0 = prev_index[i]
+    if np.isnan(t0) or np.isnan(x0):
+        return True, np.nan, np.nan
+    return True, t0, x0
 
 
 # --- continuous flow ------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _continuous_flow(slot, ts, index, continuous_after, max_interval,
-                     prev_ts, prev_index, flow_since, since, out, starts):
+def _continuous_flow(slot, ts, index, prev_ts, prev_index, new, continuous_after, max_interval,
+                     seen, flow_since, since, out, starts):
+    n_meters = seen.shape[0]
     for i in range(slot.shape[0]):
         out[i] = NO_CHANGE
         starts[i] = np.nan
         s = slot[i]
         t = ts[i]
         x = index[i]
-        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        counts, t0, x0 = _closed_interval(i, s, n_meters, t, x, prev_ts, prev_index, new)
+        if not counts:
+            continue
+        if seen[s] == 0:
+            seen[s] = 1                     # its first reading since its state was (re)set: the baseline
+            continue
         if np.isnan(t0):
             continue
         rise = x - x0
@@ -99,12 +100,15 @@ def _continuous_flow(slot, ts, index, continuous_after, max_interval,
             starts[i] = since[s]
 
 
-def continuous_flow(slot, ts, index, continuous_after, max_interval,
-                    prev_ts, prev_index, flow_since, since, out=None, starts=None):
+def continuous_flow(slot, ts, index, prev_ts, prev_index, new, continuous_after, max_interval,
+                    seen, flow_since, since, out=None, starts=None):
     """Continuous-flow (leak) episodes, as smart meters' LEAK alarm: no still interval for ``continuous_after`` s.
 
-    Per reading: ``slot`` int32, ``ts`` s, ``index`` m3. Per meter (in place):
-    ``prev_ts`` s and ``prev_index`` m3 of the previous reading, ``flow_since`` s
+    Per reading: ``slot`` int32, ``ts`` s, ``index`` m3, and the tracker's facts ``prev_ts`` s,
+    ``prev_index`` m3 (the meter's previous reading) and ``new`` bool. Per meter (in place):
+    ``seen`` int8 (1 once a reading since the state was last reset set the baseline: the consent
+    gate resets it with the rest, so the interval from a reading this detector was not shown is never
+    judged), ``flow_since`` s
     (start of the current run of flowing intervals, NaN when the last interval was
     still), ``since`` s (open episode start). An interval counts as flowing when the
     index rose by at least MIN_USE_M3 and it lasted at most ``max_interval`` s (a
@@ -112,20 +116,22 @@ def continuous_flow(slot, ts, index, continuous_after, max_interval,
     length) closes an episode. Returns ``(out, starts)``.
     """
     continuous_after, max_interval = _scalar_times(continuous_after, max_interval)
-    n = _readings(slot, ts, index)
-    _meter_state(prev_ts, prev_index, flow_since, since)
+    n = _readings(slot, ts, index, prev_ts, prev_index, new)
+    _check("seen", seen, np.int8)
+    _check_writable("seen", seen)
+    _meter_state(flow_since, since, length=seen.shape[0])
     out, starts = _outputs(out, starts, n)
-    _continuous_flow(slot, ts, index, continuous_after, max_interval, prev_ts, prev_index, flow_since, since,
-                     out, starts)
+    _continuous_flow(slot, ts, index, prev_ts, prev_index, new, continuous_after, max_interval, seen, flow_since,
+                     since, out, starts)
     return out, starts
 
 
 # --- burst ------------------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
-           prev_ts, prev_index, meter_nominal, high_since, since, out, starts):
-    n_meters = prev_ts.shape[0]
+def _burst(slot, ts, index, peak, nominal, prev_ts, prev_index, new, share, min_duration, max_interval,
+           meter_nominal, high_since, since, out, starts):
+    n_meters = meter_nominal.shape[0]
     for i in range(slot.shape[0]):
         out[i] = NO_CHANGE
         starts[i] = np.nan
@@ -137,7 +143,7 @@ def _burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
         q = nominal[i]
         if np.isfinite(q) and q > 0.0:
             meter_nominal[s] = q          # a valid reading states its meter's nominal flow, stale or not
-        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        _counts, t0, x0 = _closed_interval(i, s, n_meters, t, x, prev_ts, prev_index, new)
         if np.isnan(t0):
             continue
         dt = t - t0
@@ -164,13 +170,14 @@ def _burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
                 since[s] = np.nan
 
 
-def burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
-          prev_ts, prev_index, meter_nominal, high_since, since, out=None, starts=None):
+def burst(slot, ts, index, peak, nominal, prev_ts, prev_index, new, share, min_duration, max_interval,
+          meter_nominal, high_since, since, out=None, starts=None):
     """Burst episodes: flow above ``share`` x the meter's nominal flow Q3 for ``min_duration`` s.
 
     Per reading: ``slot`` int32, ``ts`` s, ``index`` m3, ``peak`` m3/h (highest flow
     over the interval, NaN = not reported), ``nominal`` m3/h (Q3, NaN = not
-    reported; the last one seen is kept in ``meter_nominal``). An interval is high
+    reported; the last one seen is kept in ``meter_nominal``), and the tracker's facts
+    ``prev_ts``, ``prev_index``, ``new`` (:func:`continuous_flow`). An interval is high
     when its volume is at least what the limit flow delivers in ``min(interval,
     min_duration)`` and its peak (when reported) reaches the limit; a run of high
     intervals lasting ``min_duration`` s opens an episode (start = start of the run),
@@ -181,27 +188,28 @@ def burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
     min_duration, max_interval = _scalar_times(min_duration, max_interval)
     if not share > 0:
         raise ValueError(f"share must be > 0, got {share}")
-    n = _readings(slot, ts, index)
+    n = _readings(slot, ts, index, prev_ts, prev_index, new)
     _check("peak", peak, np.float64, n)
     _check("nominal", nominal, np.float64, n)
-    _meter_state(prev_ts, prev_index, meter_nominal, high_since, since)
+    _meter_state(meter_nominal, high_since, since)
     out, starts = _outputs(out, starts, n)
-    _burst(slot, ts, index, peak, nominal, share, min_duration, max_interval,
-           prev_ts, prev_index, meter_nominal, high_since, since, out, starts)
+    _burst(slot, ts, index, peak, nominal, prev_ts, prev_index, new, share, min_duration, max_interval,
+           meter_nominal, high_since, since, out, starts)
     return out, starts
 
 
 # --- backflow ---------------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _backflow(slot, ts, index, min_drop, replacement_drop, prev_ts, prev_index, since, out, starts):
+def _backflow(slot, ts, index, prev_ts, prev_index, new, min_drop, replacement_drop, since, out, starts):
+    n_meters = since.shape[0]
     for i in range(slot.shape[0]):
         out[i] = NO_CHANGE
         starts[i] = np.nan
         s = slot[i]
         t = ts[i]
         x = index[i]
-        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        _counts, t0, x0 = _closed_interval(i, s, n_meters, t, x, prev_ts, prev_index, new)
         if np.isnan(t0):
             continue
         drop = x0 - x
@@ -218,8 +226,8 @@ def _backflow(slot, ts, index, min_drop, replacement_drop, prev_ts, prev_index, 
             since[s] = np.nan
 
 
-def backflow(slot, ts, index, min_drop, replacement_drop, prev_ts, prev_index, since, out=None, starts=None):
-    """Backflow episodes: the cumulative index goes down.
+def backflow(slot, ts, index, prev_ts, prev_index, new, min_drop, replacement_drop, since, out=None, starts=None):
+    """Backflow episodes: the cumulative index goes down (intervals from the tracker's facts, :func:`continuous_flow`).
 
     An interval whose index fell by at least ``min_drop`` m3 (but less than
     ``replacement_drop`` m3, which is a meter swap and only moves the baseline)
@@ -227,19 +235,19 @@ def backflow(slot, ts, index, min_drop, replacement_drop, prev_ts, prev_index, s
     does not fall closes it. Returns ``(out, starts)``.
     """
     min_drop, replacement_drop = _scalar_times(min_drop, replacement_drop)
-    n = _readings(slot, ts, index)
-    _meter_state(prev_ts, prev_index, since)
+    n = _readings(slot, ts, index, prev_ts, prev_index, new)
+    _meter_state(since)
     out, starts = _outputs(out, starts, n)
-    _backflow(slot, ts, index, min_drop, replacement_drop, prev_ts, prev_index, since, out, starts)
+    _backflow(slot, ts, index, prev_ts, prev_index, new, min_drop, replacement_drop, since, out, starts)
     return out, starts
 
 
 # --- device alarms ----------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since, out, cleared_starts,
+def _device_alarm(slot, ts, alarm, new, clear_after, open_code, quiet, since, out, cleared_starts,
                   raised_starts):
-    n_meters = last_ts.shape[0]
+    n_meters = since.shape[0]
     for i in range(slot.shape[0]):
         out[i] = 0
         cleared_starts[i] = np.nan
@@ -248,9 +256,8 @@ def _device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since
         t = ts[i]
         if s < 0 or s >= n_meters or not np.isfinite(t):
             continue
-        if not (np.isnan(last_ts[s]) or t > last_ts[s]):
-            continue
-        last_ts[s] = t
+        if not new[i]:
+            continue                        # a duplicate or out of order: not a report of the meter's now
         a = alarm[i]
         code = 0
         if np.isfinite(a) and a >= 1.0 and a < N_DEVICE_ALARMS and a == np.floor(a):
@@ -275,12 +282,13 @@ def _device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since
             raised_starts[i] = t
 
 
-def device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since, out=None, cleared_starts=None,
+def device_alarm(slot, ts, alarm, new, clear_after, open_code, quiet, since, out=None, cleared_starts=None,
                  raised_starts=None):
     """Device-alarm episodes: one per alarm code a meter reports (codes of :data:`DEVICE_ALARMS`).
 
     Per reading: ``alarm`` float64 code (NaN or 0 = no alarm; unknown codes count
-    as none). Per meter: ``last_ts`` s, ``open_code`` int8 (0 = none), ``quiet``
+    as none) and the tracker's ``new`` (bool: later than the meter's previous reading; others
+    are skipped). Per meter: ``open_code`` int8 (0 = none), ``quiet``
     (readings without the open alarm so far), ``since`` s. A reading with another
     alarm code closes the open episode and opens one for the new code (start = that
     reading's time); ``clear_after`` consecutive readings without any alarm close it.
@@ -290,17 +298,17 @@ def device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since,
     clear_after = _scalar_times(clear_after)[0]
     n = _readings(slot, ts)
     _check("alarm", alarm, np.float64, n)
-    _check("last_ts", last_ts, np.float64)
-    m = last_ts.shape[0]
+    _check("new", new, np.bool_, n)
+    _check("since", since, np.float64)
+    m = since.shape[0]
     _check("open_code", open_code, np.int8, m)
     _check("quiet", quiet, np.float64, m)
-    _check("since", since, np.float64, m)
-    for name, array in (("last_ts", last_ts), ("open_code", open_code), ("quiet", quiet), ("since", since)):
+    for name, array in (("open_code", open_code), ("quiet", quiet), ("since", since)):
         _check_writable(name, array)
     out = _out(out, n)
     cleared_starts = _starts(cleared_starts, n, "cleared_starts")
     raised_starts = _starts(raised_starts, n, "raised_starts")
-    _device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since, out, cleared_starts,
+    _device_alarm(slot, ts, alarm, new, clear_after, open_code, quiet, since, out, cleared_starts,
                   raised_starts)
     return out, cleared_starts, raised_starts
 
@@ -308,14 +316,14 @@ def device_alarm(slot, ts, alarm, clear_after, last_ts, open_code, quiet, since,
 # --- district night flow ----------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _night_flow_accumulate(slot, ts, index, district, night_start, max_interval, prev_ts, prev_index,
+def _night_flow_accumulate(slot, ts, index, prev_ts, prev_index, new, district, night_start, max_interval,
                            night, closed, flow_sum, flow_count):
     n_districts = night.shape[0]
     for i in range(slot.shape[0]):
         s = slot[i]
         t = ts[i]
         x = index[i]
-        t0, x0 = _closed_interval(s, t, x, prev_ts, prev_index)
+        _counts, t0, x0 = _closed_interval(i, s, 2**31 - 1, t, x, prev_ts, prev_index, new)
         if np.isnan(t0):
             continue
         dt = t - t0
@@ -342,23 +350,22 @@ def _night_flow_accumulate(slot, ts, index, district, night_start, max_interval,
         flow_count[g, b] += 1.0
 
 
-def night_flow_accumulate(slot, ts, index, district, night_start, max_interval, prev_ts, prev_index,
+def night_flow_accumulate(slot, ts, index, prev_ts, prev_index, new, district, night_start, max_interval,
                           night, closed, flow_sum, flow_count):
     """Add each reading's mean flow (m3/h) to its district's night bins.
 
     The night of day ``d`` is ``[d*86400 + night_start, + NIGHT_BINS h)``; an
     interval (at most ``max_interval`` s long, not running backwards) is filed under
-    the hourly bin holding its middle. Per meter: ``prev_ts`` s, ``prev_index`` m3.
-    Per district (group slot, in place): ``night`` (day number being gathered, NaN),
+    the hourly bin holding its middle, from the tracker's facts per reading (``prev_ts`` s,
+    ``prev_index`` m3, ``new``: :func:`continuous_flow`); no per-meter state. Per district (group slot, in place): ``night`` (day number being gathered, NaN),
     ``closed`` (last day judged, NaN), ``flow_sum`` (districts, NIGHT_BINS) m3/h and
     ``flow_count`` (districts, NIGHT_BINS) readings.
     """
     night_start, max_interval = _scalar_times(night_start, max_interval)
-    n = _readings(slot, ts, index)
+    n = _readings(slot, ts, index, prev_ts, prev_index, new)
     _check("district", district, np.int32, n)
-    _meter_state(prev_ts, prev_index)
     _district_state(night, closed, flow_sum, flow_count)
-    _night_flow_accumulate(slot, ts, index, district, night_start, max_interval, prev_ts, prev_index,
+    _night_flow_accumulate(slot, ts, index, prev_ts, prev_index, new, district, night_start, max_interval,
                            night, closed, flow_sum, flow_count)
 
 
@@ -439,17 +446,21 @@ def sweep_night_flow(watermark, night_start, close_after, min_meters, min_nights
 
 # --- validation helpers -----------------------------------------------------------------------------
 
-def _readings(slot, ts, index=None) -> int:
+def _readings(slot, ts, index=None, prev_ts=None, prev_index=None, new=None) -> int:
     _check("slot", slot, np.int32)
     n = slot.shape[0]
     _check("ts", ts, np.float64, n)
     if index is not None:
         _check("index", index, np.float64, n)
+    if prev_ts is not None:
+        _check("prev_ts", prev_ts, np.float64, n)
+        _check("prev_index", prev_index, np.float64, n)
+        _check("new", new, np.bool_, n)
     return n
 
 
-def _meter_state(first, *others) -> None:
-    _check("meter state", first, np.float64)
+def _meter_state(first, *others, length=None) -> None:
+    _check("meter state", first, np.float64, length)
     _check_writable("meter state", first)
     for array in others:
         _check("meter state", array, np.float64, first.shape[0])
@@ -489,15 +500,16 @@ def warm_up_flow() -> None:
     """Compile (or load from cache) the flow kernels on tiny inputs."""
     i = np.zeros(1, dtype=np.int32)
     t = np.ones(1)
+    new = np.ones(1, dtype=np.bool_)
 
     def f():
         return np.full(1, np.nan)
 
-    continuous_flow(i, t, t, 1.0, 1.0, f(), f(), f(), f())
-    burst(i, t, t, f(), f(), 0.5, 1.0, 1.0, f(), f(), f(), f(), f())
-    backflow(i, t, t, 1.0, 2.0, f(), f(), f())
-    device_alarm(i, t, f(), 1.0, f(), np.zeros(1, dtype=np.int8), np.zeros(1), f())
+    continuous_flow(i, t, t, f(), f(), new, 1.0, 1.0, np.zeros(1, dtype=np.int8), f(), f())
+    burst(i, t, t, f(), f(), f(), f(), new, 0.5, 1.0, 1.0, f(), f(), f())
+    backflow(i, t, t, f(), f(), new, 1.0, 2.0, f())
+    device_alarm(i, t, f(), new, 1.0, np.zeros(1, dtype=np.int8), np.zeros(1), f())
     cells = np.zeros((1, NIGHT_BINS))
-    night_flow_accumulate(i, t, t, i.copy(), 0.0, 1.0, f(), f(), f(), f(), cells, cells.copy())
+    night_flow_accumulate(i, t, t, f(), f(), new, i.copy(), 0.0, 1.0, f(), f(), cells, cells.copy())
     sweep_night_flow(0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, f(), f(), cells.copy(), cells.copy(),
                      np.zeros((1, NIGHT_HISTORY)), np.zeros(1), f())

@@ -40,7 +40,7 @@ Top level: ``register`` (title), ``schema_version``, ``schema`` (``note``, ``fie
 entry, ``summary``: a sentence), ``topics`` (per alert topic: ``topic`` short name, ``name`` full
 name, ``retention_s``, ``retention`` in words, ``detectors``), ``domains`` (``name``, ``label``,
 ``subject_kind``, ``subject``, ``pseudonymised``, ``readings_topic``, ``reading_type``,
-``columns``, ``groups``, ``tracker_fields``, ``detectors``) and ``detectors``, each with:
+``columns``, ``groups``, ``tracker_fields``, ``tracker_facts``, ``detectors``) and ``detectors``, each with:
 
 ``name``, ``domains`` (where it runs), ``runs_on`` (``"event time"`` | ``"wall clock"``),
 ``status`` (``"active"``, ``"dormant"`` or ``"dormant — activated on <date> by <who> (<reason>)"``),
@@ -49,7 +49,9 @@ name, ``retention_s``, ``retention`` in words, ``detectors``), ``domains`` (``na
 ``purpose``, ``logic``, ``owner``, ``legal_basis``, ``severity``, ``alarm_name``,
 ``subject`` (``kind``, ``description``, ``household``: alerts name a household's meter,
 ``pseudonymised``, ``personal_data``: in words), ``data`` (``reads``: declared data fields,
-``columns``, ``reading_groups``, ``state_reads``: ``{"field", "owner"}``, ``state_writes``),
+``columns``, ``reading_groups``, ``reading_facts``: the tracker's per-reading facts it is given (the
+subject's previous reading, whether a reading is new), ``state_reads``: ``{"field", "owner"}``,
+``state_writes``),
 ``recipients``, ``alert_topic`` (short), ``alert_topic_name`` (full), ``retention``
 (``declared``: text, ``declared_s``, ``topic_s``: the alert topic's retention, the shortest
 ``retention_s`` of the detectors publishing to it, ``note``), ``human_oversight``,
@@ -334,6 +336,7 @@ def _data(d, cls, domain, watcher: bool) -> dict:
         "reads": list(d.reads),
         "columns": list(getattr(cls, "columns", ())),
         "reading_groups": list(getattr(cls, "reading_groups", ())),
+        "reading_facts": list(getattr(cls, "reading_facts", ())),
         "state_reads": [{"field": name, "owner": owners.get(name, "not declared in its domain")}
                         for name in getattr(cls, "state_reads", ())],
         "state_writes": [] if watcher else _ordered_fields(cls),
@@ -361,6 +364,7 @@ def _domain_entry(domain, settings) -> dict:
         "columns": [c.column for c in domain.columns],
         "groups": ["gateway", *(name for name, _field in domain.groups)],
         "tracker_fields": [name for name in owners if name not in own],
+        "tracker_facts": [name for name, _dtype in getattr(domain.tracker, "reading_facts", ())],
         "detectors": [cls.declaration.name for cls in domain.detectors],
     }
 
@@ -501,6 +505,8 @@ def _md_detector(det: dict) -> list[str]:
            f"- **Retention:** {_md(det['retention']['declared'])}. {_md(det['retention']['note'])}",
            f"- **Data it reads:** {_md_codes(data['reads'])}",
            f"- **Reading columns and groups it is given:** {_md_codes(data['columns'] + data['reading_groups'])}",
+           "- **Facts about each reading it is given (kept once by the domain's tracker):** "
+           + (_md_codes(data["reading_facts"]) if data["reading_facts"] else "none"),
            "- **State it reads (owner):** " + (", ".join(f"`{s['field']}` ({_md(s['owner'])})"
                                                        for s in data["state_reads"]) or "none"),
            f"- **State it writes:** {_md_codes(data['state_writes']) if data['state_writes'] else _no_writes(det)}",
@@ -669,6 +675,8 @@ def _html_detector(det: dict) -> list[str]:
            f'<dt>Runs on</dt><dd>{_e(det["runs_on"])}, in {_e(", ".join(det["domains"]))}</dd>',
            f'<dt>Data it reads</dt><dd>{_code_list(data["reads"])}</dd>',
            f'<dt>Columns and groups it is given</dt><dd>{_code_list(data["columns"] + data["reading_groups"])}</dd>',
+           '<dt>Facts about each reading it is given (kept once by the domain\'s tracker)</dt><dd>'
+           + (_code_list(data["reading_facts"]) if data["reading_facts"] else "none") + '</dd>',
            '<dt>State it reads</dt><dd>' + (", ".join(f'<code>{_e(s["field"])}</code> ({_e(s["owner"])})'
                                                      for s in data["state_reads"]) or "none") + '</dd>',
            f'<dt>State it writes</dt><dd>{_code_list(data["state_writes"]) if data["state_writes"] else _e(_no_writes(det))}'

@@ -4,6 +4,8 @@ Each detector declares what it reads (:class:`~streams.detectors.base.Detector`)
 
 - ``columns``: the reading columns (``readings.columns[...]``), e.g. ``"waterConsumption"``;
 - ``reading_groups``: the group slots of the readings (``readings.groups[...]``), e.g. ``"district"``;
+- ``reading_facts``: per-reading facts the domain's tracker hands in (``readings.facts[...]``), e.g.
+  ``"prev_ts"`` (the subject's previous reading, :mod:`kernels.previous`): kept once, not per detector;
 - ``state_reads``: state fields that others own — the domain's tracker (``"last_seen"``) or
   another detector (``"gateway.outage_since"``: a group field is ``"<group>.<field>"``);
 
@@ -30,7 +32,8 @@ from collections.abc import Mapping
 import numpy as np
 
 __all__ = ["DeclaredState", "UndeclaredAccess", "check_declarations", "declared_fields", "field_specs", "tracker_specs",
-           "guarded_readings", "multi_tick_detectors", "prepare_reads", "run_order", "written_fields"]
+           "tracker_facts", "guarded_readings", "multi_tick_detectors", "prepare_reads", "run_order",
+           "written_fields"]
 
 
 class UndeclaredAccess(LookupError):
@@ -70,6 +73,11 @@ def tracker_specs(tracker) -> dict[str, tuple]:
             for name, dtype, fill in fields:
                 specs[f"{group}.{name}"] = (dtype, fill)
     return specs
+
+
+def tracker_facts(tracker) -> dict[str, object]:
+    """The per-reading facts a domain's tracker hands the detectors: name -> numpy dtype."""
+    return {name: np.dtype(dtype) for name, dtype in getattr(tracker, "reading_facts", ())}
 
 
 def field_specs(domain) -> dict[str, tuple]:
@@ -222,11 +230,12 @@ class _Guarded(Mapping):
 
 
 def guarded_readings(readings, detector):
-    """``readings`` with only the columns and group slots the detector declared."""
+    """``readings`` with only the columns, group slots and tracker facts the detector declared."""
     who = detector.declaration.name
     return type(readings)(readings.slots, readings.ts,
                           _Guarded(readings.columns, set(detector.columns), who, "column"),
-                          _Guarded(readings.groups, set(detector.reading_groups), who, "reading group"))
+                          _Guarded(readings.groups, set(detector.reading_groups), who, "reading group"),
+                          _Guarded(readings.facts, set(getattr(detector, "reading_facts", ())), who, "reading fact"))
 
 
 def run_order(detectors: list, tracker=None) -> list:
@@ -284,8 +293,9 @@ def multi_tick_detectors(detectors: list) -> set[int]:
 
 def check_declarations(domain, detectors: list, make_state, readings_type) -> None:
     """Run each detector once, through its declared view, on scratch state holding one subject and
-    one member of every group, with one reading of all-NaN columns: a detector that touches
-    anything it did not declare raises :class:`UndeclaredAccess` here, at start-up."""
+    one member of every group, with one reading of all-NaN columns (and the tracker's facts for it):
+    a detector that touches anything it did not declare raises :class:`UndeclaredAccess` here, at
+    start-up, and so does one declaring a fact its domain's tracker does not hand in."""
     state = make_state()
     state.subjects.slots_for(["start-up check"])
     groups = {}
@@ -294,7 +304,14 @@ def check_declarations(domain, detectors: list, make_state, readings_type) -> No
     one = np.zeros(1, dtype=np.int32)
     columns = {column.column: np.full(1, np.nan) for column in domain.columns}
     readings = readings_type(one, np.zeros(1), columns, {name: slots.astype(np.int32) for name, slots in groups.items()})
+    facts = tracker_facts(domain.tracker) if domain.tracker is not None else {}
+    readings = readings.with_facts({name: np.zeros(1, dtype=dtype) if dtype == np.bool_ else np.full(1, np.nan)
+                                    for name, dtype in facts.items()})
     for detector in detectors:
+        unknown = set(getattr(detector, "reading_facts", ())) - set(facts)
+        if unknown:
+            raise UndeclaredAccess(f"{detector.declaration.name} reads reading fact(s) {sorted(unknown)} that the "
+                                   f"{domain.name} domain's tracker does not hand in")
         view = DeclaredState(state, detector)
         detector.update(view, guarded_readings(readings, detector))
         detector.sweep(view, 3600.0)

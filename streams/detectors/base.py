@@ -10,8 +10,10 @@ A detector is one class in one file with:
 - ``subject_fields`` / ``group_fields``: the state arrays it owns (writes), declared as
   ``(name, dtype, fill)``; field names are prefixed with the detector's short name
   by convention so detectors never share a field by accident.
-- ``columns`` / ``reading_groups`` / ``state_reads``: what else it reads. It receives only
-  what it declared (:mod:`streams.detectors.access`), and the run order follows from these.
+- ``columns`` / ``reading_groups`` / ``reading_facts`` / ``state_reads``: what else it reads. It
+  receives only what it declared (:mod:`streams.detectors.access`), and the run order follows from these.
+  ``reading_facts`` are per-reading facts the domain's tracker works out once for every detector
+  (the subject's previous reading and whether a reading is new: :mod:`kernels.previous`).
 - ``update(state, readings)``: fold a time-sorted slice of readings into its state
   and return the episodes it opened or closed (event-driven detectors).
 - ``sweep(state, watermark)``: at event time ``watermark`` (s), return the
@@ -104,26 +106,34 @@ class Readings(NamedTuple):
 
     ``slots`` int32 subject slot; ``ts`` float64 event time (s); ``columns`` the
     domain's numeric columns (float64, NaN = absent); ``groups`` int32 slot per
-    group name (-1 = none).
+    group name (-1 = none); ``facts`` per-reading facts of the domain's tracker, by name
+    (``"new"`` bool, ``"prev_ts"`` s, ...: the tracker's ``reading_facts``), handed in before
+    the detectors run.
     """
 
     slots: np.ndarray
     ts: np.ndarray
     columns: dict
     groups: dict
+    facts: dict = {}
 
     def __len__(self) -> int:
         return self.slots.shape[0]
 
+    def with_facts(self, facts: dict) -> "Readings":
+        """The same readings with the tracker's per-reading facts (``_replace`` does not work here:
+        ``len()`` of a slice is its number of readings)."""
+        return Readings(self.slots, self.ts, self.columns, self.groups, facts)
+
     def take(self, index: np.ndarray) -> "Readings":
         """The readings at ``index`` (positions, ascending: time order is kept)."""
         return Readings(self.slots[index], self.ts[index], {k: v[index] for k, v in self.columns.items()},
-                        {k: v[index] for k, v in self.groups.items()})
+                        {k: v[index] for k, v in self.groups.items()}, {k: v[index] for k, v in self.facts.items()})
 
     def slice(self, start: int, stop: int | None = None) -> "Readings":
         cut = slice(start, stop)
         return Readings(self.slots[cut], self.ts[cut], {k: v[cut] for k, v in self.columns.items()},
-                        {k: v[cut] for k, v in self.groups.items()})
+                        {k: v[cut] for k, v in self.groups.items()}, {k: v[cut] for k, v in self.facts.items()})
 
 
 class Detector(ABC):
@@ -136,6 +146,8 @@ class Detector(ABC):
     #: (``"last_seen"``, ``"gateway.outage_since"``). Anything else is refused.
     columns: ClassVar[tuple[str, ...]] = ()
     reading_groups: ClassVar[tuple[str, ...]] = ()
+    #: Per-reading facts of the domain's tracker it reads (``readings.facts[...]``), e.g. ``"prev_ts"``.
+    reading_facts: ClassVar[tuple[str, ...]] = ()
     state_reads: ClassVar[tuple[str, ...]] = ()
     #: True when :meth:`sweep_ticks` sweeps a whole run of ticks in one kernel call (every absence
     #: detector); otherwise the pipeline sweeps it one tick at a time.

@@ -38,6 +38,9 @@ class Domain:
     groups: tuple[tuple[str, str], ...] = ()    # (group name, reading field) besides "gateway"
     subject_pseudonym: str | None = None
     tracker: object | None = None               # shared state updated before the detectors
+    #: Brings state restored from an earlier release up to date (fields renamed or retired), after the
+    #: current fields are declared; None = nothing to do.
+    upgrade: Callable | None = None
     detectors: tuple = ()                       # detector classes, in run order
     incident_detectors: dict = field(default_factory=dict)   # simulator incident kind -> detector name
     simulate: Callable | None = None            # scenario kwargs -> simulation

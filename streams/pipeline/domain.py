@@ -112,6 +112,8 @@ class DomainPipeline:
             detector.prepare(state)
             prepare_reads(state, detector, self._field_specs, self._written)
         self.gate.prepare(state)
+        if self.domain.upgrade is not None:     # state of an earlier release: retired fields taken over, dropped
+            self.domain.upgrade(state)
         return state
 
     def _declared(self, state: PartitionState) -> list[DeclaredState]:
@@ -372,7 +374,9 @@ class DomainPipeline:
         tracker = self.domain.tracker
         if tracker is not None:
             started = time.perf_counter()
-            tracker.update(state, readings)
+            facts = tracker.update(state, readings)
+            if isinstance(facts, dict):      # per-reading facts (the previous reading...) handed to the detectors
+                readings = readings.with_facts(facts)
             metrics.KERNEL_SECONDS.labels(f"{self.domain.name}.tracker").observe(time.perf_counter() - started)
         gate = self.gate
         masks = gate.masks(state, state.watermark)

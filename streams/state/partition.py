@@ -71,6 +71,15 @@ class Table:
         for name, dtype, fill in fields:
             self.ensure(name, dtype, fill)
 
+    def drop(self, names) -> None:
+        """Forget fields nobody declares any more (state from an earlier release); the table is then
+        listed in ``recast``, so a journal writes it again whole under its new field set."""
+        for name in names:
+            if name in self._arrays:
+                del self._arrays[name]
+                del self._fills[name]
+                self.recast.add(name)
+
     def column(self, name: str) -> np.ndarray:
         """A writable view of the live part of one field (length = number of keys)."""
         return self._arrays[name][: len(self.keys)]

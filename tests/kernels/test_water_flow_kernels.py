@@ -26,13 +26,23 @@ def nans(n, k):
     return [np.full(n, NAN) for _ in range(k)]
 
 
+def facts(slot, ts, index, last_ts, last_index):
+    """The tracker's facts for a slice (kernels.previous_readings), folding the meters' newest reading into
+    ``last_ts`` / ``last_index``: the kernels below take these instead of keeping their own copy, and the
+    naive references (which keep their own copy, as the detectors did) must agree with them."""
+    return kernels.previous_readings(slot, ts, last_ts, index, last_index, fold=True)
+
+
 # --- continuous flow --------------------------------------------------------------------------------------------
 
 def check_continuous(readings, n_meters=2, after=4 * H, max_interval=1.5 * H, state=None):
     slot, ts, index = columns(readings, 3) if readings else (np.empty(0, np.int32), np.empty(0), np.empty(0))
     state = state or nans(n_meters, 4)
     arrays = [a.copy() for a in state]
-    codes, starts = kernels.continuous_flow(slot, ts, index, after, max_interval, *arrays)
+    seen = (~np.isnan(arrays[0])).astype(np.int8)
+    prev_ts, prev_index, new = facts(slot, ts, index, arrays[0], arrays[1])
+    codes, starts = kernels.continuous_flow(slot, ts, index, prev_ts, prev_index, new, after, max_interval, seen,
+                                            arrays[2], arrays[3])
     want = naive.continuous_flow(readings, after, max_interval, *[a.tolist() for a in state])
     assert codes.tolist() == want[0] and same(starts, want[1])
     for got, expected in zip(arrays, want[2:]):
@@ -67,12 +77,29 @@ def test_continuous_flow_empty_and_one_reading():
 
 
 def test_continuous_flow_validates():
+    new, seen = np.ones(1, dtype=np.bool_), np.zeros(1, dtype=np.int8)
     with pytest.raises(TypeError):
-        kernels.continuous_flow(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), 1.0, 1.0, *nans(1, 4))
+        kernels.continuous_flow(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), *nans(1, 2), new, 1.0, 1.0, seen,
+                                *nans(1, 2))
     with pytest.raises(ValueError):
-        kernels.continuous_flow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), NAN, 1.0, *nans(1, 4))
+        kernels.continuous_flow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), *nans(1, 2), new, NAN, 1.0, seen,
+                                *nans(1, 2))
     with pytest.raises(ValueError):
-        kernels.continuous_flow(np.zeros(2, np.int32), np.zeros(1), np.zeros(1), 1.0, 1.0, *nans(1, 4))
+        kernels.continuous_flow(np.zeros(2, np.int32), np.zeros(1), np.zeros(1), *nans(1, 2), new, 1.0, 1.0, seen,
+                                *nans(1, 2))
+    with pytest.raises(TypeError):    # the facts' "new" is bool
+        kernels.continuous_flow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), *nans(1, 2), seen, 1.0, 1.0, seen,
+                                *nans(1, 2))
+
+
+def test_continuous_flow_first_reading_after_a_reset_is_a_baseline_again():
+    """The consent gate resets the detector's state (``seen`` to 0) while the tracker keeps the meter's previous
+    reading: the next reading is a baseline, as it was when the detector kept its own copy."""
+    slot, ts, index = np.zeros(3, np.int32), np.array([0.0, H, 2 * H]), np.array([1.0, 1.1, 1.2])
+    prev_ts, prev_index, new = facts(slot, ts, index, np.array([-H]), np.array([0.9]))
+    seen, flow_since, since = np.zeros(1, np.int8), *nans(1, 2)
+    kernels.continuous_flow(slot, ts, index, prev_ts, prev_index, new, 2 * H, 1.5 * H, seen, flow_since, since)
+    assert seen[0] == 1 and flow_since[0] == 0.0     # the run starts at the baseline, not at the reading before
 
 
 # --- burst ------------------------------------------------------------------------------------------------------
@@ -84,7 +111,9 @@ def check_burst(readings, n_meters=2, share=0.5, duration=0.5 * H, max_interval=
         slot, ts, index, peak, nominal = np.empty(0, np.int32), *[np.empty(0) for _ in range(4)]
     state = state or nans(n_meters, 5)
     arrays = [a.copy() for a in state]
-    codes, starts = kernels.burst(slot, ts, index, peak, nominal, share, duration, max_interval, *arrays)
+    prev_ts, prev_index, new = facts(slot, ts, index, arrays[0], arrays[1])
+    codes, starts = kernels.burst(slot, ts, index, peak, nominal, prev_ts, prev_index, new, share, duration,
+                                  max_interval, *arrays[2:])
     want = naive.burst(readings, share, duration, max_interval, *[a.tolist() for a in state])
     assert codes.tolist() == want[0] and same(starts, want[1])
     for got, expected in zip(arrays, want[2:]):
@@ -127,7 +156,8 @@ def check_backflow(readings, n_meters=2, min_drop=0.002, replacement=5.0, state=
     slot, ts, index = columns(readings, 3) if readings else (np.empty(0, np.int32), np.empty(0), np.empty(0))
     state = state or nans(n_meters, 3)
     arrays = [a.copy() for a in state]
-    codes, starts = kernels.backflow(slot, ts, index, min_drop, replacement, *arrays)
+    prev_ts, prev_index, new = facts(slot, ts, index, arrays[0], arrays[1])
+    codes, starts = kernels.backflow(slot, ts, index, prev_ts, prev_index, new, min_drop, replacement, arrays[2])
     want = naive.backflow(readings, min_drop, replacement, *[a.tolist() for a in state])
     assert codes.tolist() == want[0] and same(starts, want[1])
     for got, expected in zip(arrays, want[2:]):
@@ -151,7 +181,8 @@ def check_alarm(readings, n_meters=2, clear_after=2.0, state=None):
     slot, ts, alarm = columns(readings, 3) if readings else (np.empty(0, np.int32), np.empty(0), np.empty(0))
     state = state or (np.full(n_meters, NAN), np.zeros(n_meters, np.int8), np.zeros(n_meters), np.full(n_meters, NAN))
     arrays = [a.copy() for a in state]
-    out, cleared, raised = kernels.device_alarm(slot, ts, alarm, clear_after, *arrays)
+    _prev_ts, _none, new = kernels.previous_readings(slot, ts, arrays[0], fold=True)   # no index: time alone
+    out, cleared, raised = kernels.device_alarm(slot, ts, alarm, new, clear_after, *arrays[1:])
     want = naive.device_alarm(readings, clear_after, *[a.tolist() for a in state])
     got = []
     for i in range(len(readings)):
@@ -205,8 +236,9 @@ def run_night(readings, sweeps, n_meters=4, n_districts=2, thresholds=(7200.0, 3
         if batch:
             slot, ts, index, district = columns(batch, 4)
             district = district.astype(np.int32)
-            kernels.night_flow_accumulate(slot, ts, index, district, night_start, max_interval, *meters, night,
-                                          closed, sums, counts)
+            prev_ts, prev_index, new = facts(slot, ts, index, *meters)
+            kernels.night_flow_accumulate(slot, ts, index, prev_ts, prev_index, new, district, night_start,
+                                          max_interval, night, closed, sums, counts)
             (*ref["meters"], ref["night"], ref["closed"], ref["sum"], ref["count"]) = naive.night_flow_accumulate(
                 batch, night_start, max_interval, *ref["meters"], ref["night"], ref["closed"], ref["sum"],
                 ref["count"])

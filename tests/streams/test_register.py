@@ -319,10 +319,12 @@ def test_json_round_trip_and_stable_keys():
     for det in register["detectors"]:
         assert list(det) == keys
         assert list(det["subject"]) == ["kind", "description", "household", "pseudonymised", "personal_data"]
-        assert list(det["data"]) == ["reads", "columns", "reading_groups", "state_reads", "state_writes"]
+        assert list(det["data"]) == ["reads", "columns", "reading_groups", "reading_facts", "state_reads",
+                                     "state_writes"]
         assert list(det["retention"]) == ["declared", "declared_s", "topic_s", "note"]
     doc = reg.__doc__
-    for key in keys + ["schema_version", "sources", "audit", "topics", "domains", "tracker_fields", "overridden"]:
+    for key in keys + ["schema_version", "sources", "audit", "topics", "domains", "tracker_fields", "tracker_facts",
+                       "reading_facts", "overridden"]:
         assert f"``{key}``" in doc, key
     assert {f["key"] for f in register["schema"]["fields"]} <= set(keys)
     assert all(f["amsterdam_helsinki"] and f["crpa_l312_1_3"] for f in register["schema"]["fields"])

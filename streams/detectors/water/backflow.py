@@ -46,13 +46,14 @@ class Backflow(Detector):
                        "moves.")
 
     columns = ("waterConsumption",)
-    subject_fields = (("bf_prev_ts", np.float64, NAN), ("bf_prev_index", np.float64, NAN),
-                      ("bf_since", np.float64, NAN))
+    reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker
+    subject_fields = (("bf_since", np.float64, NAN),)
 
     def update(self, state, readings):
         t = self.thresholds
-        codes, starts = backflow(readings.slots, readings.ts, readings.columns["waterConsumption"], t.min_drop_m3,
-                                 t.replacement_drop_m3, state.subject("bf_prev_ts"), state.subject("bf_prev_index"),
+        f = readings.facts
+        codes, starts = backflow(readings.slots, readings.ts, readings.columns["waterConsumption"], f["prev_ts"],
+                                 f["prev_index"], f["new"], t.min_drop_m3, t.replacement_drop_m3,
                                  state.subject("bf_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

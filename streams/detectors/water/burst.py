@@ -44,18 +44,17 @@ class Burst(Detector):
                          "volume, so such intervals are not judged.")
 
     columns = ("maxFlowLastHour", "nominalFlow", "waterConsumption")
-    subject_fields = (("bu_prev_ts", np.float64, NAN), ("bu_prev_index", np.float64, NAN),
-                      ("bu_nominal", np.float64, NAN), ("bu_high_since", np.float64, NAN),
-                      ("bu_since", np.float64, NAN))
+    reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker
+    subject_fields = (("bu_nominal", np.float64, NAN), ("bu_high_since", np.float64, NAN), ("bu_since", np.float64, NAN))
 
     def update(self, state, readings):
         t = self.thresholds
         c = readings.columns
         codes, starts = burst(
             readings.slots, readings.ts, c["waterConsumption"], c["maxFlowLastHour"], c["nominalFlow"],
-            t.nominal_share, t.min_duration_s, t.max_interval_s, state.subject("bu_prev_ts"),
-            state.subject("bu_prev_index"), state.subject("bu_nominal"), state.subject("bu_high_since"),
-            state.subject("bu_since"))
+            readings.facts["prev_ts"], readings.facts["prev_index"], readings.facts["new"],
+            t.nominal_share, t.min_duration_s, t.max_interval_s, state.subject("bu_nominal"),
+            state.subject("bu_high_since"), state.subject("bu_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)
 

@@ -44,15 +44,20 @@ class ContinuousFlow(Detector):
                          "hide a still hour, so it restarts the count instead of extending it.")
 
     columns = ("waterConsumption",)
-    subject_fields = (("cf_prev_ts", np.float64, NAN), ("cf_prev_index", np.float64, NAN),
-                      ("cf_flow_since", np.float64, NAN), ("cf_since", np.float64, NAN))
+    reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker
+    # ``cf_seen`` (1 byte) instead of a copy of the previous reading: a household may object to this
+    # detector, and the consent gate then resets its state here; once the objection is withdrawn the
+    # first reading it is shown is a fresh baseline again (as before), and the interval since a
+    # reading taken while the household objected is never judged.
+    subject_fields = (("cf_seen", np.int8, 0), ("cf_flow_since", np.float64, NAN), ("cf_since", np.float64, NAN))
 
     def update(self, state, readings):
         t = self.thresholds
+        f = readings.facts
         codes, starts = continuous_flow(
-            readings.slots, readings.ts, readings.columns["waterConsumption"], t.continuous_after_s,
-            t.max_interval_s, state.subject("cf_prev_ts"), state.subject("cf_prev_index"),
-            state.subject("cf_flow_since"), state.subject("cf_since"))
+            readings.slots, readings.ts, readings.columns["waterConsumption"], f["prev_ts"], f["prev_index"], f["new"],
+            t.continuous_after_s, t.max_interval_s, state.subject("cf_seen"), state.subject("cf_flow_since"),
+            state.subject("cf_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)
 

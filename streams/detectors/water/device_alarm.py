@@ -47,13 +47,13 @@ class DeviceAlarm(Detector):
                              "between two alarms does not close and reopen the episode.")
 
     columns = ("deviceAlarm",)
-    subject_fields = (("da_last_ts", np.float64, NAN), ("da_code", np.int8, 0), ("da_quiet", np.float64, 0.0),
-                      ("da_since", np.float64, NAN))
+    reading_facts = ("new",)      # whether a reading is later than the meter's previous one (the tracker's)
+    subject_fields = (("da_code", np.int8, 0), ("da_quiet", np.float64, 0.0), ("da_since", np.float64, NAN))
 
     def update(self, state, readings):
         codes, cleared, raised = device_alarm(
-            readings.slots, readings.ts, readings.columns["deviceAlarm"], self.thresholds.clear_after_readings,
-            state.subject("da_last_ts"), state.subject("da_code"), state.subject("da_quiet"),
+            readings.slots, readings.ts, readings.columns["deviceAlarm"], readings.facts["new"],
+            self.thresholds.clear_after_readings, state.subject("da_code"), state.subject("da_quiet"),
             state.subject("da_since"))
         keys, name, result = state.subjects.keys, self.declaration.name, []
         for i in np.flatnonzero(codes):

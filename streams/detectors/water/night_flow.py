@@ -71,7 +71,7 @@ class NightFlow(Detector):
 
     columns = ("waterConsumption",)
     reading_groups = ("district",)
-    subject_fields = (("nf_prev_ts", np.float64, NAN), ("nf_prev_index", np.float64, NAN))
+    reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker
     group_fields = {"district": (("nf_night", np.float64, NAN), ("nf_closed", np.float64, NAN),
                                  *((name, np.float64, 0.0) for name in BINS[0] + BINS[1]),
                                  *((name, np.float64, NAN) for name in HISTORY),
@@ -88,10 +88,10 @@ class NightFlow(Detector):
 
     def update(self, state, readings):
         sums, counts = self._stack(state, BINS[0]), self._stack(state, BINS[1])
-        night_flow_accumulate(readings.slots, readings.ts, readings.columns["waterConsumption"],
-                              readings.groups["district"], self.thresholds.night_start_s,
-                              self.thresholds.max_interval_s, state.subject("nf_prev_ts"),
-                              state.subject("nf_prev_index"), state.group_column("district", "nf_night"),
+        f = readings.facts
+        night_flow_accumulate(readings.slots, readings.ts, readings.columns["waterConsumption"], f["prev_ts"],
+                              f["prev_index"], f["new"], readings.groups["district"], self.thresholds.night_start_s,
+                              self.thresholds.max_interval_s, state.group_column("district", "nf_night"),
                               state.group_column("district", "nf_closed"), sums, counts)
         self._unstack(state, BINS[0], sums)
         self._unstack(state, BINS[1], counts)

@@ -143,9 +143,10 @@ def prepared_state(domain) -> PartitionState:
 
 
 def empty_readings(domain) -> Readings:
+    facts = {name: np.empty(0, dtype=dtype) for name, dtype in getattr(domain.tracker, "reading_facts", ())}
     return Readings(np.empty(0, dtype=np.int32), np.empty(0), {c.column: np.empty(0) for c in domain.columns},
                     {"gateway": np.empty(0, dtype=np.int32), **{g: np.empty(0, dtype=np.int32)
-                                                                for g, _ in domain.groups}})
+                                                                for g, _ in domain.groups}}, facts)
 
 
 def nan_readings(domain, state) -> Readings:

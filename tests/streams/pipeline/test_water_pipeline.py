@@ -3,6 +3,8 @@
 import math
 import random
 
+import numpy as np
+
 import orjson
 import pytest
 from jsonschema import Draft7Validator
@@ -207,3 +209,52 @@ def test_device_alarm_alerts_name_the_alarm_code(settings):
     validator = Draft7Validator(schemas.load("alert"))
     for alert in alerts:
         validator.validate(alert)
+
+
+def old_release_changelog(state):
+    """The changelog an earlier release wrote for ``state``: each water detector kept its own copy of the
+    meter's previous reading (equal to the tracker's newest reading: every valid reading has an index),
+    and there was neither ``reading_index`` nor ``cf_seen``."""
+    from streams.domains.water import RETIRED_FIELDS
+    from streams.state import PartitionState, StateJournal
+
+    old = PartitionState.restore(state.snapshot())
+    table = old.subjects
+    seen, index = table.column("last_seen").copy(), table.column("reading_index").copy()
+    table.drop(["reading_index", "cf_seen"])
+    for name in RETIRED_FIELDS:
+        table.ensure(name, np.float64, np.nan)
+        table.column(name)[:] = seen if name.endswith("_ts") else index
+    table.recast.clear()
+    return StateJournal().changes(old)
+
+
+def test_restore_from_an_earlier_release_changelog_drops_the_copies_and_changes_nothing(settings, simulation):
+    """State restored from a changelog with the detectors' own previous-reading copies (an earlier
+    release): the copies become the tracker's newest reading, are dropped, the table is written again
+    whole without them, and the alerts are those of an uninterrupted run."""
+    from streams.domains.water import RETIRED_FIELDS
+    from streams.state import rebuild
+
+    messages = feed(simulation)
+    half = len(messages) // 2
+    _p, reference, _d = run(settings, simulation, [messages[:half], messages[half:]])
+    pipeline, alerts, _d = run(settings, simulation, [messages[:half]])
+    resumed = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: simulation.end + 3600)
+    for partition, state in pipeline.states.items():
+        records = old_release_changelog(state)
+        assert any(b"cf_prev_index" in value for key, value in records if key.startswith(b"f:"))
+        assert resumed.restore(partition, records) == state.offset
+        restored = resumed.states[partition].subjects
+        assert not set(RETIRED_FIELDS) & set(restored.fields)
+        for name in ("reading_index", "cf_seen", "last_seen"):
+            assert np.array_equal(restored.column(name), state.subjects.column(name), equal_nan=True), name
+    alerts += resumed.process(messages[half:]).alerts
+    assert [a.event for a in alerts] == [a.event for a in reference]
+    rewritten = {}
+    for partition, key, value in resumed.changelog():
+        rewritten.setdefault(partition, []).append((key, value))
+    for partition, state in pipeline.states.items():   # written again whole: the old rows and fields are gone
+        again, _fieldsets = rebuild(partition, old_release_changelog(state) + rewritten[partition])
+        assert len(again.subjects) >= len(state.subjects) and not again.subjects.mixed_fieldsets
+        assert not set(RETIRED_FIELDS) & set(again.subjects.fields)
