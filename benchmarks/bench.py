@@ -197,19 +197,20 @@ def group_kernels(ctx: Context) -> None:
 
 
 def group_pipeline(ctx: Context) -> None:
-    from benchmarks.throughput import KEY, in_process, water_city
+    from benchmarks.throughput import ENVELOPES_PER_BATCH, KEY, in_process, water_city
     from streams.config import settings_from
     from streams.domains import DOMAINS
 
-    settings = settings_from(environ={}, pseudonym_key=KEY)
     water = DOMAINS["water"]
     households, days = (2_000, 2) if ctx.quick else (10_000, 2)
+    settings = settings_from(environ={}, pseudonym_key=KEY, batch_size=ENVELOPES_PER_BATCH)
     batched = in_process(water, water_city(households, days, 500), settings)
     ctx.facts["pipeline_batched"] = batched["readings_per_s"]
     ctx.results["pipeline_batched_readings_per_s"] = entry(
         "pipeline_batched_readings_per_s", batched["readings_per_s"],
         {"domain": "water", "households": households, "days": days, "readings_per_message": 500,
          "batch_size_messages": settings.batch_size, "one_core": True, **batched})
+    settings = settings_from(environ={}, pseudonym_key=KEY)
     households, days = (500, 2) if ctx.quick else (2_000, 3)
     single = in_process(water, water_city(households, days, 1), settings)
     ctx.results["pipeline_single_readings_per_s"] = entry(
@@ -247,7 +248,7 @@ def _ratio(a, b):
 def group_broker(ctx: Context) -> None:
     """One broker: the batched topic (worker, Quix and aiokafka on envelopes), the single-message
     topic (worker and every Kafka peer), and the two-worker run; in that order."""
-    from benchmarks.throughput import BrokerRun, broker_workers, water_city
+    from benchmarks.throughput import ENVELOPES_PER_BATCH, BrokerRun, broker_workers, water_city
 
     wanted = ctx.args.only_keys
     keys_batched = {"broker_batched_readings_per_s", "quix_per_event_msgs_per_s", "scaleout_2workers_ratio",
@@ -267,7 +268,7 @@ def group_broker(ctx: Context) -> None:
             households = 20_000
             days = max(2.0, round(readings / (households * 24), 2))
             simulation = water_city(households, days, 500)
-            batched = broker_workers(run, "b1", simulation, 1, window)
+            batched = broker_workers(run, "b1", simulation, 1, window, batch_size=ENVELOPES_PER_BATCH)
             batched.update(households=households, days=days, readings_per_message=500, durable_state=True)
             ctx.facts["broker_batched"] = batched["rate_per_s"]
             ctx.facts["batched_sim"] = (households, days)
@@ -327,7 +328,8 @@ def group_broker(ctx: Context) -> None:
             latency(ctx, run)
         if wanted is None or "scaleout_2workers_ratio" in wanted:
             households, days = ctx.facts["batched_sim"]
-            two = broker_workers(run, "b2", water_city(households, days, 500), 2, window)
+            two = broker_workers(run, "b2", water_city(households, days, 500), 2, window,
+                                 batch_size=ENVELOPES_PER_BATCH)
             one = ctx.facts["broker_batched"]
             ratio = _ratio(two["rate_per_s"], one)
             ctx.results["scaleout_2workers_ratio"] = entry(
@@ -351,7 +353,7 @@ def latency(ctx: Context, run) -> None:
     topic minus the probe's send, per probe."""
     import orjson
 
-    from benchmarks.throughput import KEY, LibrdkafkaProducer, water_city
+    from benchmarks.throughput import ENVELOPES_PER_BATCH, KEY, LibrdkafkaProducer, water_city
     from streams.demo import AlertReader, metric_sum, read_metrics
     from streams.pseudonym import Pseudonymizer
 
@@ -362,7 +364,7 @@ def latency(ctx: Context, run) -> None:
     days = max(2.0, round(readings / (households * 24), 2))
     simulation = water_city(households, days, 500)
     steps = list(simulation.steps())
-    settings = run.topics("lat")
+    settings = run.topics("lat", batch_size=ENVELOPES_PER_BATCH)
     topic = settings.topic("water.readings.v1")
     procs, ports = run.start_workers(settings, 1)
     sent_at: dict[str, float] = {}

@@ -30,7 +30,10 @@ from streams.topics import create_topics
 
 KEY = "benchmark-pseudonym-key-0000"
 PARTITIONS = 4
-START = None   # simulations end now (the worker refuses readings dated far from its clock)
+#: Worker batch size (messages) on envelopes of 500: 20,000 readings per batch. The default
+#: (``batch_size`` 2,000 messages, sized for single readings) would make one batch of a million
+#: readings out of a backlog, and the worker's counters would move once a minute.
+ENVELOPES_PER_BATCH = 40
 
 
 def water_city(households: int, days: float, per_message: int) -> object:
@@ -218,8 +221,8 @@ class BrokerRun:
         options.update(overrides)
         return settings_from(environ={}, **options)
 
-    def topics(self, prefix: str):
-        settings = self.settings(prefix)
+    def topics(self, prefix: str, **overrides):
+        settings = self.settings(prefix, **overrides)
         create_topics(settings)
         return settings
 
@@ -260,10 +263,10 @@ def _fields(settings) -> dict:
 
 
 def broker_workers(run: BrokerRun, prefix: str, simulation, workers: int, window_s: float,
-                   metric: str = "glasscity_readings_consumed_total") -> dict:
+                   metric: str = "glasscity_readings_consumed_total", batch_size: int | None = None) -> dict:
     """Produce ``simulation`` under ``prefix``, then ``workers`` worker processes consume it; their
     sustained rate over ``window_s`` (from the first reading counted)."""
-    settings = run.topics(prefix)
+    settings = run.topics(prefix, **({"batch_size": batch_size} if batch_size else {}))
     sent, produce_s = run.produce(simulation, settings)
     expected = simulation.valid_readings if metric == "glasscity_readings_consumed_total" else sent
     started = time.monotonic()
@@ -275,4 +278,5 @@ def broker_workers(run: BrokerRun, prefix: str, simulation, workers: int, window
     return {"workers": workers, "messages": sent, "readings": simulation.valid_readings,
             "produce_s": round(produce_s, 1), "rate_per_s": round(window.rate), "window_s": round(window.seconds, 1),
             "counted_in_window": int(window.counted), "startup_s": round(window.startup_s, 1),
-            "drained_before_window": window.drained, "topic_prefix": prefix}
+            "drained_before_window": window.drained, "topic_prefix": prefix,
+            "batch_size_messages": settings.batch_size}
