@@ -132,11 +132,15 @@ def table(report: dict) -> str:
              f"{' (--quick: small workloads)' if report['run'].get('quick') else ''}"]
     rows = [("key", "ours", "peer", "goal", "met")]
     for key, e in report["results"].items():
-        ours = e.get("ours") if e.get("ours") is not None else e.get("value")
+        ours = human(e.get("ours") if e.get("ours") is not None else e.get("value"))
+        checked = e["goal"].get("checked")
+        if e["goal"].get("on") == "ratio ours/peer" or key == "scaleout_2workers_ratio":
+            ratios = checked.values() if isinstance(checked, dict) else [checked]
+            ours += " (" + "/".join("-" if r is None else f"{r:.2f}x" for r in ratios) + ")"
         met = {True: "yes", False: "NO", None: "-"}[e.get("met")]
         if e.get("error"):
             ours, met = "error", "-"
-        rows.append((key, human(ours), human(e.get("peer")), e["goal"]["text"], met))
+        rows.append((key, ours, human(e.get("peer")), e["goal"]["text"], met))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for n, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -663,6 +667,7 @@ def parse(argv=None):
                         help="most readings produced for a batched broker run (the embedded broker keeps them in "
                              "memory); the sustained window is shorter if the worker drains them sooner")
     parser.add_argument("--list", action="store_true", help="list the keys with their units and goals, and exit")
+    parser.add_argument("--table", action="store_true", help="print the table of --output (measure nothing), and exit")
     parser.add_argument("--internal-state", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     only = {k.strip() for k in args.only.split(",") if k.strip()}
@@ -677,6 +682,9 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.internal_state:
         print(json.dumps(internal_state(args.internal_state)))
+        return 0
+    if args.table:
+        print(table(json.loads(args.output.read_text())))
         return 0
     if args.list:
         for key in ORDER:

@@ -34,7 +34,7 @@ def test_table_heads_with_the_machine_and_shows_ours_peer_goal_met_and_errors(tm
     assert "Test CPU 9000" in lines[0] and "2 cores" in lines[0]
     assert lines[1].split() == ["key", "ours", "peer", "goal", "met"]
     row = next(line for line in lines if line.startswith("broker_single_msgs_per_s"))
-    assert "20k" in row and "200k" in row and row.rstrip().endswith("NO")
+    assert "20k (0.10x)" in row and "200k" in row and row.rstrip().endswith("NO")
     assert "replay_daiad_year_s: ValueError: no archive" in text
     path = tmp_path / "results.json"
     bench.write(report, path)
