@@ -133,7 +133,8 @@ def test_purpose_binding_fields_and_their_owners():
     assert no_use["data"]["state_writes"] == ["no_use_since"]
     outage = entry(register, "feed.gateway_outage")
     assert outage["data"]["reading_groups"] == ["gateway"]
-    assert outage["data"]["state_writes"] == ["gateway.outage_since", "gateway.outage_back", "gateway.outage_ended"]
+    assert outage["data"]["state_writes"] == ["gateway.outage_since", "gateway.outage_back", "gateway.outage_ended",
+                                              "gateway.outage_opened"]
     assert entry(register, "water.burst")["data"]["columns"] == ["maxFlowLastHour", "nominalFlow", "waterConsumption"]
     water = next(d for d in register["domains"] if d["name"] == "water")
     assert {"last_seen", "last_use", "cadence", "gateway.last_seen"} <= set(water["tracker_fields"])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels import night_flow_accumulate, sweep_night_flow
-from kernels.water_flow import NIGHT_BINS, NIGHT_HISTORY
+from kernels.water_flow import DAY_S, HOUR_S, NIGHT_BINS, NIGHT_HISTORY
 from streams.detectors._transitions import transitions
 from streams.detectors.base import Declaration, Detector, threshold
 
@@ -99,6 +99,11 @@ class NightFlow(Detector):
 
     def sweep(self, state, watermark):
         t = self.thresholds
+        # A sweep acts only on a district whose night has closed; most ticks none has, and then the
+        # kernel would change nothing (the same sums, in the kernel's order, decide it).
+        night = state.group_column("district", "nf_night")
+        if not np.any(night * DAY_S + t.night_start_s + NIGHT_BINS * HOUR_S + t.close_after_s <= watermark):
+            return []
         sums, counts = self._stack(state, BINS[0]), self._stack(state, BINS[1])
         history = self._stack(state, HISTORY)
         column = state.group_column
