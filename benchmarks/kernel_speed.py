@@ -76,6 +76,16 @@ def _subjects(n: int) -> int:
 
 # --- cases ---------------------------------------------------------------------------------------
 
+def _facts(slot, ts, m, index=None):
+    """The tracker's previous-reading facts for fresh meters (computed once, outside the timing: the
+    tracker's own kernel is measured as its own case)."""
+    import kernels
+    if index is None:
+        prev_ts, _none, new = kernels.previous_readings(slot, ts, np.full(m, NAN))
+        return prev_ts, new
+    return kernels.previous_readings(slot, ts, np.full(m, NAN), index, np.full(m, NAN))
+
+
 def _water_flow(kind):
     def build(n, rng):
         import kernels
@@ -85,33 +95,39 @@ def _water_flow(kind):
         index = _index(slot, m, rng)
         if kind == "continuous_flow":
             args = (4 * H, 1.5 * H)
-            return (lambda: partial(kernels.continuous_flow, slot, ts, index, *args, *[np.full(m, NAN) for _ in range(4)]),
+            facts = _facts(slot, ts, m, index)
+            return (lambda: partial(kernels.continuous_flow, slot, ts, index, *facts, *args, np.zeros(m, np.int8),
+                                    np.full(m, NAN), np.full(m, NAN)),
                     lambda: naive.continuous_flow(_rows(slot, ts, index), *args, *[[NAN] * m for _ in range(4)]))
         if kind == "burst":
             peak = rng.uniform(0, 2.0, n)
             nominal = np.where(rng.random(n) < 0.05, 2.5, NAN)
             args = (0.5, 0.5 * H, 1.5 * H)
-            return (lambda: partial(kernels.burst, slot, ts, index, peak, nominal, *args, *[np.full(m, NAN) for _ in range(5)]),
+            facts = _facts(slot, ts, m, index)
+            return (lambda: partial(kernels.burst, slot, ts, index, peak, nominal, *facts, *args,
+                                    *[np.full(m, NAN) for _ in range(3)]),
                     lambda: naive.burst(_rows(slot, ts, index, peak, nominal), *args, *[[NAN] * m for _ in range(5)]))
         if kind == "backflow":
             back = index - np.where(rng.random(n) < 0.001, 0.01, 0.0)
             args = (0.002, 5.0)
-            return (lambda: partial(kernels.backflow, slot, ts, back, *args, *[np.full(m, NAN) for _ in range(3)]),
+            facts = _facts(slot, ts, m, back)
+            return (lambda: partial(kernels.backflow, slot, ts, back, *facts, *args, np.full(m, NAN)),
                     lambda: naive.backflow(_rows(slot, ts, back), *args, *[[NAN] * m for _ in range(3)]))
         if kind == "device_alarm":
             alarm = np.where(rng.random(n) < 0.001, rng.integers(1, 4, n).astype(np.float64), NAN)
-            return (lambda: partial(kernels.device_alarm, slot, ts, alarm, 2.0, np.full(m, NAN), np.zeros(m, np.int8),
-                                                 np.zeros(m), np.full(m, NAN)),
+            _prev_ts, new = _facts(slot, ts, m)
+            return (lambda: partial(kernels.device_alarm, slot, ts, alarm, new, 2.0, np.zeros(m, np.int8),
+                                    np.zeros(m), np.full(m, NAN)),
                     lambda: naive.device_alarm(_rows(slot, ts, alarm), 2.0, [NAN] * m, [0] * m, [0.0] * m, [NAN] * m))
         if kind == "night_flow":
             from kernels.water_flow import NIGHT_BINS
             g = max(1, m // 1000)
             district = (slot % g).astype(np.int32)
+            facts = _facts(slot, ts, m, index)
 
             def run_kernel():
-                return partial(kernels.night_flow_accumulate, slot, ts, index, district, 7200.0, 5400.0, np.full(m, NAN),
-                                                     np.full(m, NAN), np.full(g, NAN), np.full(g, NAN),
-                                                     np.zeros((g, NIGHT_BINS)), np.zeros((g, NIGHT_BINS)))
+                return partial(kernels.night_flow_accumulate, slot, ts, index, *facts, district, 7200.0, 5400.0,
+                               np.full(g, NAN), np.full(g, NAN), np.zeros((g, NIGHT_BINS)), np.zeros((g, NIGHT_BINS)))
             return (run_kernel,
                     lambda: naive.night_flow_accumulate(_rows(slot, ts, index, district), 7200.0, 5400.0, [NAN] * m,
                                                         [NAN] * m, [NAN] * g, [NAN] * g, [[0.0] * NIGHT_BINS] * g,

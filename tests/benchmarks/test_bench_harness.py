@@ -48,7 +48,8 @@ def test_every_key_has_a_goal_and_a_group_and_unknown_keys_are_refused():
     assert bench.parse(["--only", "welfare_sweep_1m_s", "--quick"]).only_keys == {"welfare_sweep_1m_s"}
 
 
-@pytest.mark.parametrize("detector", ["water.backflow", "waste.overflow", "water (tracker)"])
+@pytest.mark.parametrize("detector", ["water.backflow", "water.burst", "water.continuous_flow", "waste.overflow",
+                                      "water (tracker)", "traffic.stuck", "waste.fire"])
 def test_a_kernel_case_feeds_kernel_and_reference_the_same_readings(detector):
     case = next(c for c in kernel_speed.CASES if c.detector == detector)
     kernel, reference = case.build(3_000, np.random.default_rng(1))
