@@ -39,7 +39,7 @@ INVALID = Counter("glasscity_invalid", "Invalid items routed to the dead-letter 
 ALERTS = Counter("glasscity_alerts", "Alert events emitted, by detector and state (raised, cleared).",
                  ["domain", "detector", "state"])
 KERNEL_SECONDS = Histogram("glasscity_kernel_batch_duration_seconds",
-                           "Wall time of one kernel call over a batch (seconds).", ["kernel"],
+                           "Wall time of one kernel over a batch: all its calls for the batch's readings and sweeps (seconds).", ["kernel"],
                            buckets=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0))
 WATERMARK_LAG = Gauge("glasscity_watermark_lag_seconds",
                       "Wall clock minus the newest partition event-time watermark (seconds).", ["domain"])

@@ -135,6 +135,15 @@ class Readings(NamedTuple):
         return Readings(self.slots[cut], self.ts[cut], {k: v[cut] for k, v in self.columns.items()},
                         {k: v[cut] for k, v in self.groups.items()}, {k: v[cut] for k, v in self.facts.items()})
 
+    @staticmethod
+    def concatenate(parts: list["Readings"]) -> "Readings":
+        """Consecutive slices as one (time order kept); each must carry the same columns, groups and facts."""
+        def joined(name):
+            first = getattr(parts[0], name)
+            return {k: np.concatenate([getattr(p, name)[k] for p in parts]) for k in first}
+        return Readings(np.concatenate([p.slots for p in parts]), np.concatenate([p.ts for p in parts]),
+                        joined("columns"), joined("groups"), joined("facts"))
+
 
 class Detector(ABC):
     declaration: ClassVar[Declaration]

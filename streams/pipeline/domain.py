@@ -17,8 +17,8 @@ from streams import metrics
 from streams.alerts import alert_event
 from streams.config import Settings
 from streams.detectors.access import (
-    DeclaredState, check_declarations, field_specs, guarded_readings, multi_tick_detectors, prepare_reads, run_order,
-    written_fields,
+    DeclaredState, check_declarations, field_specs, guarded_readings, multi_tick_detectors, owned_fields,
+    prepare_reads, run_order, written_fields,
 )
 from streams.detectors.base import Detector, Readings, Transition
 from streams.ingest import DeadLetter, RawMessage, decode
@@ -84,6 +84,13 @@ class DomainPipeline:
         self._multi_tick = multi_tick_detectors(self.detectors)
         self._sweeping = {i for i, d in enumerate(self.detectors) if d.multi_tick or type(d).sweep is not Detector.sweep}
         self.gate = ConsentGate(domain, self.detectors, consent)
+        # Event-only detectors (no sweep, no held alerts, reading no one else's state and read by no
+        # one): what they find depends on their readings alone, not on the sweeps between them, so
+        # they fold a batch's readings in one call after the sweeps instead of once per sweep step.
+        reads_of_others = {name for d in self.detectors for name in getattr(d, "state_reads", ())}
+        self._event_only = {i for i, d in enumerate(self.detectors)
+                            if i not in self._sweeping and i not in self.gate.holding
+                            and not getattr(d, "state_reads", ()) and not (owned_fields(d) & reads_of_others)}
         # per partition: (its state, raw id -> slot), in memory only (a personal id is in no state or topic)
         self._slot_caches: dict[int, tuple[PartitionState, dict[str, int]]] = {}
         self._late_fields = [c.json for c in domain.columns] + [f for _group, f in domain.groups]
@@ -95,6 +102,7 @@ class DomainPipeline:
         self.journals: dict[int, StateJournal] = {}
         self._touched: set[int] = set()          # partitions whose state changed since changelog()
         self._arrivals: dict[int, float] = {}   # partition -> wall time of its last batch (s)
+        self._kernel_seconds: dict[str, float] = {}   # kernel -> time spent since record() (s)
         self.clock = clock
 
     # -- partition ownership and durability ---------------------------------------------------
@@ -310,6 +318,7 @@ class DomainPipeline:
         step, lateness = self.settings.sweep_interval_s, self.settings.allowed_lateness_s
         applied = 0
         total = 0 if readings is None else len(readings)
+        folded: list[Readings] = []     # the slices as the tracker folded them (its facts included)
         while state.next_sweep <= watermark:
             ticks = self._due_ticks(state.next_sweep, watermark, step)
             if readings is not None and applied < total:
@@ -324,7 +333,7 @@ class DomainPipeline:
             for run_start, run_end in zip(bounds[:-1], bounds[1:]):
                 cut = int(cuts[run_start])
                 if cut > applied:
-                    self._apply(state, readings.slice(applied, cut), result)
+                    folded.append(self._apply(state, readings.slice(applied, cut), result))
                     applied = cut
                 run = ticks[run_start:run_end]
                 pieces = np.append(self.gate.splits(state, run), len(run))
@@ -334,7 +343,9 @@ class DomainPipeline:
                     first = int(last)
             state.next_sweep = float(ticks[-1]) + step
         if applied < total:
-            self._apply(state, readings.slice(applied), result)
+            folded.append(self._apply(state, readings.slice(applied), result))
+        if folded and self._event_only:
+            self._apply_event_only(state, folded[0] if len(folded) == 1 else Readings.concatenate(folded), result)
         state.watermark = watermark
 
     @staticmethod
@@ -370,20 +381,39 @@ class DomainPipeline:
                     self._touched.add(partition)
         return result
 
-    def _apply(self, state: PartitionState, readings: Readings, result: BatchResult):
+    def _apply(self, state: PartitionState, readings: Readings, result: BatchResult) -> Readings:
+        """Fold time-sorted readings into the tracker and every detector but the event-only ones; the
+        readings with the tracker's facts (for :meth:`_apply_event_only`)."""
         tracker = self.domain.tracker
         if tracker is not None:
             started = time.perf_counter()
             facts = tracker.update(state, readings)
             if isinstance(facts, dict):      # per-reading facts (the previous reading...) handed to the detectors
                 readings = readings.with_facts(facts)
-            metrics.KERNEL_SECONDS.labels(f"{self.domain.name}.tracker").observe(time.perf_counter() - started)
+            self._spent(f"{self.domain.name}.tracker", started)
         gate = self.gate
         masks = gate.masks(state, state.watermark)
+        event_only = self._event_only
         for i, (detector, view) in enumerate(zip(self.detectors, self._declared(state))):
+            if i in event_only:
+                continue
             started = time.perf_counter()
             found = detector.update(view, guarded_readings(gate.readings_for(i, readings, masks[i]), detector))
-            metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
+            self._spent(detector.declaration.name, started)
+            gate.delete(state, i, masks[i])
+            self._emit(detector.declaration, gate.say(state, i, masks[i], found), result)
+        return readings
+
+    def _apply_event_only(self, state: PartitionState, readings: Readings, result: BatchResult) -> None:
+        """Fold a batch's readings (with the tracker's facts) into the event-only detectors, in one call each."""
+        gate = self.gate
+        masks = gate.masks(state, state.watermark)
+        views = self._declared(state)
+        for i in sorted(self._event_only):
+            detector = self.detectors[i]
+            started = time.perf_counter()
+            found = detector.update(views[i], guarded_readings(gate.readings_for(i, readings, masks[i]), detector))
+            self._spent(detector.declaration.name, started)
             gate.delete(state, i, masks[i])
             self._emit(detector.declaration, gate.say(state, i, masks[i], found), result)
 
@@ -405,14 +435,14 @@ class DomainPipeline:
                 continue
             started = time.perf_counter()
             found += [(k, i, t) for k, t in detector.sweep_ticks(view, ticks)]
-            metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
+            self._spent(detector.declaration.name, started)
             gate.delete(state, i, masks[i])
         for k, tick in enumerate(ticks):
             for i in per_tick:
                 detector = self.detectors[i]
                 started = time.perf_counter()
                 found += [(k, i, t) for t in detector.sweep(views[i], float(tick))]
-                metrics.KERNEL_SECONDS.labels(detector.declaration.name).observe(time.perf_counter() - started)
+                self._spent(detector.declaration.name, started)
                 gate.delete(state, i, masks[i])
         if self._multi_tick and per_tick and len(ticks) > 1:
             found.sort(key=lambda item: (item[0], item[1]))   # stable: each detector's own order kept
@@ -462,8 +492,16 @@ class DomainPipeline:
             result.alerts.append(OutgoingAlert(declaration.alert_topic, transition.subject.encode(),
                                                alert_event(transition, declaration)))
 
+    def _spent(self, kernel: str, started: float) -> None:
+        """Add the time since ``started`` (perf_counter s) to ``kernel``'s time in the current batch."""
+        self._kernel_seconds[kernel] = self._kernel_seconds.get(kernel, 0.0) + time.perf_counter() - started
+
     def record(self, result: BatchResult):
-        """Count a published batch in the metrics (readings, messages, dead letters, alerts)."""
+        """Count a published batch in the metrics (readings, messages, dead letters, alerts, and each kernel's
+        time over the batches since the last call: one observation per kernel, whatever the number of sweeps)."""
+        for kernel, seconds in self._kernel_seconds.items():
+            metrics.KERNEL_SECONDS.labels(kernel).observe(seconds)
+        self._kernel_seconds.clear()
         domain = self.domain.name
         metrics.MESSAGES.labels(domain).inc(result.messages)
         metrics.READINGS.labels(domain).inc(result.readings)
