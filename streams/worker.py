@@ -294,6 +294,10 @@ class GlasscityWorker(Worker):
         super().on_worker_shutdown()
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # No terminal spinner: for it Faust sets the root logger to DEBUG whenever the level is WARNING or
+        # above, so every debug record in the process (aiokafka logs one per record produced) is created
+        # and filtered by the handler -- a tenth of the event loop's time on single-reading messages.
+        self.spinner = None
         super().on_setup_root_logger(logger, level)
         from streams.logs import install_repeat_filter
 
