@@ -3,13 +3,16 @@
 Everything an agent does to a batch is :class:`streams.pipeline.DomainPipeline`; this
 module moves bytes between Kafka and that pipeline, in the one order that loses nothing:
 
-1. a batch is taken *without* acknowledging it (``noack_take``);
+1. a batch is taken *without* acknowledging it: up to ``batch_size`` records, within
+   ``batch_within_s`` of the first, handed over by Faust's consumer a whole fetch at a time
+   (:mod:`streams.fetches`; Faust's per-event stream machinery cost far more than the
+   pipeline on single-reading messages);
 2. the pipeline folds it into the partition's state (messages its state already covers,
    redelivered after a restart, are skipped);
 3. its alerts, dead letters and late readings are published and **confirmed**;
 4. the state rows it changed and the partition clock (the offset covered) are written to
    the compacted ``<domain>.state.v1`` changelog, same partition, and **confirmed**;
-5. only then are its events acknowledged, so a commit never runs ahead of durable state.
+5. only then are its offsets acknowledged, so a commit never runs ahead of durable state.
 
 A crash between 3 and 4 re-emits the same alerts (deterministic ids) after the restart;
 a crash anywhere else re-reads what the state does not cover. A record the broker keeps
@@ -38,6 +41,7 @@ from streams import metrics
 from streams.alerts import alert_event
 from streams.config import Settings
 from streams.detectors.feed.stalled import FeedWatch
+from streams.fetches import App, FaustIncompatible, check_faust
 from streams.durable import Outgoing, Publisher, PublishFailed, read_changelog
 from streams.health import READINESS
 from streams.ingest import RawMessage
@@ -105,7 +109,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
     ``consent`` (a :class:`streams.consent.ConsentRegister` the pipelines share) is followed from the
     register topics: read to its end before the first partition is restored, then before every
     batch and on the idle timer; a change deletes the state it no longer allows at once."""
-    app = faust.App(settings.app_id, **faust_settings(settings))
+    app = App(settings.app_id, **faust_settings(settings))
     raw = dict(key_serializer="raw", value_serializer="raw")
     alert_topics = {short: settings.topic(short) for short in ALERT_TOPICS}
     domains = {p.domain.name: _Domain(settings, p, feed_thresholds) for p in pipelines}
@@ -163,14 +167,25 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     def add_agent(d: _Domain) -> None:
         readings = app.topic(d.readings, **raw)
+        feed = app.fetch_buffer(d.readings, settings.batch_size, settings.batch_within_s)
 
         async def consume(stream):
-            async for events in stream.noack_take(settings.batch_size, within=settings.batch_within_s):
+            # Subscribe the topic as iterating the stream would (noack_take begins so); its records
+            # then reach `feed` a fetch at a time instead of this stream, one event each (streams.fetches).
+            aiter(stream.channel)
+            try:
+                check_faust(app)
+            except FaustIncompatible as error:
+                print(f"glasscity worker: {error}", file=sys.stderr, flush=True)
+                os._exit(1)
+            while True:
+                batch = await feed.take()    # at most batch_size records, within batch_within_s of the first
                 async with d.lock:
                     # A partition is processed only while owned and restored (Faust drains the
                     # streams before a revocation, so this is a safety net, not a path).
-                    messages = [RawMessage(e.message.value, e.message.topic, e.message.partition, e.message.offset,
-                                           e.message.key) for e in events if e.message.partition in d.owned]
+                    owned = d.owned
+                    messages = [RawMessage(r.value, r.topic, r.partition, r.offset, r.key) for r in batch.records
+                                if r.partition in owned]
                     if messages:
                         await follow_consent(d)
                         await publish_feed(d, d.feed.arrived(time.time()))
@@ -187,8 +202,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
                             await publish(d, result)
                         except PublishFailed as error:
                             fatal(error)
-                for event in events:
-                    await stream.ack(event)
+                await batch.ack()
 
         consume.__name__ = consume.__qualname__ = d.name
         app.agent(readings, name=d.name)(consume)

@@ -294,6 +294,10 @@ class GlasscityWorker(Worker):
         super().on_worker_shutdown()
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        # No terminal spinner: for it Faust sets the root logger to DEBUG whenever the level is WARNING or
+        # above, so every debug record in the process (aiokafka logs one per record produced) is created
+        # and filtered by the handler -- a tenth of the event loop's time on single-reading messages.
+        self.spinner = None
         super().on_setup_root_logger(logger, level)
         from streams.logs import install_repeat_filter
 
@@ -357,7 +361,13 @@ def run_worker(settings: Settings) -> int:
     consent = ConsentRegister()    # nobody enrolled until the registers say so (followed by the app)
     pipelines = [DomainPipeline(domain, settings, pseudonymizer, thresholds, activated=activated, consent=consent)
                  for domain in domains]
-    app = create_app(settings, pipelines, feed_thresholds=thresholds["feed.stalled"], consent=consent)
+    from streams.fetches import FaustIncompatible
+
+    try:
+        app = create_app(settings, pipelines, feed_thresholds=thresholds["feed.stalled"], consent=consent)
+    except FaustIncompatible as error:    # an internal the fetch hand-off relies on is missing
+        print(f"glasscity worker: {error}", file=sys.stderr)
+        return EXIT_FAILED
     metrics.init_series(d.name for d in domains)
     LIVENESS.beat()   # alive from here; the event loop takes over the beat within milliseconds
     try:
