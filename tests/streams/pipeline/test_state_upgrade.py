@@ -31,8 +31,20 @@ def old_waste(table):
         table.column(name)[:] = seen if name.endswith("_last_ts") else fill
 
 
+def old_lighting(table):
+    """lighting: each lamp detector kept the lamp's newest lamp reading time; there was no tracker
+    ``lamp_last_seen``."""
+    from streams.domains.lighting import RETIRED_FIELDS
+
+    seen = table.column("lamp_last_seen").copy()
+    table.drop(["lamp_last_seen"])
+    for name in RETIRED_FIELDS:
+        table.ensure(name, np.float64, np.nan)
+        table.column(name)[:] = seen
+
+
 #: domain -> how an earlier release's subject table looked, made from the current one
-OLD_RELEASES = {"waste": old_waste}
+OLD_RELEASES = {"waste": old_waste, "lighting": old_lighting}
 
 
 def retired(name):
