@@ -43,8 +43,17 @@ def old_lighting(table):
         table.column(name)[:] = seen
 
 
+def old_traffic(table):
+    """traffic: traffic.stuck kept the detector's previous reading time and occupancy (the tracker's
+    ``last_seen`` and ``occupancy`` all along)."""
+    table.ensure("stuck_last_ts", np.float64, np.nan)
+    table.column("stuck_last_ts")[:] = table.column("last_seen")
+    table.ensure("stuck_prev_occupancy", np.float64, np.nan)
+    table.column("stuck_prev_occupancy")[:] = table.column("occupancy")
+
+
 #: domain -> how an earlier release's subject table looked, made from the current one
-OLD_RELEASES = {"waste": old_waste, "lighting": old_lighting}
+OLD_RELEASES = {"waste": old_waste, "lighting": old_lighting, "traffic": old_traffic}
 
 
 def retired(name):
