@@ -18,9 +18,12 @@ each way a day (everywhere outside the polar circles) this is exactly
 "``margin`` after sunset / before sunrise".
 
 Detector kernels take one time-sorted slice of readings (``slot`` int32 lamp
-slot, ``ts``, ``kind`` LAMP/CABINET, ``power`` W, ...), skip cabinet readings
-and readings not newer than the lamp's last one (duplicates, out of order), and
-write per reading a transition code (NO_CHANGE / RAISED / CLEARED) and the
+slot, ``ts``, ``kind`` LAMP/CABINET, ``power`` W, ...) with the domain tracker's
+facts about each lamp reading (:func:`kernels.previous_readings` over the lamp
+readings alone: ``new`` bool, false for a reading not newer than the lamp's last
+lamp reading -- a duplicate, out of order, invalid -- and, for lamp_failure,
+``prev_ts``: that last lamp reading's time), skip cabinet readings and readings
+that are not new, and write per reading a transition code (NO_CHANGE / RAISED / CLEARED) and the
 episode start (s) into preallocated outputs.
 """
 
@@ -31,7 +34,7 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels._episodes import _confirmed_episode, _newer
+from kernels._episodes import _confirmed_episode
 from kernels.config import CLEARED, LAMP, NJIT, NO_CHANGE, RAISED
 from kernels._checks import _check, _check_writable, _scalar_times
 
@@ -178,23 +181,23 @@ def _lit(power, power_state, lit_above):
 
 
 @njit(**NJIT)
-def _fresh(i, slot, ts, kind, last_ts):
-    """Reading ``i`` is a lamp reading newer than its lamp's last one (and then becomes the last)."""
-    return kind[i] == LAMP and _newer(slot[i], ts[i], last_ts)
+def _fresh(i, kind, new):
+    """Reading ``i`` is a lamp reading newer than its lamp's last one (the tracker's ``new``)."""
+    return kind[i] == LAMP and new[i]
 
 
 # --- lighting.lamp_failure ----------------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below,
-                         confirm, max_gap, last_ts, dark_since, failure_since, codes, starts):
+def _update_lamp_failure(slot, ts, kind, power, new, prev_ts, latitude, longitude, horizon, night_margin, dark_below,
+                         confirm, max_gap, dark_since, failure_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s = slot[i]
-        previous = last_ts[s] if 0 <= s < last_ts.shape[0] else np.nan
-        if not _fresh(i, slot, ts, kind, last_ts):
+        if not _fresh(i, kind, new):
             continue
+        previous = prev_ts[i]
         t = ts[i]
         if t - previous > max_gap:
             dark_since[s] = np.nan       # a missed report (maybe lit) breaks a run of dark readings
@@ -206,8 +209,8 @@ def _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, ni
                            codes, starts)
 
 
-def update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
-                        max_gap, last_ts, dark_since, failure_since, codes=None, starts=None):
+def update_lamp_failure(slot, ts, kind, power, new, prev_ts, latitude, longitude, horizon, night_margin, dark_below,
+                        confirm, max_gap, dark_since, failure_since, codes=None, starts=None):
     """Lamp failure: dark although the astronomical schedule says it must burn.
 
     A lamp reading counts as *dark at night* when ``power`` < ``dark_below`` (W) and the sun
@@ -217,29 +220,31 @@ def update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, nig
     ``max_gap`` s since the lamp's previous reading (a missed report could have been lit: the
     run starts again at the reading after the gap). An open episode closes at the first
     reading drawing at least ``dark_below`` W (lamp repaired), whatever the time of day.
-    Readings without a metered power are no evidence (but are reports). State per lamp (in
-    place): ``last_ts``, ``dark_since``, ``failure_since`` (s). Returns ``(codes, starts)`` per reading.
+    Readings without a metered power are no evidence (but are reports). ``new`` and ``prev_ts``
+    (s) per reading (module docstring). State per lamp (in place): ``dark_since``,
+    ``failure_since`` (s). Returns ``(codes, starts)`` per reading.
     """
     latitude, longitude = _coordinates(latitude, longitude)
     horizon, night_margin, dark_below, confirm, max_gap = _scalar_times(horizon, night_margin, dark_below, confirm,
                                                                         max_gap)
-    n = _check_readings(slot, ts, kind, power)
-    _check_state(last_ts, dark_since, failure_since)
+    n = _check_readings(slot, ts, kind, power, prev_ts)
+    _check_new(new, n)
+    _check_state(dark_since, failure_since)
     codes, starts = _transition_out(codes, starts, n)
-    _update_lamp_failure(slot, ts, kind, power, latitude, longitude, horizon, night_margin, dark_below, confirm,
-                         max_gap, last_ts, dark_since, failure_since, codes, starts)
+    _update_lamp_failure(slot, ts, kind, power, new, prev_ts, latitude, longitude, horizon, night_margin, dark_below,
+                         confirm, max_gap, dark_since, failure_since, codes, starts)
     return codes, starts
 
 
 # --- lighting.day_burner ------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
-                       confirm, last_ts, lit_since, burning_since, codes, starts):
+def _update_day_burner(slot, ts, kind, power, power_state, new, latitude, longitude, horizon, day_margin, lit_above,
+                       confirm, lit_since, burning_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
-        if not _fresh(i, slot, ts, kind, last_ts):
+        if not _fresh(i, kind, new):
             continue
         s = slot[i]
         t = ts[i]
@@ -250,36 +255,38 @@ def _update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, 
         _confirmed_episode(i, s, t, lit_by_day, lit == 0, confirm, lit_since, burning_since, codes, starts)
 
 
-def update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
-                      confirm, last_ts, lit_since, burning_since, codes=None, starts=None):
+def update_day_burner(slot, ts, kind, power, power_state, new, latitude, longitude, horizon, day_margin, lit_above,
+                      confirm, lit_since, burning_since, codes=None, starts=None):
     """Day burner: a lamp that burns in daylight, past the photocells' tolerance.
 
     A lamp reading counts as *lit by day* when it burns (``power`` >= ``lit_above`` W, or,
     without metered power, ``power_state`` 1 = on/low) and the sun is above ``horizon`` (deg)
     from ``day_margin`` s before to ``day_margin`` s after it. Consecutive such readings
     spanning at least ``confirm`` s open an episode starting at the first; any other reading
-    breaks the run. The first reading showing the lamp dark closes it. State per lamp (in
-    place): ``last_ts``, ``lit_since``, ``burning_since`` (s). Returns ``(codes, starts)``.
+    breaks the run. The first reading showing the lamp dark closes it. ``new`` per reading
+    (module docstring). State per lamp (in place): ``lit_since``, ``burning_since`` (s).
+    Returns ``(codes, starts)``.
     """
     latitude, longitude = _coordinates(latitude, longitude)
     horizon, day_margin, lit_above, confirm = _scalar_times(horizon, day_margin, lit_above, confirm)
     n = _check_readings(slot, ts, kind, power, power_state)
-    _check_state(last_ts, lit_since, burning_since)
+    _check_new(new, n)
+    _check_state(lit_since, burning_since)
     codes, starts = _transition_out(codes, starts, n)
-    _update_day_burner(slot, ts, kind, power, power_state, latitude, longitude, horizon, day_margin, lit_above,
-                       confirm, last_ts, lit_since, burning_since, codes, starts)
+    _update_day_burner(slot, ts, kind, power, power_state, new, latitude, longitude, horizon, day_margin, lit_above,
+                       confirm, lit_since, burning_since, codes, starts)
     return codes, starts
 
 
 # --- lighting.power_out_of_range ----------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance,
-                               confirm, last_ts, outside_since, episode_since, codes, starts):
+def _update_power_out_of_range(slot, ts, kind, power, rating, level, new, lit_above, tolerance, clear_tolerance,
+                               confirm, outside_since, episode_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
-        if not _fresh(i, slot, ts, kind, last_ts):
+        if not _fresh(i, kind, new):
             continue
         s = slot[i]
         t = ts[i]
@@ -294,8 +301,8 @@ def _update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, 
                            episode_since, codes, starts)
 
 
-def update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance, confirm,
-                              last_ts, outside_since, episode_since, codes=None, starts=None):
+def update_power_out_of_range(slot, ts, kind, power, rating, level, new, lit_above, tolerance, clear_tolerance,
+                              confirm, outside_since, episode_since, codes=None, starts=None):
     """Power out of range: a burning lamp draws far from its rated power times its dimming level.
 
     Expected power = ``rating`` (W) x ``level`` (0-1). A burning reading (``power`` >=
@@ -303,30 +310,32 @@ def update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, t
     ``tolerance`` is *outside*; consecutive outside readings spanning at least ``confirm`` s
     open an episode starting at the first; any other reading breaks the run. An open episode
     closes at the first burning reading within ``clear_tolerance`` (< ``tolerance``: the
-    hysteresis that keeps a lamp near the band edge from flapping). State per lamp (in
-    place): ``last_ts``, ``outside_since``, ``episode_since`` (s). Returns ``(codes, starts)``.
+    hysteresis that keeps a lamp near the band edge from flapping). ``new`` per reading (module
+    docstring). State per lamp (in place): ``outside_since``, ``episode_since`` (s). Returns
+    ``(codes, starts)``.
     """
     lit_above, tolerance, clear_tolerance, confirm = _scalar_times(lit_above, tolerance, clear_tolerance, confirm)
     if not 0.0 <= clear_tolerance <= tolerance:
         raise ValueError(f"clear_tolerance must lie within [0, tolerance], got {clear_tolerance} vs {tolerance}")
     n = _check_readings(slot, ts, kind, power, rating, level)
-    _check_state(last_ts, outside_since, episode_since)
+    _check_new(new, n)
+    _check_state(outside_since, episode_since)
     codes, starts = _transition_out(codes, starts, n)
-    _update_power_out_of_range(slot, ts, kind, power, rating, level, lit_above, tolerance, clear_tolerance, confirm,
-                               last_ts, outside_since, episode_since, codes, starts)
+    _update_power_out_of_range(slot, ts, kind, power, rating, level, new, lit_above, tolerance, clear_tolerance,
+                               confirm, outside_since, episode_since, codes, starts)
     return codes, starts
 
 
 # --- lighting.cycling ---------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_cycling(slot, ts, kind, power, power_state, latitude, longitude, horizon, twilight_margin, lit_above,
-                    window, min_transitions, steady_for, last_ts, last_lit, window_start, transitions,
+def _update_cycling(slot, ts, kind, power, power_state, new, latitude, longitude, horizon, twilight_margin,
+                    lit_above, window, min_transitions, steady_for, last_lit, window_start, transitions,
                     last_transition, cycling_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
-        if not _fresh(i, slot, ts, kind, last_ts):
+        if not _fresh(i, kind, new):
             continue
         s = slot[i]
         t = ts[i]
@@ -355,8 +364,8 @@ def _update_cycling(slot, ts, kind, power, power_state, latitude, longitude, hor
             transitions[s] = 0
 
 
-def update_cycling(slot, ts, kind, power, power_state, latitude, longitude, horizon, twilight_margin, lit_above,
-                   window, min_transitions, steady_for, last_ts, last_lit, window_start, transitions,
+def update_cycling(slot, ts, kind, power, power_state, new, latitude, longitude, horizon, twilight_margin, lit_above,
+                   window, min_transitions, steady_for, last_lit, window_start, transitions,
                    last_transition, cycling_since, codes=None, starts=None):
     """Cycling: a lamp switching on and off while it should be steady.
 
@@ -365,8 +374,8 @@ def update_cycling(slot, ts, kind, power, power_state, latitude, longitude, hori
     (``twilight_margin`` s around sunrise and sunset, where photocells switch). A window
     opens at a transition and lasts ``window`` s; ``min_transitions`` transitions within it
     open an episode starting at the window's opening. The episode closes at the first
-    reading ``steady_for`` s after the last transition. State per lamp (in place):
-    ``last_ts`` (s), ``last_lit`` (int8, -1 unknown), ``window_start`` (s), ``transitions``
+    reading ``steady_for`` s after the last transition. ``new`` per reading (module docstring).
+    State per lamp (in place): ``last_lit`` (int8, -1 unknown), ``window_start`` (s), ``transitions``
     (int32), ``last_transition`` (s), ``cycling_since`` (s). Returns ``(codes, starts)``.
     """
     latitude, longitude = _coordinates(latitude, longitude)
@@ -376,14 +385,15 @@ def update_cycling(slot, ts, kind, power, power_state, latitude, longitude, hori
     if min_transitions < 1:
         raise ValueError(f"min_transitions must be >= 1, got {min_transitions}")
     n = _check_readings(slot, ts, kind, power, power_state)
-    m = _check_state(last_ts, window_start, last_transition, cycling_since)
+    _check_new(new, n)
+    m = _check_state(window_start, last_transition, cycling_since)
     _check("last_lit", last_lit, np.int8, m)
     _check("transitions", transitions, np.int32, m)
     _check_writable("last_lit", last_lit)
     _check_writable("transitions", transitions)
     codes, starts = _transition_out(codes, starts, n)
-    _update_cycling(slot, ts, kind, power, power_state, latitude, longitude, horizon, twilight_margin, lit_above,
-                    window, min_transitions, steady_for, last_ts, last_lit, window_start, transitions,
+    _update_cycling(slot, ts, kind, power, power_state, new, latitude, longitude, horizon, twilight_margin,
+                    lit_above, window, min_transitions, steady_for, last_lit, window_start, transitions,
                     last_transition, cycling_since, codes, starts)
     return codes, starts
 
@@ -409,10 +419,14 @@ def _check_readings(slot, ts, kind, *columns) -> int:
     return n
 
 
-def _check_state(last_ts, *times) -> int:
-    _check("last_ts", last_ts, np.float64)
-    m = last_ts.shape[0]
-    _check_writable("last_ts", last_ts)
+def _check_new(new, n: int) -> None:
+    _check("new", new, np.bool_, n)
+
+
+def _check_state(first, *times) -> int:
+    _check("state", first, np.float64)
+    m = first.shape[0]
+    _check_writable("state", first)
     for i, array in enumerate(times):
         _check(f"state {i}", array, np.float64, m)
         _check_writable(f"state {i}", array)
@@ -441,8 +455,9 @@ def warm_up_lighting() -> None:
     f = np.full(1, np.nan)
     solar_elevation(one, 47.0, 5.0)
     sun_times(one, 47.0, 5.0)
-    update_lamp_failure(slot, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
-    update_day_burner(slot, one, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy(), f.copy())
-    update_power_out_of_range(slot, one, one, one, one, one, 1.0, 0.2, 0.1, 1.0, f.copy(), f.copy(), f.copy())
-    update_cycling(slot, one, one, one, one, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1, 1.0, f.copy(),
+    new = np.ones(1, dtype=np.bool_)
+    update_lamp_failure(slot, one, one, one, new, f, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1.0, f.copy(), f.copy())
+    update_day_burner(slot, one, one, one, one, new, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy())
+    update_power_out_of_range(slot, one, one, one, one, one, new, 1.0, 0.2, 0.1, 1.0, f.copy(), f.copy())
+    update_cycling(slot, one, one, one, one, new, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1, 1.0,
                    np.full(1, -1, dtype=np.int8), f.copy(), np.zeros(1, dtype=np.int32), f.copy(), f.copy())

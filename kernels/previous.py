@@ -16,6 +16,10 @@ Per reading ``i`` of subject ``s = slot[i]``:
   also a finite value; a slot in range) and later than the previous reading (or the first).
   A duplicate (same time) or out-of-order reading is not new, and it does not become the
   previous reading of the next one: only new readings do.
+* With ``value_required=False`` a reading without a value (NaN) is new all the same; its NaN
+  becomes the previous value of the next reading, unless ``finite_values``: then ``prev_value``
+  is the value of the newest earlier new reading *that had one* (a bin's last known fill level
+  when a reading lacked it), and a NaN value leaves ``last_value`` as it was.
 
 State per subject: ``last_ts`` (s, NaN = never) and ``last_value``. ``fold=True`` writes the
 newest reading into ``last_ts``; ``fold=False`` only reads ``last_ts`` (another of the tracker's
@@ -38,7 +42,7 @@ _NONE = np.empty(0, dtype=np.float64)
 
 
 @njit(**NJIT)
-def _previous_readings(slot, ts, value, has_value, value_required, last_ts, newest, last_value,
+def _previous_readings(slot, ts, value, has_value, value_required, finite_values, last_ts, newest, last_value,
                        prev_ts, prev_value, new):
     m = last_ts.shape[0]
     for i in range(slot.shape[0]):      # the newest reading before the slice (a no-op when folding)
@@ -65,12 +69,12 @@ def _previous_readings(slot, ts, value, has_value, value_required, last_ts, newe
         if t > t0 or np.isnan(t0):
             new[i] = True
             newest[s] = t
-            if has_value:
+            if has_value and not (finite_values and not np.isfinite(value[i])):
                 last_value[s] = value[i]
 
 
 def previous_readings(slot, ts, last_ts, value=None, last_value=None, value_required=True, fold=False,
-                      prev_ts=None, prev_value=None, new=None):
+                      prev_ts=None, prev_value=None, new=None, finite_values=False):
     """Per reading: ``(prev_ts, prev_value, new)`` (module docstring); ``prev_value`` is None
     without ``value``. ``slot`` int32, ``ts`` float64 s, ``value`` float64 per reading;
     ``last_ts`` and ``last_value`` float64 per subject (updated in place as described)."""
@@ -101,7 +105,8 @@ def previous_readings(slot, ts, last_ts, value=None, last_value=None, value_requ
     else:
         _check("new", new, np.bool_, n)
     newest = last_ts if fold else np.empty(m, dtype=np.float64)
-    _previous_readings(slot, ts, value if has_value else _NONE, has_value, bool(value_required), last_ts, newest,
+    _previous_readings(slot, ts, value if has_value else _NONE, has_value, bool(value_required),
+                       bool(finite_values), last_ts, newest,
                        last_value if has_value else _NONE, prev_ts, prev_value if has_value else _NONE, new)
     return prev_ts, (prev_value if has_value else None), new
 
@@ -111,4 +116,6 @@ def warm_up_previous() -> None:
     i = np.zeros(1, dtype=np.int32)
     for fold in (False, True):
         previous_readings(i, np.ones(1), np.full(1, np.nan), fold=fold)
-        previous_readings(i, np.ones(1), np.full(1, np.nan), np.ones(1), np.full(1, np.nan), fold=fold)
+        for required, finite in ((True, False), (False, False), (False, True)):
+            previous_readings(i, np.ones(1), np.full(1, np.nan), np.ones(1), np.full(1, np.nan), required, fold,
+                              finite_values=finite)

@@ -89,25 +89,23 @@ def _same(a, b):
 
 
 @njit(**NJIT)
-def _update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_after,
-                  last_ts, prev_intensity, prev_occupancy, prev_speed, flat_since, impossible_since,
-                  stuck_since, stuck_ended, codes, starts):
-    n = last_ts.shape[0]
+def _update_stuck(slot, ts, intensity, occupancy, speed, new, prev_ts, prev_occupancy, flat_after, impossible_after,
+                  prev_intensity, prev_speed, flat_since, impossible_since, stuck_since, stuck_ended, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
+        if not new[i]:
+            continue
         s = slot[i]
         t = ts[i]
-        if s < 0 or s >= n or not np.isfinite(t) or t <= last_ts[s]:
-            continue
         q = intensity[i]
         o = occupancy[i]
         v = speed[i]
-        repeated = (not np.isnan(last_ts[s]) and q > 0.0 and q == prev_intensity[s]
-                    and _same(o, prev_occupancy[s]) and _same(v, prev_speed[s]))
+        repeated = (not np.isnan(prev_ts[i]) and q > 0.0 and q == prev_intensity[s]
+                    and _same(o, prev_occupancy[i]) and _same(v, prev_speed[s]))
         if repeated:
             if np.isnan(flat_since[s]):
-                flat_since[s] = last_ts[s]   # the run began with the previous, identical reading
+                flat_since[s] = prev_ts[i]   # the run began with the previous, identical reading
         else:
             flat_since[s] = np.nan
         if q == 0.0 and v > 0.0:         # a mean speed over no vehicles
@@ -115,9 +113,7 @@ def _update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_
                 impossible_since[s] = t
         else:
             impossible_since[s] = np.nan
-        last_ts[s] = t
         prev_intensity[s] = q
-        prev_occupancy[s] = o
         prev_speed[s] = v
         if np.isnan(stuck_since[s]):
             if not np.isnan(flat_since[s]) and t - flat_since[s] >= flat_after:
@@ -134,9 +130,9 @@ def _update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_
             stuck_ended[s] = t
 
 
-def update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_after,
-                 last_ts, prev_intensity, prev_occupancy, prev_speed, flat_since, impossible_since,
-                 stuck_since, stuck_ended, codes=None, starts=None):
+def update_stuck(slot, ts, intensity, occupancy, speed, new, prev_ts, prev_occupancy, flat_after, impossible_after,
+                 prev_intensity, prev_speed, flat_since, impossible_since, stuck_since, stuck_ended,
+                 codes=None, starts=None):
     """Fold time-sorted readings into the stuck-sensor state; report opened and closed episodes.
 
     A detector is *flat* while it repeats exactly the same (intensity > 0, occupancy,
@@ -147,7 +143,10 @@ def update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_a
     ``impossible_after`` s (episode start = the run's start) and closes on the first
     reading that is neither repeated nor impossible (``stuck_ended`` = its time).
     A run of zero counts is a quiet road, not a flat run. Readings not newer than the
-    detector's last one are ignored. Returns (``codes`` int8, ``starts`` float64) per
+    detector's last one are ignored: per reading the domain tracker's facts
+    (:func:`kernels.previous_readings`) ``new`` (bool), ``prev_ts`` (s, the detector's previous
+    reading, NaN for its first) and ``prev_occupancy`` (that reading's occupancy); per detector
+    ``prev_intensity`` and ``prev_speed`` of its previous reading are this kernel's own. Returns (``codes`` int8, ``starts`` float64) per
     reading: RAISED / CLEARED with the episode start, NO_CHANGE with NaN.
     """
     flat_after, impossible_after = _scalar_times(flat_after, impossible_after)
@@ -155,11 +154,17 @@ def update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_a
     n = slot.shape[0]
     for name, arr in (("ts", ts), ("intensity", intensity), ("occupancy", occupancy), ("speed", speed)):
         _check(name, arr, np.float64, n)
-    _check("last_ts", last_ts, np.float64)
-    m = last_ts.shape[0]
-    for name, arr in (("last_ts", last_ts), ("prev_intensity", prev_intensity), ("prev_occupancy", prev_occupancy),
-                      ("prev_speed", prev_speed), ("flat_since", flat_since), ("impossible_since", impossible_since),
-                      ("stuck_since", stuck_since), ("stuck_ended", stuck_ended)):
+    _check("new", new, np.bool_, n)
+    _check("prev_ts", prev_ts, np.float64, n)
+    _check("prev_occupancy", prev_occupancy, np.float64, n)
+    _check("prev_intensity", prev_intensity, np.float64)
+    m = prev_intensity.shape[0]
+    fresh = slot[new]
+    if fresh.size and (int(fresh.min()) < 0 or int(fresh.max()) >= m):
+        raise ValueError(f"a new reading's slot is outside the {m} detectors' state")
+    for name, arr in (("prev_intensity", prev_intensity), ("prev_speed", prev_speed), ("flat_since", flat_since),
+                      ("impossible_since", impossible_since), ("stuck_since", stuck_since),
+                      ("stuck_ended", stuck_ended)):
         _check(name, arr, np.float64, m)
         _check_writable(name, arr)
     codes = _out(codes, n)
@@ -167,8 +172,8 @@ def update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_a
         starts = np.empty(n, dtype=np.float64)
     else:
         _check("starts", starts, np.float64, n)
-    _update_stuck(slot, ts, intensity, occupancy, speed, flat_after, impossible_after, last_ts, prev_intensity,
-                  prev_occupancy, prev_speed, flat_since, impossible_since, stuck_since, stuck_ended, codes, starts)
+    _update_stuck(slot, ts, intensity, occupancy, speed, new, prev_ts, prev_occupancy, flat_after, impossible_after,
+                  prev_intensity, prev_speed, flat_since, impossible_since, stuck_since, stuck_ended, codes, starts)
     return codes, starts
 
 
@@ -316,5 +321,5 @@ def warm_up_traffic() -> None:
     i = np.zeros(1, dtype=np.int32)
     t = np.zeros(1)
     apply_traffic_readings(i, t, i.copy(), f(), f(), f(), i.copy(), f(), f())
-    update_stuck(i, t, f(), f(), f(), 1.0, 1.0, f(), f(), f(), f(), f(), f(), f(), f())
+    update_stuck(i, t, f(), f(), f(), np.ones(1, dtype=np.bool_), f(), f(), 1.0, 1.0, f(), f(), f(), f(), f(), f())
     sweep_incident(0.0, 0.2, 0.5, 1.0, 1.0, 1.0, f(), i.copy(), f(), f(), f(), f(), f(), f(), f(), f())

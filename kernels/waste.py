@@ -7,8 +7,11 @@ Celsius; ``status`` is a code of :data:`kernels.config.WASTE_STATUS_CODES`.
 NaN value in a reading means the reading lacks that field.
 
 Every ``update_*`` kernel takes one time-sorted slice of readings (``slot``
-int32 bin slot, ``ts``, value columns), skips readings that are not newer than
-the bin's last one seen by that detector (duplicates, out of order), and writes
+int32 bin slot, ``ts``, value columns) with the domain tracker's facts about each
+(:func:`kernels.previous_readings`: ``new`` bool, false for a reading not newer than
+the bin's last one -- a duplicate, out of order, or invalid -- and, where needed,
+``prev_fill``: the fill of the bin's newest earlier reading that had one), skips
+readings that are not new, and writes
 per reading a transition code (NO_CHANGE / RAISED / CLEARED) and the episode
 start (s) into preallocated ``codes`` (int8) and ``starts`` (float64).
 
@@ -26,7 +29,6 @@ from kernels.config import (
     CLEARED, EMPTYING_DROP, FILL_SLOPE_WINDOW, NJIT, NO_CHANGE, RAISED, SAME_LEVEL, STATUS_BURNING,
 )
 from kernels._checks import _check, _check_writable, _out, _raised_at, _scalar_times, _ticks
-from kernels._episodes import _newer
 from kernels._ticks import _first_elapsed
 
 __all__ = ["update_overflow", "update_fire", "update_collection_late", "sweep_collection_late",
@@ -36,12 +38,12 @@ __all__ = ["update_overflow", "update_fire", "update_collection_late", "sweep_co
 # --- waste.overflow -------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_overflow(slot, ts, fill, raise_at, clear_below, last_ts, overflow_since, codes, starts):
+def _update_overflow(slot, ts, fill, new, raise_at, clear_below, overflow_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _newer(s, t, last_ts) or np.isnan(x):
+        if not new[i] or np.isnan(x):
             continue
         if np.isnan(overflow_since[s]):
             if x >= raise_at:
@@ -54,33 +56,34 @@ def _update_overflow(slot, ts, fill, raise_at, clear_below, last_ts, overflow_si
             overflow_since[s] = np.nan
 
 
-def update_overflow(slot, ts, fill, raise_at, clear_below, last_ts, overflow_since, codes=None, starts=None):
+def update_overflow(slot, ts, fill, new, raise_at, clear_below, overflow_since, codes=None, starts=None):
     """Open an overflow episode at the first reading with ``fill >= raise_at`` (fraction); close
     it at the first later reading with ``fill < clear_below`` (hysteresis: ``clear_below < raise_at``).
 
-    State per bin: ``last_ts`` (s), ``overflow_since`` (s, start of the open episode).
+    ``new`` per reading (module docstring). State per bin: ``overflow_since`` (s, start of the open episode).
     Returns ``(codes, starts)`` per reading.
     """
     n = _check_readings(slot, ts, fill)
     raise_at, clear_below = _scalar_times(raise_at, clear_below)
     if not clear_below <= raise_at:
         raise ValueError(f"clear_below ({clear_below}) must not exceed raise_at ({raise_at})")
-    _check_state(last_ts, overflow_since)
+    _check_new(new, n)
+    _check_state(overflow_since)
     codes, starts = _transition_out(codes, starts, n)
-    _update_overflow(slot, ts, fill, raise_at, clear_below, last_ts, overflow_since, codes, starts)
+    _update_overflow(slot, ts, fill, new, raise_at, clear_below, overflow_since, codes, starts)
     return codes, starts
 
 
 # --- waste.fire -----------------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_fire(slot, ts, temperature, status, fire_c, jump_c, jump_within_s, clear_c,
-                 last_ts, last_temp, last_temp_ts, fire_since, codes, starts):
+def _update_fire(slot, ts, temperature, status, new, fire_c, jump_c, jump_within_s, clear_c,
+                 last_temp, last_temp_ts, fire_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], temperature[i]
-        if not _newer(s, t, last_ts):
+        if not new[i]:
             continue
         burning = status[i] == STATUS_BURNING
         hot = burning
@@ -104,38 +107,40 @@ def _update_fire(slot, ts, temperature, status, fire_c, jump_c, jump_within_s, c
             last_temp_ts[s] = t
 
 
-def update_fire(slot, ts, temperature, status, fire_c, jump_c, jump_within_s, clear_c,
-                last_ts, last_temp, last_temp_ts, fire_since, codes=None, starts=None):
+def update_fire(slot, ts, temperature, status, new, fire_c, jump_c, jump_within_s, clear_c,
+                last_temp, last_temp_ts, fire_since, codes=None, starts=None):
     """Open a fire episode at a reading whose ``temperature`` (degC) is at least ``fire_c``, or
     rose by at least ``jump_c`` since the bin's previous temperature no more than ``jump_within_s``
     (s) earlier, or whose ``status`` code is burning; close it at the first later reading that is
     not burning with ``temperature <= clear_c``.
 
-    State per bin: ``last_ts`` (s), ``last_temp`` (degC) and its time ``last_temp_ts`` (s),
-    ``fire_since`` (s). Returns ``(codes, starts)`` per reading.
+    ``new`` per reading (module docstring). State per bin: ``last_temp`` (degC) and its time
+    ``last_temp_ts`` (s) -- the newest reading *with a temperature* (the field is optional), not the
+    bin's previous reading --, ``fire_since`` (s). Returns ``(codes, starts)`` per reading.
     """
     n = _check_readings(slot, ts, temperature, status)
     fire_c, jump_c, jump_within_s, clear_c = _scalar_times(fire_c, jump_c, jump_within_s, clear_c)
     if not clear_c < fire_c:
         raise ValueError(f"clear_c ({clear_c}) must be below fire_c ({fire_c})")
-    _check_state(last_ts, last_temp, last_temp_ts, fire_since)
+    _check_new(new, n)
+    _check_state(last_temp, last_temp_ts, fire_since)
     codes, starts = _transition_out(codes, starts, n)
-    _update_fire(slot, ts, temperature, status, fire_c, jump_c, jump_within_s, clear_c,
-                 last_ts, last_temp, last_temp_ts, fire_since, codes, starts)
+    _update_fire(slot, ts, temperature, status, new, fire_c, jump_c, jump_within_s, clear_c,
+                 last_temp, last_temp_ts, fire_since, codes, starts)
     return codes, starts
 
 
 # --- waste.collection_late ------------------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_collection_late(slot, ts, fill, full_level, last_ts, prev_fill, full_since, late_since, codes, starts):
+def _update_collection_late(slot, ts, fill, new, prev_fill, full_level, full_since, late_since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _newer(s, t, last_ts) or np.isnan(x):
+        if not new[i] or np.isnan(x):
             continue
-        if prev_fill[s] - x >= EMPTYING_DROP:   # NaN-safe: False when there is no previous level
+        if prev_fill[i] - x >= EMPTYING_DROP:   # NaN-safe: False when there is no previous level
             full_since[s] = np.nan
             if not np.isnan(late_since[s]):
                 codes[i] = CLEARED
@@ -143,23 +148,25 @@ def _update_collection_late(slot, ts, fill, full_level, last_ts, prev_fill, full
                 late_since[s] = np.nan
         if np.isnan(full_since[s]) and x >= full_level:
             full_since[s] = t
-        prev_fill[s] = x
 
 
-def update_collection_late(slot, ts, fill, full_level, last_ts, prev_fill, full_since, late_since,
+def update_collection_late(slot, ts, fill, new, prev_fill, full_level, full_since, late_since,
                            codes=None, starts=None):
     """Track since when each bin has been full and close late-collection episodes on emptying.
 
     ``full_since`` (s) is the time of the first reading with ``fill >= full_level`` since the
     bin's last emptying (a dip below the level does not reset it; only an emptying does). An
-    emptying closes an open episode (``late_since``) at that reading. State per bin: ``last_ts``,
-    ``prev_fill`` (fraction), ``full_since``, ``late_since``. Returns ``(codes, starts)`` per reading.
+    emptying closes an open episode (``late_since``) at that reading. ``new`` and ``prev_fill``
+    (fraction) per reading (module docstring). State per bin: ``full_since``, ``late_since``.
+    Returns ``(codes, starts)`` per reading.
     """
     n = _check_readings(slot, ts, fill)
     full_level = _scalar_times(full_level)[0]
-    _check_state(last_ts, prev_fill, full_since, late_since)
+    _check_new(new, n)
+    _check("prev_fill", prev_fill, np.float64, n)
+    _check_state(full_since, late_since)
     codes, starts = _transition_out(codes, starts, n)
-    _update_collection_late(slot, ts, fill, full_level, last_ts, prev_fill, full_since, late_since, codes, starts)
+    _update_collection_late(slot, ts, fill, new, prev_fill, full_level, full_since, late_since, codes, starts)
     return codes, starts
 
 
@@ -225,8 +232,8 @@ def _slope_and_level(times, levels, n, scratch):
 
 
 @njit(**NJIT)
-def _update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s, min_rate_per_s, min_readings,
-                          last_ts, prev_fill, count, window_t, window_f, since, codes, starts):
+def _update_fill_forecast(slot, ts, fill, next_collection, new, prev_fill, full_level, horizon_s, min_rate_per_s,
+                          min_readings, count, window_t, window_f, since, codes, starts):
     size = window_t.shape[0]
     scratch = np.empty(size * size, dtype=np.float64)
     times = np.empty(size, dtype=np.float64)
@@ -235,15 +242,14 @@ def _update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _newer(s, t, last_ts) or np.isnan(x):
+        if not new[i] or np.isnan(x):
             continue
-        if prev_fill[s] - x >= EMPTYING_DROP:
+        if prev_fill[i] - x >= EMPTYING_DROP:
             count[s] = 0
             if not np.isnan(since[s]):
                 codes[i] = CLEARED
                 starts[i] = since[s]
                 since[s] = np.nan
-        prev_fill[s] = x
         n = count[s]
         if n == size:   # drop the oldest point
             for j in range(size - 1):
@@ -272,8 +278,8 @@ def _update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s
             starts[i] = t
 
 
-def update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s, min_rate_per_s, min_readings,
-                         last_ts, prev_fill, count, window_t, window_f, since, codes=None, starts=None):
+def update_fill_forecast(slot, ts, fill, next_collection, new, prev_fill, full_level, horizon_s, min_rate_per_s,
+                         min_readings, count, window_t, window_f, since, codes=None, starts=None):
     """Forecast, at each reading, whether a bin will be full before its next collection.
 
     Per bin the kernel keeps the last ``FILL_SLOPE_WINDOW`` (time, fill) points since its last
@@ -282,7 +288,8 @@ def update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s,
     at the reading give the time to ``full_level``; an episode opens when the bin is still below
     ``full_level`` (the overflow detector's business above it), gains at least ``min_rate_per_s``
     and will reach ``full_level`` both before ``next_collection`` (epoch s, per reading; NaN or
-    past = no forecast) and within ``horizon_s``. The next emptying closes it.
+    past = no forecast) and within ``horizon_s``. The next emptying closes it. ``new`` and
+    ``prev_fill`` per reading (module docstring).
     Returns ``(codes, starts)`` per reading.
     """
     n = _check_readings(slot, ts, fill, next_collection)
@@ -290,7 +297,9 @@ def update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s,
     min_readings = int(min_readings)
     if not 2 <= min_readings <= FILL_SLOPE_WINDOW:
         raise ValueError(f"min_readings must be within 2..{FILL_SLOPE_WINDOW}, got {min_readings}")
-    bins = _check_state(last_ts, prev_fill, since)
+    _check_new(new, n)
+    _check("prev_fill", prev_fill, np.float64, n)
+    bins = _check_state(since)
     _check("count", count, np.int32, bins)
     _check_writable("count", count)
     for name, window in (("window_t", window_t), ("window_f", window_f)):
@@ -299,8 +308,8 @@ def update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s,
             raise ValueError(f"{name} must be a writable C-contiguous float64 array of shape "
                              f"({FILL_SLOPE_WINDOW}, {bins})")
     codes, starts = _transition_out(codes, starts, n)
-    _update_fill_forecast(slot, ts, fill, next_collection, full_level, horizon_s, min_rate_per_s, min_readings,
-                          last_ts, prev_fill, count, window_t, window_f, since, codes, starts)
+    _update_fill_forecast(slot, ts, fill, next_collection, new, prev_fill, full_level, horizon_s, min_rate_per_s,
+                          min_readings, count, window_t, window_f, since, codes, starts)
     return codes, starts
 
 
@@ -318,19 +327,18 @@ def fill_slope_and_level(times, levels):
 # --- waste.sensor_fault (stuck level) ---------------------------------------------------------------
 
 @njit(**NJIT)
-def _update_stuck_level(slot, ts, fill, stuck_readings, last_ts, prev_fill, run, run_start, since, codes, starts):
+def _update_stuck_level(slot, ts, fill, new, prev_fill, stuck_readings, run, run_start, since, codes, starts):
     for i in range(slot.shape[0]):
         codes[i] = NO_CHANGE
         starts[i] = np.nan
         s, t, x = slot[i], ts[i], fill[i]
-        if not _newer(s, t, last_ts) or np.isnan(x):
+        if not new[i] or np.isnan(x):
             continue
-        if abs(x - prev_fill[s]) <= SAME_LEVEL:   # NaN-safe: False when there is no previous level
+        if abs(x - prev_fill[i]) <= SAME_LEVEL:   # NaN-safe: False when there is no previous level
             run[s] += 1
         else:
             run[s] = 1
             run_start[s] = t
-        prev_fill[s] = x
         if np.isnan(since[s]):
             if run[s] >= stuck_readings:
                 since[s] = run_start[s]
@@ -342,23 +350,25 @@ def _update_stuck_level(slot, ts, fill, stuck_readings, last_ts, prev_fill, run,
             since[s] = np.nan
 
 
-def update_stuck_level(slot, ts, fill, stuck_readings, last_ts, prev_fill, run, run_start, since,
+def update_stuck_level(slot, ts, fill, new, prev_fill, stuck_readings, run, run_start, since,
                        codes=None, starts=None):
     """Open a stuck-sensor episode when ``stuck_readings`` consecutive readings of a bin report the
     same ``fill`` (within ``SAME_LEVEL``); episode start = the first of them. The first reading
-    with another value closes it. State per bin: ``last_ts`` (s), ``prev_fill`` (fraction),
-    ``run`` (int32 readings in the current run of one value), ``run_start`` (s), ``since`` (s).
+    with another value closes it. ``new`` and ``prev_fill`` (fraction) per reading (module
+    docstring). State per bin: ``run`` (int32 readings in the current run of one value), ``run_start`` (s), ``since`` (s).
     Returns ``(codes, starts)`` per reading.
     """
     n = _check_readings(slot, ts, fill)
     stuck_readings = int(stuck_readings)
     if stuck_readings < 2:
         raise ValueError(f"stuck_readings must be at least 2, got {stuck_readings}")
-    bins = _check_state(last_ts, prev_fill, run_start, since)
+    _check_new(new, n)
+    _check("prev_fill", prev_fill, np.float64, n)
+    bins = _check_state(run_start, since)
     _check("run", run, np.int32, bins)
     _check_writable("run", run)
     codes, starts = _transition_out(codes, starts, n)
-    _update_stuck_level(slot, ts, fill, stuck_readings, last_ts, prev_fill, run, run_start, since, codes, starts)
+    _update_stuck_level(slot, ts, fill, new, prev_fill, stuck_readings, run, run_start, since, codes, starts)
     return codes, starts
 
 
@@ -371,6 +381,10 @@ def _check_readings(slot, ts, *columns) -> int:
     for k, column in enumerate(columns):
         _check(f"column {k}", column, np.float64, n)
     return n
+
+
+def _check_new(new, n: int) -> None:
+    _check("new", new, np.bool_, n)
 
 
 def _check_state(first, *others) -> int:
@@ -400,11 +414,12 @@ def warm_up_waste() -> None:
     def nan():
         return np.full(1, np.nan)
 
-    update_overflow(slot, one, one, 0.9, 0.7, nan(), nan())
-    update_fire(slot, one, one, one, 60.0, 15.0, 10800.0, 30.0, nan(), nan(), nan(), nan())
-    update_collection_late(slot, one, one, 0.75, nan(), nan(), nan(), nan())
+    new = np.ones(1, dtype=np.bool_)
+    update_overflow(slot, one, one, new, 0.9, 0.7, nan())
+    update_fire(slot, one, one, one, new, 60.0, 15.0, 10800.0, 30.0, nan(), nan(), nan())
+    update_collection_late(slot, one, one, new, nan(), 0.75, nan(), nan())
     sweep_collection_late(0.0, 1.0, nan(), nan())
     sweep_collection_late(np.array([0.0, 300.0]), 1.0, nan(), nan())
-    update_fill_forecast(slot, one, one, one, 0.9, 43200.0, 1e-6, 4, nan(), nan(), np.zeros(1, dtype=np.int32),
+    update_fill_forecast(slot, one, one, one, new, nan(), 0.9, 43200.0, 1e-6, 4, np.zeros(1, dtype=np.int32),
                          np.full((FILL_SLOPE_WINDOW, 1), np.nan), np.full((FILL_SLOPE_WINDOW, 1), np.nan), nan())
-    update_stuck_level(slot, one, one, 6, nan(), nan(), np.zeros(1, dtype=np.int32), nan(), nan())
+    update_stuck_level(slot, one, one, new, nan(), 6, np.zeros(1, dtype=np.int32), nan(), nan())

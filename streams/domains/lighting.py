@@ -10,6 +10,9 @@ Dijon by default).
 
 from __future__ import annotations
 
+import numpy as np
+
+import kernels
 from kernels.config import CABINET, LAMP
 from streams.detectors.lighting.cycling import Cycling
 from streams.detectors.lighting.day_burner import DayBurner
@@ -19,7 +22,59 @@ from streams.detectors.lighting.silent import LightingSilent
 from streams.detectors._cadence import CadenceTracker
 from streams.domains.base import Column, Domain
 
-__all__ = ["LIGHTING", "POWER_STATE_CODES"]
+__all__ = ["LIGHTING", "LightingTracker", "POWER_STATE_CODES"]
+
+#: Per-reading facts the tracker hands the lamp detectors (:func:`kernels.previous_readings` over the lamp
+#: readings alone): whether a lamp reading is new (later than the lamp's previous lamp reading) and that
+#: previous reading's time (s). Cabinet readings are never new.
+FACTS = (("new", np.bool_), ("prev_ts", np.float64))
+
+#: Fields earlier releases kept per lamp and detector, now the tracker's ``lamp_last_seen``: dropped from
+#: restored state (:func:`upgrade_state`), which takes the lamp's newest lamp reading from them first.
+RETIRED_FIELDS = ("lamp_failure_last_ts", "day_burner_last_ts", "power_range_last_ts", "cycling_last_ts")
+
+
+class LightingTracker:
+    """Shared lamp and cabinet state: the newest reading of every lamp and cabinet and their reporting
+    cadence (``last_seen``, ``cadence``...: lighting.silent reads them), and the newest *lamp* reading's
+    time (``lamp_last_seen``). Per reading it hands the lamp detectors whether it is a new lamp reading
+    and the lamp's previous lamp reading (``reading_facts``), so no detector keeps a copy of it.
+
+    ``lamp_last_seen`` and not ``last_seen``: the lamp detectors judged a lamp reading against the
+    subject's previous *lamp* reading (a cabinet reading under the same id was neither new nor previous
+    to them); the facts keep that, whatever shares an id."""
+
+    subject_fields = (("lamp_last_seen", np.float64, np.nan),)
+    reading_facts = FACTS
+    cadence = CadenceTracker(owns_last_seen=True)
+
+    def prepare(self, state) -> None:
+        state.subjects.ensure_all(self.subject_fields)
+        self.cadence.prepare(state)
+
+    def update(self, state, readings) -> dict:
+        """Fold a time-sorted slice in; returns the per-reading facts (``reading_facts``) of its readings."""
+        lamps = np.where(readings.columns["kind"] == LAMP, readings.slots, np.int32(-1)).astype(np.int32, copy=False)
+        prev_ts, _none, new = kernels.previous_readings(lamps, readings.ts, state.subject("lamp_last_seen"),
+                                                        fold=True)
+        self.cadence.update(state, readings)
+        return {"new": new, "prev_ts": prev_ts}
+
+
+def upgrade_state(state) -> None:
+    """State restored from an earlier release: the lamp's newest lamp reading from the detectors' old
+    copies of it (all equal: each took every new lamp reading), then the old copies dropped."""
+    table = state.subjects
+    old = set(table.fields) & set(RETIRED_FIELDS)
+    if not old:
+        return
+    if "lamp_last_seen" in table.fields:
+        target = table.column("lamp_last_seen")
+        for name in RETIRED_FIELDS:
+            if name in old:
+                missing = np.isnan(target)
+                target[missing] = table.column(name)[missing]
+    table.drop(old)
 
 #: powerState -> lit (1) or dark (0) as the controller reports it; ``low`` is dimmed but burning.
 POWER_STATE_CODES = {"on": 1.0, "low": 1.0, "bootingUp": 1.0, "off": 0.0}
@@ -40,8 +95,10 @@ LIGHTING = Domain(
              Column("powerRating"),                 # W at full level (lamps)
              Column("energyConsumed")),             # kWh, cumulative (cabinets)
     groups=(("cabinet", "refStreetlightControlCabinet"),),
-    # every lamp's and cabinet's newest reading and reporting cadence (lighting.silent reads them)
-    tracker=CadenceTracker(owns_last_seen=True),
+    # every lamp's and cabinet's newest reading and reporting cadence (lighting.silent reads them), the
+    # newest lamp reading, and per reading the facts the lamp detectors share (new, prev_ts)
+    tracker=LightingTracker(),
+    upgrade=upgrade_state,
     detectors=(LampFailure, DayBurner, PowerOutOfRange, Cycling, LightingSilent),
     incident_detectors={"lamp_failure": "lighting.lamp_failure", "day_burner": "lighting.day_burner",
                         "power_out_of_range": "lighting.power_out_of_range", "cycling": "lighting.cycling",

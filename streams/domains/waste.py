@@ -15,6 +15,9 @@ Bin ids are not personal data: no pseudonymisation.
 
 from __future__ import annotations
 
+import numpy as np
+
+import kernels
 from kernels.config import WASTE_STATUS_CODES
 from streams.detectors.waste.collection_late import CollectionLate
 from streams.detectors.waste.fire import Fire
@@ -25,7 +28,61 @@ from streams.detectors.waste.silent import WasteSilent
 from streams.detectors._cadence import CadenceTracker
 from streams.domains.base import Column, Domain
 
-__all__ = ["WASTE"]
+__all__ = ["WASTE", "WasteTracker"]
+
+#: Per-reading facts the tracker hands the detectors (:func:`kernels.previous_readings`): whether a reading
+#: is new (later than the bin's previous one) and the fill level of the bin's newest earlier reading with one.
+FACTS = (("new", np.bool_), ("prev_fill", np.float64))
+
+#: Fields earlier releases kept per bin and detector, now the tracker's: dropped from restored state
+#: (:func:`upgrade_state`), which takes the bin's last fill level from them first.
+RETIRED_FIELDS = ("stuck_last_ts", "stuck_prev_fill", "overflow_last_ts", "forecast_last_ts", "forecast_prev_fill",
+                  "fire_last_ts", "late_last_ts", "late_prev_fill")
+_RETIRED_FILLS = ("stuck_prev_fill", "forecast_prev_fill", "late_prev_fill")
+
+
+class WasteTracker:
+    """Shared bin state: the newest reading's time (``last_seen``, with the reporting cadence that
+    ``waste.silent`` reads) and the last fill level reported (``last_fill``). Per reading it hands the
+    detectors whether the reading is new and the bin's previous fill level (``reading_facts``), so no
+    detector keeps a copy of them.
+
+    A reading is new when it is later than the bin's newest one, whatever it carries; the previous fill
+    is that of the newest earlier new reading that had a fill level (as each detector kept it)."""
+
+    subject_fields = (("last_fill", np.float64, np.nan),)
+    reading_facts = FACTS
+    cadence = CadenceTracker(owns_last_seen=True)
+
+    def prepare(self, state) -> None:
+        state.subjects.ensure_all(self.subject_fields)
+        self.cadence.prepare(state)
+
+    def update(self, state, readings) -> dict:
+        """Fold a time-sorted slice in; returns the per-reading facts (``reading_facts``) of its readings."""
+        # before the cadence tracker folds the slice into last_seen (read here); last_fill is folded here
+        _prev_ts, prev_fill, new = kernels.previous_readings(
+            readings.slots, readings.ts, state.subject("last_seen"), readings.columns["fillingLevel"],
+            state.subject("last_fill"), value_required=False, finite_values=True)
+        self.cadence.update(state, readings)
+        return {"new": new, "prev_fill": prev_fill}
+
+
+def upgrade_state(state) -> None:
+    """State restored from an earlier release: the bin's last fill level from the detectors' old copies of
+    it (all equal: each took every new reading's finite fill), then the old copies dropped
+    (:data:`RETIRED_FIELDS`; their ``*_last_ts`` equal the tracker's ``last_seen``)."""
+    table = state.subjects
+    old = set(table.fields) & set(RETIRED_FIELDS)
+    if not old:
+        return
+    if "last_fill" in table.fields:
+        target = table.column("last_fill")
+        for name in _RETIRED_FILLS:
+            if name in old:
+                missing = np.isnan(target)
+                target[missing] = table.column(name)[missing]
+    table.drop(old)
 
 
 def _simulate(**scenario):
@@ -38,8 +95,10 @@ WASTE = Domain(
     name="waste", schema="waste-reading", reading_type="WasteContainer", subject_kind="waste_container",
     columns=(Column("fillingLevel"), Column("temperature"), Column("status", codes=WASTE_STATUS_CODES),
              Column("nextCollectionEpoch")),
-    # every bin's newest reading and reporting cadence (waste.silent reads them)
-    tracker=CadenceTracker(owns_last_seen=True),
+    # every bin's newest reading and reporting cadence (waste.silent reads them), its last fill level, and
+    # per reading the facts the detectors share (new, prev_fill)
+    tracker=WasteTracker(),
+    upgrade=upgrade_state,
     detectors=(Overflow, FullBeforeCollection, Fire, CollectionLate, SensorFault, WasteSilent),
     incident_detectors={"overflow": "waste.overflow", "full_before_collection": "waste.full_before_collection",
                         "fire": "waste.fire", "collection_late": "waste.collection_late",

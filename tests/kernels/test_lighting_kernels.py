@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import kernels
 from kernels import (solar_elevation, sun_times, update_cycling, update_day_burner, update_lamp_failure,
                      update_power_out_of_range)
 from kernels.config import CABINET, CLEARED, LAMP, RAISED
@@ -113,57 +114,88 @@ def _keys(slot):
     return [f"lamp-{s}" for s in slot]
 
 
+def lamp_facts(slot, ts, kind, last=None):
+    """The lighting tracker's facts (as LightingTracker computes them: over the lamp readings alone),
+    folding each lamp's newest lamp reading into ``last``: the kernels take these instead of keeping their
+    own copy, and the naive references (which keep their own, as the detectors did) must agree."""
+    last = np.full(max(3, int(slot.max(initial=0)) + 1), NAN) if last is None else last
+    lamps = np.where(kind == LAMP, slot, -1).astype(np.int32)
+    prev_ts, _none, new = kernels.previous_readings(lamps, ts, last, fold=True)
+    return new, prev_ts
+
+
+def sliced(call, slot, ts, columns, split, last=None):
+    """``call(slot, ts, columns, new, prev_ts)`` over the readings whole or cut at ``split`` (two slices, the
+    tracker's state carried over): the concatenated ``(codes, starts)``."""
+    n = len(slot)
+    cuts = [0, split, n] if split is not None and 0 < split < n else [0, n]
+    last = np.full(3, NAN) if last is None else last
+    codes, starts = [], []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        cols = [c[a:b] for c in columns]
+        new, prev_ts = lamp_facts(slot[a:b], ts[a:b], cols[0], last)
+        c, st_ = call(slot[a:b], ts[a:b], cols, new, prev_ts)
+        codes += list(c)
+        starts += list(st_)
+    return codes, starts
+
+
 @settings(max_examples=150, deadline=None)
-@given(rows)
-def test_lamp_failure_matches_naive(data):
+@given(rows, st.integers(0, 60))
+def test_lamp_failure_matches_naive(data, split):
     th = LampFailure.Thresholds()
     slot, ts, (kind, power, _state, _rating, _level) = _lamp_readings(data)
-    state = [np.full(3, NAN) for _ in range(3)]
-    codes, starts = update_lamp_failure(slot, ts, kind, power, th.latitude_deg, th.longitude_deg, th.horizon_deg,
-                                        th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
+    state = [np.full(3, NAN) for _ in range(2)]
+    codes, starts = sliced(lambda sl, t, c, new, prev: update_lamp_failure(
+        sl, t, c[0], c[1], new, prev, th.latitude_deg, th.longitude_deg, th.horizon_deg, th.night_margin_s,
+        th.dark_below_w, th.confirm_s, th.max_gap_s, *state), slot, ts, [kind, power], split)
     reference = naive.lamp_failure(list(zip(_keys(slot), ts, kind, power)), {}, th)
     _compare(codes, starts, reference)
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows)
-def test_day_burner_matches_naive(data):
+@given(rows, st.integers(0, 60))
+def test_day_burner_matches_naive(data, split):
     th = DayBurner.Thresholds()
     slot, ts, (kind, power, power_state, _rating, _level) = _lamp_readings(data)
-    state = [np.full(3, NAN) for _ in range(3)]
-    codes, starts = update_day_burner(slot, ts, kind, power, power_state, th.latitude_deg, th.longitude_deg,
-                                      th.horizon_deg, th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
+    state = [np.full(3, NAN) for _ in range(2)]
+    codes, starts = sliced(lambda sl, t, c, new, _prev: update_day_burner(
+        sl, t, c[0], c[1], c[2], new, th.latitude_deg, th.longitude_deg, th.horizon_deg, th.day_margin_s,
+        th.lit_above_w, th.confirm_s, *state), slot, ts, [kind, power, power_state], split)
     reference = naive.day_burner(list(zip(_keys(slot), ts, kind, power, power_state)), {}, th)
     _compare(codes, starts, reference)
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows)
-def test_power_out_of_range_matches_naive(data):
+@given(rows, st.integers(0, 60))
+def test_power_out_of_range_matches_naive(data, split):
     th = PowerOutOfRange.Thresholds()
     slot, ts, (kind, power, _state, rating, level) = _lamp_readings(data)
-    state = [np.full(3, NAN) for _ in range(3)]
-    codes, starts = update_power_out_of_range(slot, ts, kind, power, rating, level, th.lit_above_w, th.tolerance,
-                                              th.clear_tolerance, th.confirm_s, *state)
+    state = [np.full(3, NAN) for _ in range(2)]
+    codes, starts = sliced(lambda sl, t, c, new, _prev: update_power_out_of_range(
+        sl, t, c[0], c[1], c[2], c[3], new, th.lit_above_w, th.tolerance, th.clear_tolerance, th.confirm_s, *state),
+        slot, ts, [kind, power, rating, level], split)
     reference = naive.power_out_of_range(list(zip(_keys(slot), ts, kind, power, rating, level)), {}, th)
     _compare(codes, starts, reference)
 
 
 def _cycling_state(n):
-    return (np.full(n, NAN), np.full(n, -1, dtype=np.int8), np.full(n, NAN), np.zeros(n, dtype=np.int32),
+    return (np.full(n, -1, dtype=np.int8), np.full(n, NAN), np.zeros(n, dtype=np.int32),
             np.full(n, NAN), np.full(n, NAN))
 
 
 @settings(max_examples=150, deadline=None)
-@given(rows, st.integers(1, 5))
-def test_cycling_matches_naive(data, min_transitions):
+@given(rows, st.integers(1, 5), st.integers(0, 60))
+def test_cycling_matches_naive(data, min_transitions, split):
     import dataclasses
 
     th = dataclasses.replace(Cycling.Thresholds(), min_transitions=min_transitions, steady_for_s=4 * 3600.0)
     slot, ts, (kind, power, power_state, _rating, _level) = _lamp_readings(data)
-    codes, starts = update_cycling(slot, ts, kind, power, power_state, th.latitude_deg, th.longitude_deg,
-                                   th.horizon_deg, th.twilight_margin_s, th.lit_above_w, th.window_s,
-                                   th.min_transitions, th.steady_for_s, *_cycling_state(3))
+    state = _cycling_state(3)
+    codes, starts = sliced(lambda sl, t, c, new, _prev: update_cycling(
+        sl, t, c[0], c[1], c[2], new, th.latitude_deg, th.longitude_deg, th.horizon_deg, th.twilight_margin_s,
+        th.lit_above_w, th.window_s, th.min_transitions, th.steady_for_s, *state), slot, ts, [kind, power, power_state],
+        split)
     reference = naive.cycling(list(zip(_keys(slot), ts, kind, power, power_state)), {}, th)
     _compare(codes, starts, reference)
 
@@ -175,9 +207,10 @@ def test_lamp_failure_fixed_case_raises_after_confirm_and_clears_when_lit():
     ts = np.array([WINTER_NIGHT, WINTER_NIGHT + 900, WINTER_NIGHT + 1800, WINTER_NOON + 86400,
                    WINTER_NIGHT + 86400])
     power = np.array([0.5, 0.4, 0.4, 0.3, 60.0])
-    state = [np.full(1, NAN) for _ in range(3)]
-    codes, starts = update_lamp_failure(np.zeros(5, dtype=np.int32), ts, np.zeros(5), power, *DIJON, -0.833,
-                                        th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
+    state = [np.full(1, NAN) for _ in range(2)]
+    slot, kind = np.zeros(5, dtype=np.int32), np.zeros(5)
+    codes, starts = update_lamp_failure(slot, ts, kind, power, *lamp_facts(slot, ts, kind, np.full(1, NAN)), *DIJON,
+                                        -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
     assert codes.tolist() == [0, RAISED, 0, 0, CLEARED]
     assert starts[1] == WINTER_NIGHT and starts[4] == WINTER_NIGHT
 
@@ -188,14 +221,18 @@ def test_dark_readings_either_side_of_a_missed_report_are_not_consecutive():
     th = LampFailure.Thresholds()
     gap = th.max_gap_s + 1.0
     ts = np.array([WINTER_NIGHT, WINTER_NIGHT + gap, WINTER_NIGHT + gap + th.confirm_s])
-    state = [np.full(1, NAN) for _ in range(3)]
-    codes, starts = update_lamp_failure(np.zeros(3, dtype=np.int32), ts, np.zeros(3), np.full(3, 0.4), *DIJON,
-                                        -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s, *state)
+    state = [np.full(1, NAN) for _ in range(2)]
+    slot, kind = np.zeros(3, dtype=np.int32), np.zeros(3)
+    codes, starts = update_lamp_failure(slot, ts, kind, np.full(3, 0.4), *lamp_facts(slot, ts, kind, np.full(1, NAN)),
+                                        *DIJON, -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
+                                        *state)
     assert codes.tolist() == [0, 0, RAISED] and starts[2] == WINTER_NIGHT + gap
     within = np.array([WINTER_NIGHT, WINTER_NIGHT + th.max_gap_s])
-    codes, starts = update_lamp_failure(np.zeros(2, dtype=np.int32), within, np.zeros(2), np.full(2, 0.4), *DIJON,
-                                        -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
-                                        *[np.full(1, NAN) for _ in range(3)])
+    slot, kind = np.zeros(2, dtype=np.int32), np.zeros(2)
+    codes, starts = update_lamp_failure(slot, within, kind, np.full(2, 0.4),
+                                        *lamp_facts(slot, within, kind, np.full(1, NAN)), *DIJON, -0.833,
+                                        th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
+                                        *[np.full(1, NAN) for _ in range(2)])
     assert codes.tolist() == [0, RAISED] and starts[1] == WINTER_NIGHT
 
 
@@ -203,38 +240,54 @@ def test_a_dark_lamp_by_day_or_a_cabinet_is_no_failure():
     th = LampFailure.Thresholds()
     ts = np.array([WINTER_NOON, WINTER_NOON + 900, WINTER_NIGHT, WINTER_NIGHT + 900])
     kind = np.array([LAMP, LAMP, CABINET, CABINET], dtype=np.float64)
-    codes, _ = update_lamp_failure(np.zeros(4, dtype=np.int32), ts, kind, np.zeros(4), *DIJON, -0.833,
-                                   th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
-                                   *[np.full(1, NAN) for _ in range(3)])
+    slot = np.zeros(4, dtype=np.int32)
+    codes, _ = update_lamp_failure(slot, ts, kind, np.zeros(4), *lamp_facts(slot, ts, kind, np.full(1, NAN)), *DIJON,
+                                   -0.833, th.night_margin_s, th.dark_below_w, th.confirm_s, th.max_gap_s,
+                                   *[np.full(1, NAN) for _ in range(2)])
+    # a cabinet reading is never a lamp's new or previous reading (even under the lamp's id)
+    new, prev_ts = lamp_facts(slot, ts, kind, np.full(1, NAN))
+    assert new.tolist() == [True, True, False, False] and prev_ts[1] == WINTER_NOON
     assert not codes.any()
 
 
 def test_single_reading_empty_batch_and_stale_readings():
     th = DayBurner.Thresholds()
-    state = [np.full(1, NAN) for _ in range(3)]
+    state = [np.full(1, NAN) for _ in range(2)]
+    last = np.full(1, NAN)       # the tracker's newest lamp reading, carried over from slice to slice
     empty = np.empty(0)
-    codes, starts = update_day_burner(np.empty(0, dtype=np.int32), empty, empty, empty, empty, *DIJON, -0.833,
-                                      th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
+    nothing = np.empty(0, dtype=np.int32)
+    codes, starts = update_day_burner(nothing, empty, empty, empty, empty, lamp_facts(nothing, empty, empty, last)[0],
+                                      *DIJON, -0.833, th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
     assert codes.shape == starts.shape == (0,)
     one = np.array([WINTER_NOON])
-    codes, _ = update_day_burner(np.zeros(1, dtype=np.int32), one, np.zeros(1), np.array([60.0]), np.ones(1),
+    slot, kind = np.zeros(1, dtype=np.int32), np.zeros(1)
+    codes, _ = update_day_burner(slot, one, kind, np.array([60.0]), np.ones(1), lamp_facts(slot, one, kind, last)[0],
                                  *DIJON, -0.833, th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
     assert codes.tolist() == [0]
     # a duplicate of that reading is stale: it confirms nothing
-    codes, _ = update_day_burner(np.zeros(2, dtype=np.int32), np.array([WINTER_NOON, WINTER_NOON + 900]),
-                                 np.zeros(2), np.array([60.0, 60.0]), np.ones(2), *DIJON, -0.833,
+    two = np.array([WINTER_NOON, WINTER_NOON + 900])
+    slot, kind = np.zeros(2, dtype=np.int32), np.zeros(2)
+    codes, _ = update_day_burner(slot, two, kind, np.array([60.0, 60.0]), np.ones(2),
+                                 lamp_facts(slot, two, kind, last)[0], *DIJON, -0.833,
                                  th.day_margin_s, th.lit_above_w, th.confirm_s, *state)
     assert codes.tolist() == [0, RAISED]
 
 
 def test_kernels_refuse_wrong_inputs():
     f = np.full(1, NAN)
+    new = np.ones(1, dtype=np.bool_)
     with pytest.raises(ValueError, match="clear_tolerance"):
-        update_power_out_of_range(np.zeros(1, dtype=np.int32), f, f, f, f, f, 3.0, 0.1, 0.2, 900.0,
-                                  f.copy(), f.copy(), f.copy())
+        update_power_out_of_range(np.zeros(1, dtype=np.int32), f, f, f, f, f, new, 3.0, 0.1, 0.2, 900.0,
+                                  f.copy(), f.copy())
     with pytest.raises(TypeError):
-        update_power_out_of_range(np.zeros(1, dtype=np.int64), f, f, f, f, f, 3.0, 0.2, 0.1, 900.0,
-                                  f.copy(), f.copy(), f.copy())
+        update_power_out_of_range(np.zeros(1, dtype=np.int64), f, f, f, f, f, new, 3.0, 0.2, 0.1, 900.0,
+                                  f.copy(), f.copy())
+    with pytest.raises(TypeError):     # the tracker's "new" is bool
+        update_power_out_of_range(np.zeros(1, dtype=np.int32), f, f, f, f, f, f, 3.0, 0.2, 0.1, 900.0,
+                                  f.copy(), f.copy())
+    with pytest.raises(ValueError):    # prev_ts per reading
+        update_lamp_failure(np.zeros(1, dtype=np.int32), f, f, f, new, np.zeros(2), *DIJON, -0.833, 1.0, 1.0, 1.0,
+                            1.0, f.copy(), f.copy())
     with pytest.raises(ValueError, match="min_transitions"):
-        update_cycling(np.zeros(1, dtype=np.int32), f, f, f, f, *DIJON, -0.833, 1800.0, 3.0, 7200.0, 0, 86400.0,
+        update_cycling(np.zeros(1, dtype=np.int32), f, f, f, f, new, *DIJON, -0.833, 1800.0, 3.0, 7200.0, 0, 86400.0,
                        *_cycling_state(1))

@@ -11,7 +11,7 @@ import kernels
 NAN = float("nan")
 
 
-def naive_previous(readings, last_ts, last_value=None, value_required=True):
+def naive_previous(readings, last_ts, last_value=None, value_required=True, finite_values=False):
     """Readings ``(slot, t, value)`` one by one: the subject's newest reading so far is the previous one."""
     last_ts = list(last_ts)
     last_value = None if last_value is None else list(last_value)
@@ -27,7 +27,7 @@ def naive_previous(readings, last_ts, last_value=None, value_required=True):
         new.append(later)
         if later:
             last_ts[slot] = t
-            if last_value is not None:
+            if last_value is not None and not (finite_values and not math.isfinite(x)):
                 last_value[slot] = x
     return prev_ts, prev_value, new, last_ts, last_value
 
@@ -37,15 +37,16 @@ def same(a, b):
     return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
 
 
-def check(readings, last_ts, last_value=None, value_required=True, fold=False):
+def check(readings, last_ts, last_value=None, value_required=True, fold=False, finite_values=False):
     slot = np.array([r[0] for r in readings], dtype=np.int32)
     ts = np.array([r[1] for r in readings], dtype=np.float64)
     value = np.array([r[2] for r in readings], dtype=np.float64)
     state_ts = np.array(last_ts, dtype=np.float64)
     state_value = None if last_value is None else np.array(last_value, dtype=np.float64)
     prev_ts, prev_value, new = kernels.previous_readings(
-        slot, ts, state_ts, value if last_value is not None else None, state_value, value_required, fold)
-    want = naive_previous(readings, last_ts, last_value, value_required)
+        slot, ts, state_ts, value if last_value is not None else None, state_value, value_required, fold,
+        finite_values=finite_values)
+    want = naive_previous(readings, last_ts, last_value, value_required, finite_values)
     assert same(prev_ts, want[0]) and new.tolist() == want[2] and new.dtype == np.bool_
     if last_value is None:
         assert prev_value is None
@@ -77,6 +78,10 @@ def test_nan_time_nan_value_and_bad_slots():
     _t, prev_value, new = check([(0, 1.0, NAN), (0, 2.0, 3.0)], [NAN], [NAN], value_required=False)
     assert new == [True, True] and math.isnan(prev_value[1])
     assert check([(0, 1.0, NAN), (0, 2.0, NAN)], [NAN])[2] == [True, True]   # no value at all
+    # finite_values: the previous value is the newest one there was (a reading without one is new all the same)
+    _t, prev_value, new = check([(0, 1.0, 3.0), (0, 2.0, NAN), (0, 3.0, 4.0)], [NAN], [NAN], value_required=False,
+                                fold=True, finite_values=True)
+    assert new == [True, True, True] and same(prev_value, [NAN, 3.0, 3.0])
 
 
 def test_empty_slices_and_validation():
@@ -111,11 +116,11 @@ rows = st.lists(st.tuples(st.integers(-1, 4), st.one_of(st.integers(0, 12).map(f
 
 @settings(max_examples=200, deadline=None)
 @given(rows, st.lists(maybe, min_size=4, max_size=4), st.lists(maybe, min_size=4, max_size=4), st.booleans(),
-       st.booleans(), st.booleans())
-def test_random_slices_match_the_reference(readings, last_ts, last_value, with_value, required, fold):
+       st.booleans(), st.booleans(), st.booleans())
+def test_random_slices_match_the_reference(readings, last_ts, last_value, with_value, required, fold, finite):
     readings = sorted(readings, key=lambda r: (math.isnan(r[1]), r[1]))     # a tracker's slices are time-sorted
-    check(readings, last_ts, last_value if with_value else None, required, fold)
-    check(readings[::-1], last_ts, last_value if with_value else None, required, fold)   # and any order
+    check(readings, last_ts, last_value if with_value else None, required, fold, finite)
+    check(readings[::-1], last_ts, last_value if with_value else None, required, fold, finite)   # and any order
 
 
 def test_warm_up_runs():

@@ -95,11 +95,28 @@ def test_silent_matches_reference_on_random_input(pairs, watermark):
 STUCK_KEYS = ("last_ts", "q", "o", "v", "flat_since", "impossible_since", "since", "ended")
 
 
-def run_stuck(readings, m=3, flat_after=1500.0, impossible_after=900.0):
-    arrays = [np.full(m, NAN) for _ in STUCK_KEYS]
-    codes, starts = kernels.update_stuck(column(readings, 0, np.int32), column(readings, 1), column(readings, 2),
-                                         column(readings, 3), column(readings, 4), flat_after, impossible_after,
-                                         *arrays)
+def stuck_facts(slot, ts, occupancy, last_seen, last_occupancy):
+    """The traffic tracker's facts for a slice (as TrafficTracker computes them), folding each detector's newest
+    reading into ``last_seen`` / ``last_occupancy``: update_stuck takes these instead of keeping its own copy,
+    and the naive reference (which keeps its own, as the detector did) must agree."""
+    prev_ts, prev_occupancy, new = kernels.previous_readings(slot, ts, last_seen, occupancy, last_occupancy,
+                                                             value_required=False, fold=True)
+    return new, prev_ts, prev_occupancy
+
+
+def run_stuck(readings, m=3, flat_after=1500.0, impossible_after=900.0, split=None):
+    arrays = [np.full(m, NAN) for _ in STUCK_KEYS]      # last_ts and o: the tracker's; the others the kernel's
+    cuts = [0, split, len(readings)] if split is not None and 0 < split < len(readings) else [0, len(readings)]
+    codes, starts = [], []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        piece = readings[a:b]
+        slot, ts, q, o, v = (column(piece, 0, np.int32), column(piece, 1), column(piece, 2), column(piece, 3),
+                             column(piece, 4))
+        new, prev_ts, prev_o = stuck_facts(slot, ts, o, arrays[0], arrays[2])
+        c, st_ = kernels.update_stuck(slot, ts, q, o, v, new, prev_ts, prev_o, flat_after, impossible_after,
+                                      arrays[1], *arrays[3:])
+        codes += list(c)
+        starts += list(st_)
     ref_codes, ref_starts, ref_state = naive.update_stuck(readings, flat_after, impossible_after,
                                                           [{k: NAN for k in STUCK_KEYS} for _ in range(m)])
     assert same(codes, ref_codes) and same(starts, ref_starts)
@@ -126,14 +143,24 @@ def test_zero_counts_are_a_quiet_road_and_speed_without_vehicles_is_impossible()
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.integers(-1, 3), times, st.sampled_from([NAN, 0.0, 5.0, 5.0, 9.0]),
                           st.sampled_from([NAN, 0.0, 0.03, 0.03]), st.sampled_from([NAN, 0.0, 40.0, 40.0])),
-                max_size=40))
-def test_stuck_matches_reference_on_random_input(readings):
-    run_stuck(by_time(readings), flat_after=900.0, impossible_after=600.0)
+                max_size=40), st.integers(0, 40))
+def test_stuck_matches_reference_on_random_input(readings, split):
+    run_stuck(by_time(readings), flat_after=900.0, impossible_after=600.0, split=split)
 
 
 def test_stuck_on_empty_batch_and_one_nan_reading():
     assert run_stuck([]) == ([], [])
     assert run_stuck([(0, NAN, NAN, NAN, NAN)])[0] == [0]
+
+
+def test_stuck_validates_the_facts():
+    i, f, new = np.zeros(1, dtype=np.int32), np.full(1, NAN), np.ones(1, dtype=np.bool_)
+    with pytest.raises(TypeError):     # the tracker's "new" is bool
+        kernels.update_stuck(i, f, f, f, f, f, f, f, 1.0, 1.0, *[np.full(1, NAN) for _ in range(6)])
+    with pytest.raises(ValueError):    # prev_ts per reading
+        kernels.update_stuck(i, f, f, f, f, new, np.zeros(2), f, 1.0, 1.0, *[np.full(1, NAN) for _ in range(6)])
+    with pytest.raises(ValueError):    # a new reading outside the state
+        kernels.update_stuck(i + 1, f, f, f, f, new, f, f, 1.0, 1.0, *[np.full(1, NAN) for _ in range(6)])
 
 
 # --- traffic.incident --------------------------------------------------------------------------------

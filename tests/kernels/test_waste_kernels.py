@@ -43,15 +43,36 @@ def sort(readings):
     return sorted(readings, key=lambda r: (math.isnan(r[1]), r[1] if not math.isnan(r[1]) else 0))
 
 
+def facts(slot, ts, fill, last_ts, last_fill):
+    """The waste tracker's facts for a slice (as WasteTracker computes them), folding the bins' newest reading
+    into ``last_ts`` and their last fill level into ``last_fill``: the kernels take these instead of keeping
+    their own copy, and the naive references (which keep their own, as the detectors did) must agree."""
+    _prev_ts, prev_fill, new = kernels.previous_readings(slot, ts, last_ts, fill, last_fill, value_required=False,
+                                                         fold=True, finite_values=True)
+    return new, prev_fill
+
+
+def pieces(readings, split):
+    """The readings as the slices a pipeline may hand over: whole, or cut at ``split``."""
+    if split is None or not 0 < split < len(readings):
+        return [readings]
+    return [readings[:split], readings[split:]]
+
+
 # --- overflow ------------------------------------------------------------------------------------
 
-def run_overflow(readings, bins=4):
-    last, since = state(bins), state(bins)
-    if readings:
-        slot, ts, (fill,) = arrays(readings, bins)
-    else:
-        slot, ts, fill = np.empty(0, np.int32), np.empty(0), np.empty(0)
-    codes, starts = kernels.update_overflow(slot, ts, fill, 0.9, 0.7, last, since)
+def run_overflow(readings, bins=4, split=None):
+    last, last_fill, since = state(bins), state(bins), state(bins)
+    codes, starts = [], []
+    for piece in pieces(readings, split):
+        if piece:
+            slot, ts, (fill,) = arrays(piece, bins)
+        else:
+            slot, ts, fill = np.empty(0, np.int32), np.empty(0), np.empty(0)
+        new, _prev_fill = facts(slot, ts, fill, last, last_fill)
+        c, st_ = kernels.update_overflow(slot, ts, fill, new, 0.9, 0.7, since)
+        codes += list(c)
+        starts += list(st_)
     ref = naive.update_overflow(readings, 0.9, 0.7, [NAN] * bins, [NAN] * bins)
     assert same(codes, ref[0]) and same(starts, ref[1]) and same(last, ref[2]) and same(since, ref[3])
     return list(codes)
@@ -71,17 +92,23 @@ def test_overflow_edges():
 
 
 @settings(max_examples=60, deadline=None)
-@given(readings_strategy)
-def test_overflow_matches_naive(readings):
-    run_overflow(sort(readings))
+@given(readings_strategy, st.integers(0, 40))
+def test_overflow_matches_naive(readings, split):
+    run_overflow(sort(readings), split=split)
 
 
 # --- fire -----------------------------------------------------------------------------------------
 
-def run_fire(readings, bins=4):
+def run_fire(readings, bins=4, split=None):
     s = [state(bins) for _ in range(4)]
-    slot, ts, (temp, status) = arrays(readings, bins)
-    codes, starts = kernels.update_fire(slot, ts, temp, status, 60.0, 15.0, 10800.0, 30.0, *s)
+    last_fill = state(bins)
+    codes, starts = [], []
+    for piece in pieces(readings, split):
+        slot, ts, (temp, status) = arrays(piece, bins)
+        new, _prev_fill = facts(slot, ts, np.full(len(piece), NAN), s[0], last_fill)   # fire reads no fill level
+        c, st_ = kernels.update_fire(slot, ts, temp, status, new, 60.0, 15.0, 10800.0, 30.0, *s[1:])
+        codes += list(c)
+        starts += list(st_)
     ref = naive.update_fire(readings, 60.0, 15.0, 10800.0, 30.0, *([[NAN] * bins] * 4))
     assert same(codes, ref[0]) and same(starts, ref[1])
     for kernel_state, ref_state in zip(s, ref[2:]):
@@ -99,19 +126,24 @@ def test_fire_absolute_jump_status_and_clear():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40).map(lambda k: k * 1800.0),
                           st.one_of(st.just(NAN), st.floats(-10, 120)), st.sampled_from([NAN, 0.0, 5.0])),
-                max_size=40))
-def test_fire_matches_naive(readings):
+                max_size=40), st.integers(0, 40))
+def test_fire_matches_naive(readings, split):
     if readings:
-        run_fire(sort(readings))
+        run_fire(sort(readings), split=split)
 
 
 # --- collection late ------------------------------------------------------------------------------
 
-def run_late(readings, ticks, bins=4):
+def run_late(readings, ticks, bins=4, split=None):
     s = [state(bins) for _ in range(4)]
     ref_state = [[NAN] * bins for _ in range(4)]
-    slot, ts, (fill,) = arrays(readings, bins)
-    codes, starts = kernels.update_collection_late(slot, ts, fill, 0.75, *s)
+    codes, starts = [], []
+    for piece in pieces(readings, split):
+        slot, ts, (fill,) = arrays(piece, bins)
+        new, prev_fill = facts(slot, ts, fill, s[0], s[1])
+        c, st_ = kernels.update_collection_late(slot, ts, fill, new, prev_fill, 0.75, s[2], s[3])
+        codes += list(c)
+        starts += list(st_)
     ref = naive.update_collection_late(readings, 0.75, *ref_state)
     assert same(codes, ref[0]) and same(starts, ref[1])
     for a, b in zip(s, ref[2:]):
@@ -134,24 +166,30 @@ def test_late_after_a_day_full_and_cleared_by_an_emptying():
 
 
 @settings(max_examples=60, deadline=None)
-@given(readings_strategy, st.lists(st.floats(0, 200000), max_size=4))
-def test_late_matches_naive(readings, ticks):
+@given(readings_strategy, st.lists(st.floats(0, 200000), max_size=4), st.integers(0, 40))
+def test_late_matches_naive(readings, ticks, split):
     if readings:
-        run_late(sort(readings), sorted(ticks))
+        run_late(sort(readings), sorted(ticks), split=split)
 
 
 # --- fill forecast --------------------------------------------------------------------------------
 
-def run_forecast(readings, bins=4, horizon=43200.0, min_readings=4):
+def run_forecast(readings, bins=4, horizon=43200.0, min_readings=4, split=None):
     last, prev, since = state(bins), state(bins), state(bins)
     count = np.zeros(bins, dtype=np.int32)
     wt, wf = np.full((FILL_SLOPE_WINDOW, bins), NAN), np.full((FILL_SLOPE_WINDOW, bins), NAN)
-    slot, ts, (fill, nxt) = arrays(readings, bins)
-    codes, starts = kernels.update_fill_forecast(slot, ts, fill, nxt, 0.9, horizon, 0.01 / 3600, min_readings,
-                                                 last, prev, count, wt, wf, since)
+    codes, starts = [], []
+    for piece in pieces(readings, split):
+        slot, ts, (fill, nxt) = arrays(piece, bins)
+        new, prev_fill = facts(slot, ts, fill, last, prev)
+        c, st_ = kernels.update_fill_forecast(slot, ts, fill, nxt, new, prev_fill, 0.9, horizon, 0.01 / 3600,
+                                              min_readings, count, wt, wf, since)
+        codes += list(c)
+        starts += list(st_)
     ref = naive.update_fill_forecast(readings, 0.9, horizon, 0.01 / 3600, min_readings, [NAN] * bins,
                                      [NAN] * bins, [[] for _ in range(bins)], [NAN] * bins)
     assert same(codes, ref[0]) and same(starts, ref[1]) and same(since, ref[5])
+    assert same(last, ref[2]) and same(prev, ref[3])
     assert list(count) == [len(w) for w in ref[4]]
     return list(codes)
 
@@ -183,21 +221,27 @@ def test_slope_helper_matches_naive_and_is_robust():
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40).map(lambda k: k * 1800.0),
                           st.one_of(st.just(NAN), st.floats(0, 1)),
                           st.sampled_from([NAN, 0.0, 50000.0, 80000.0])), max_size=40),
-       st.integers(2, FILL_SLOPE_WINDOW))
-def test_forecast_matches_naive(readings, min_readings):
+       st.integers(2, FILL_SLOPE_WINDOW), st.integers(0, 40))
+def test_forecast_matches_naive(readings, min_readings, split):
     if readings:
-        run_forecast(sort(readings), min_readings=min_readings)
+        run_forecast(sort(readings), min_readings=min_readings, split=split)
 
 
 # --- stuck level ----------------------------------------------------------------------------------
 
-def run_stuck(readings, bins=4, n=6):
+def run_stuck(readings, bins=4, n=6, split=None):
     last, prev, start, since = state(bins), state(bins), state(bins), state(bins)
     run = np.zeros(bins, dtype=np.int32)
-    slot, ts, (fill,) = arrays(readings, bins)
-    codes, starts = kernels.update_stuck_level(slot, ts, fill, n, last, prev, run, start, since)
+    codes, starts = [], []
+    for piece in pieces(readings, split):
+        slot, ts, (fill,) = arrays(piece, bins)
+        new, prev_fill = facts(slot, ts, fill, last, prev)
+        c, st_ = kernels.update_stuck_level(slot, ts, fill, new, prev_fill, n, run, start, since)
+        codes += list(c)
+        starts += list(st_)
     ref = naive.update_stuck_level(readings, n, [NAN] * bins, [NAN] * bins, [0] * bins, [NAN] * bins, [NAN] * bins)
     assert same(codes, ref[0]) and same(starts, ref[1]) and list(run) == ref[4] and same(since, ref[6])
+    assert same(last, ref[2]) and same(prev, ref[3])
     return list(codes), list(starts)
 
 
@@ -209,22 +253,32 @@ def test_stuck_after_six_identical_readings_cleared_by_a_new_value():
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 40).map(lambda k: k * 1800.0),
-                          st.sampled_from([NAN, 0.3, 0.3, 0.3, 0.3004, 0.5])), max_size=40), st.integers(2, 6))
-def test_stuck_matches_naive(readings, n):
+                          st.sampled_from([NAN, 0.3, 0.3, 0.3, 0.3004, 0.5])), max_size=40), st.integers(2, 6),
+       st.integers(0, 40))
+def test_stuck_matches_naive(readings, n, split):
     if readings:
-        run_stuck(sort(readings), n=n)
+        run_stuck(sort(readings), n=n, split=split)
 
 
 def test_wrappers_validate():
+    new = np.ones(1, dtype=np.bool_)
     with pytest.raises(TypeError):
-        kernels.update_overflow(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), 0.9, 0.7, state(1), state(1))
+        kernels.update_overflow(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), new, 0.9, 0.7, state(1))
     with pytest.raises(ValueError):
-        kernels.update_overflow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), 0.7, 0.9, state(1), state(1))
+        kernels.update_overflow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), new, 0.7, 0.9, state(1))
+    with pytest.raises(TypeError):     # the tracker's "new" is bool
+        kernels.update_overflow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), np.ones(1), 0.9, 0.7, state(1))
+    with pytest.raises(ValueError):    # one "new" per reading
+        kernels.update_overflow(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), np.ones(2, np.bool_), 0.9, 0.7,
+                                state(1))
     with pytest.raises(ValueError):
-        kernels.update_stuck_level(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), 1, state(1), state(1),
+        kernels.update_stuck_level(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), new, state(1), 1,
                                    np.zeros(1, np.int32), state(1), state(1))
+    with pytest.raises(ValueError):    # prev_fill is per reading
+        kernels.update_collection_late(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), new, state(2), 0.75,
+                                       state(1), state(1))
     with pytest.raises(ValueError):
-        kernels.update_fill_forecast(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), np.zeros(1), 0.9, 1.0, 0.0, 4,
-                                     state(2), state(2), np.zeros(2, np.int32), np.zeros((FILL_SLOPE_WINDOW, 1)),
+        kernels.update_fill_forecast(np.zeros(1, np.int32), np.zeros(1), np.zeros(1), np.zeros(1), new, state(1), 0.9,
+                                     1.0, 0.0, 4, np.zeros(2, np.int32), np.zeros((FILL_SLOPE_WINDOW, 1)),
                                      np.zeros((FILL_SLOPE_WINDOW, 2)), state(2))
     kernels.warm_up_waste()

@@ -51,7 +51,8 @@ class Cycling(Detector):
                           "stays one episode instead of one per night.")
 
     columns = ("kind", "powerConsumption", "powerState")
-    subject_fields = (("cycling_last_ts", np.float64, np.nan), ("cycling_last_lit", np.int8, -1),
+    reading_facts = ("new",)      # whether a lamp reading is newer than the lamp's last one: kept once by the tracker
+    subject_fields = (("cycling_last_lit", np.int8, -1),
                       ("cycling_window_start", np.float64, np.nan), ("cycling_transitions", np.int32, 0),
                       ("cycling_last_transition", np.float64, np.nan), ("cycling_since", np.float64, np.nan))
 
@@ -61,10 +62,10 @@ class Cycling(Detector):
         t = self.thresholds
         c = readings.columns
         codes, starts = update_cycling(
-            readings.slots, readings.ts, c["kind"], c["powerConsumption"], c["powerState"],
+            readings.slots, readings.ts, c["kind"], c["powerConsumption"], c["powerState"], readings.facts["new"],
             t.latitude_deg, t.longitude_deg, t.horizon_deg, t.twilight_margin_s, t.lit_above_w,
             t.window_s, t.min_transitions, t.steady_for_s,
-            state.subject("cycling_last_ts"), state.subject("cycling_last_lit"),
+            state.subject("cycling_last_lit"),
             state.subject("cycling_window_start"), state.subject("cycling_transitions"),
             state.subject("cycling_last_transition"), state.subject("cycling_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,

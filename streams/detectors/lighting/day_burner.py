@@ -49,8 +49,8 @@ class DayBurner(Detector):
                         "maintenance test.")
 
     columns = ("kind", "powerConsumption", "powerState")
-    subject_fields = (("day_burner_last_ts", np.float64, np.nan), ("day_burner_lit_since", np.float64, np.nan),
-                      ("day_burner_since", np.float64, np.nan))
+    reading_facts = ("new",)      # whether a lamp reading is newer than the lamp's last one: kept once by the tracker
+    subject_fields = (("day_burner_lit_since", np.float64, np.nan), ("day_burner_since", np.float64, np.nan))
 
     def update(self, state, readings):
         if not len(readings):
@@ -58,9 +58,8 @@ class DayBurner(Detector):
         t = self.thresholds
         codes, starts = update_day_burner(
             readings.slots, readings.ts, readings.columns["kind"], readings.columns["powerConsumption"],
-            readings.columns["powerState"], t.latitude_deg, t.longitude_deg, t.horizon_deg, t.day_margin_s,
-            t.lit_above_w, t.confirm_s,
-            state.subject("day_burner_last_ts"), state.subject("day_burner_lit_since"),
+            readings.columns["powerState"], readings.facts["new"], t.latitude_deg, t.longitude_deg, t.horizon_deg,
+            t.day_margin_s, t.lit_above_w, t.confirm_s, state.subject("day_burner_lit_since"),
             state.subject("day_burner_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

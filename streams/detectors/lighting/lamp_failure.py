@@ -52,8 +52,8 @@ class LampFailure(Detector):
                          "on-reading), so the dark run starts again at the reading after the gap.")
 
     columns = ("kind", "powerConsumption")
-    subject_fields = (("lamp_failure_last_ts", np.float64, np.nan), ("lamp_failure_dark_since", np.float64, np.nan),
-                      ("lamp_failure_since", np.float64, np.nan))
+    reading_facts = ("new", "prev_ts")      # the lamp's previous lamp reading, kept once by the tracker
+    subject_fields = (("lamp_failure_dark_since", np.float64, np.nan), ("lamp_failure_since", np.float64, np.nan))
 
     def update(self, state, readings):
         if not len(readings):
@@ -61,8 +61,8 @@ class LampFailure(Detector):
         t = self.thresholds
         codes, starts = update_lamp_failure(
             readings.slots, readings.ts, readings.columns["kind"], readings.columns["powerConsumption"],
-            t.latitude_deg, t.longitude_deg, t.horizon_deg, t.night_margin_s, t.dark_below_w, t.confirm_s,
-            t.max_gap_s, state.subject("lamp_failure_last_ts"), state.subject("lamp_failure_dark_since"),
+            readings.facts["new"], readings.facts["prev_ts"], t.latitude_deg, t.longitude_deg, t.horizon_deg,
+            t.night_margin_s, t.dark_below_w, t.confirm_s, t.max_gap_s, state.subject("lamp_failure_dark_since"),
             state.subject("lamp_failure_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

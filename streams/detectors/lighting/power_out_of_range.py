@@ -46,8 +46,8 @@ class PowerOutOfRange(Detector):
                         "or a dimming step.")
 
     columns = ("illuminanceLevel", "kind", "powerConsumption", "powerRating")
-    subject_fields = (("power_range_last_ts", np.float64, np.nan), ("power_range_outside_since", np.float64, np.nan),
-                      ("power_range_since", np.float64, np.nan))
+    reading_facts = ("new",)      # whether a lamp reading is newer than the lamp's last one: kept once by the tracker
+    subject_fields = (("power_range_outside_since", np.float64, np.nan), ("power_range_since", np.float64, np.nan))
 
     def update(self, state, readings):
         if not len(readings):
@@ -56,8 +56,8 @@ class PowerOutOfRange(Detector):
         c = readings.columns
         codes, starts = update_power_out_of_range(
             readings.slots, readings.ts, c["kind"], c["powerConsumption"], c["powerRating"], c["illuminanceLevel"],
-            t.lit_above_w, t.tolerance, t.clear_tolerance, t.confirm_s,
-            state.subject("power_range_last_ts"), state.subject("power_range_outside_since"),
+            readings.facts["new"], t.lit_above_w, t.tolerance, t.clear_tolerance, t.confirm_s,
+            state.subject("power_range_outside_since"),
             state.subject("power_range_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

@@ -51,8 +51,11 @@ class TrafficStuck(Detector):
                         "interval boundary, a quarter of an hour cannot.")
 
     columns = ("averageVehicleSpeed", "intensity", "occupancy")
-    subject_fields = (("stuck_last_ts", np.float64, np.nan), ("stuck_prev_intensity", np.float64, np.nan),
-                      ("stuck_prev_occupancy", np.float64, np.nan), ("stuck_prev_speed", np.float64, np.nan),
+    # the detector's previous reading (its time, its occupancy) is kept once, by the tracker
+    reading_facts = ("new", "prev_ts", "prev_occupancy")
+    # stuck_prev_intensity / stuck_prev_speed stay this detector's own: no other detector reads the previous
+    # reading's intensity or speed, so a tracker copy would save nothing.
+    subject_fields = (("stuck_prev_intensity", np.float64, np.nan), ("stuck_prev_speed", np.float64, np.nan),
                       ("stuck_flat_since", np.float64, np.nan), ("stuck_impossible_since", np.float64, np.nan),
                       ("stuck_since", np.float64, np.nan), ("stuck_ended", np.float64, np.nan))
 
@@ -63,8 +66,8 @@ class TrafficStuck(Detector):
         c = readings.columns
         codes, starts = update_stuck(
             readings.slots, readings.ts, c["intensity"], c["occupancy"], c["averageVehicleSpeed"],
-            t.flat_after_s, t.impossible_after_s,
-            state.subject("stuck_last_ts"), state.subject("stuck_prev_intensity"), state.subject("stuck_prev_occupancy"),
+            readings.facts["new"], readings.facts["prev_ts"], readings.facts["prev_occupancy"],
+            t.flat_after_s, t.impossible_after_s, state.subject("stuck_prev_intensity"),
             state.subject("stuck_prev_speed"), state.subject("stuck_flat_since"),
             state.subject("stuck_impossible_since"), state.subject("stuck_since"), state.subject("stuck_ended"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,

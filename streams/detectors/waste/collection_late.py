@@ -41,15 +41,15 @@ class CollectionLate(Detector):
                           "was skipped.")
 
     columns = ("fillingLevel",)
-    subject_fields = (("late_last_ts", np.float64, np.nan), ("late_prev_fill", np.float64, np.nan),
-                      ("late_full_since", np.float64, np.nan), ("late_since", np.float64, np.nan))
+    reading_facts = ("new", "prev_fill")      # the bin's previous reading (its fill level), kept once by the tracker
+    subject_fields = (("late_full_since", np.float64, np.nan), ("late_since", np.float64, np.nan))
 
     def update(self, state, readings):
         if not len(readings):
             return []
         codes, starts = update_collection_late(
-            readings.slots, readings.ts, readings.columns["fillingLevel"], self.thresholds.full_level,
-            state.subject("late_last_ts"), state.subject("late_prev_fill"), state.subject("late_full_since"),
+            readings.slots, readings.ts, readings.columns["fillingLevel"], readings.facts["new"],
+            readings.facts["prev_fill"], self.thresholds.full_level, state.subject("late_full_since"),
             state.subject("late_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

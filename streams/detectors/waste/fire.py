@@ -46,16 +46,19 @@ class Fire(Detector):
                           "raising levels, so a cooling bin does not flap.")
 
     columns = ("status", "temperature")
-    subject_fields = (("fire_last_ts", np.float64, np.nan), ("fire_last_temp", np.float64, np.nan),
-                      ("fire_last_temp_ts", np.float64, np.nan), ("fire_since", np.float64, np.nan))
+    reading_facts = ("new",)      # whether a reading is newer than the bin's last one: kept once by the tracker
+    # fire_last_temp / fire_last_temp_ts stay the detector's own: the newest reading *with a temperature*
+    # (an optional field), not the bin's previous reading -- a different fact, and only fire reads it.
+    subject_fields = (("fire_last_temp", np.float64, np.nan), ("fire_last_temp_ts", np.float64, np.nan),
+                      ("fire_since", np.float64, np.nan))
 
     def update(self, state, readings):
         if not len(readings):
             return []
         t = self.thresholds
         codes, starts = update_fire(readings.slots, readings.ts, readings.columns["temperature"],
-                                    readings.columns["status"], t.fire_c, t.jump_c, t.jump_within_s, t.clear_c,
-                                    state.subject("fire_last_ts"), state.subject("fire_last_temp"),
+                                    readings.columns["status"], readings.facts["new"], t.fire_c, t.jump_c,
+                                    t.jump_within_s, t.clear_c, state.subject("fire_last_temp"),
                                     state.subject("fire_last_temp_ts"), state.subject("fire_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

@@ -47,8 +47,8 @@ class FullBeforeCollection(Detector):
                            "is one noisy pair away from a false forecast.")
 
     columns = ("fillingLevel", "nextCollectionEpoch")
-    subject_fields = ((("forecast_last_ts", np.float64, np.nan), ("forecast_prev_fill", np.float64, np.nan),
-                       ("forecast_count", np.int32, 0), ("forecast_since", np.float64, np.nan))
+    reading_facts = ("new", "prev_fill")      # the bin's previous reading (its fill level), kept once by the tracker
+    subject_fields = ((("forecast_count", np.int32, 0), ("forecast_since", np.float64, np.nan))
                       + tuple((name, np.float64, np.nan) for name in WINDOW_TIMES + WINDOW_LEVELS))
 
     def update(self, state, readings):
@@ -59,8 +59,8 @@ class FullBeforeCollection(Detector):
         window_f = np.stack([state.subject(name) for name in WINDOW_LEVELS])
         codes, starts = update_fill_forecast(
             readings.slots, readings.ts, readings.columns["fillingLevel"], readings.columns["nextCollectionEpoch"],
-            t.full_level, t.horizon_s, t.min_rate_per_h / 3600.0, t.min_readings, state.subject("forecast_last_ts"),
-            state.subject("forecast_prev_fill"), state.subject("forecast_count"), window_t, window_f,
+            readings.facts["new"], readings.facts["prev_fill"], t.full_level, t.horizon_s, t.min_rate_per_h / 3600.0,
+            t.min_readings, state.subject("forecast_count"), window_t, window_f,
             state.subject("forecast_since"))
         for k, (name_t, name_f) in enumerate(zip(WINDOW_TIMES, WINDOW_LEVELS)):
             state.subject(name_t)[:] = window_t[k]

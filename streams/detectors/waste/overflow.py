@@ -37,14 +37,15 @@ class Overflow(Detector):
                                            "(an emptying), not when noise dips below 90%.")
 
     columns = ("fillingLevel",)
-    subject_fields = (("overflow_last_ts", np.float64, np.nan), ("overflow_since", np.float64, np.nan))
+    reading_facts = ("new",)      # whether a reading is newer than the bin's last one: kept once by the tracker
+    subject_fields = (("overflow_since", np.float64, np.nan),)
 
     def update(self, state, readings):
         if not len(readings):
             return []
         t = self.thresholds
-        codes, starts = update_overflow(readings.slots, readings.ts, readings.columns["fillingLevel"], t.raise_at,
-                                        t.clear_below, state.subject("overflow_last_ts"),
+        codes, starts = update_overflow(readings.slots, readings.ts, readings.columns["fillingLevel"],
+                                        readings.facts["new"], t.raise_at, t.clear_below,
                                         state.subject("overflow_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)

@@ -35,16 +35,16 @@ class SensorFault(Detector):
                            "the time, six in a row about once in 10^7 - never by accident in a city of bins.")
 
     columns = ("fillingLevel",)
-    subject_fields = (("stuck_last_ts", np.float64, np.nan), ("stuck_prev_fill", np.float64, np.nan),
-                      ("stuck_run", np.int32, 0), ("stuck_run_start", np.float64, np.nan),
+    reading_facts = ("new", "prev_fill")      # the bin's previous reading (its fill level), kept once by the tracker
+    subject_fields = (("stuck_run", np.int32, 0), ("stuck_run_start", np.float64, np.nan),
                       ("stuck_since", np.float64, np.nan))
 
     def update(self, state, readings):
         if not len(readings):
             return []
         codes, starts = update_stuck_level(
-            readings.slots, readings.ts, readings.columns["fillingLevel"], self.thresholds.stuck_readings,
-            state.subject("stuck_last_ts"), state.subject("stuck_prev_fill"), state.subject("stuck_run"),
+            readings.slots, readings.ts, readings.columns["fillingLevel"], readings.facts["new"],
+            readings.facts["prev_fill"], self.thresholds.stuck_readings, state.subject("stuck_run"),
             state.subject("stuck_run_start"), state.subject("stuck_since"))
         return episode_transitions(self.declaration.name, state.subjects.keys, codes, starts, readings.slots,
                                    readings.ts)
