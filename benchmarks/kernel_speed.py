@@ -188,25 +188,30 @@ def _waste(kind):
         m = _subjects(n)
         slot, ts = _rounds(n, m, H, rng)
         fill = np.clip((ts - T0) / (5 * 86400.0) + rng.uniform(0, 1, m)[slot], 0, 10) % 1.0
+        # the waste tracker's facts (outside the timing): a reading is new, the bin's previous fill
+        _prev_ts, prev_fill, new = kernels.previous_readings(slot, ts, np.full(m, NAN), fill, np.full(m, NAN),
+                                                             value_required=False, finite_values=True)
         if kind == "overflow":
-            return (lambda: partial(kernels.update_overflow, slot, ts, fill, 0.9, 0.7, np.full(m, NAN), np.full(m, NAN)),
+            return (lambda: partial(kernels.update_overflow, slot, ts, fill, new, 0.9, 0.7, np.full(m, NAN)),
                     lambda: naive.update_overflow(_rows(slot, ts, fill), 0.9, 0.7, [NAN] * m, [NAN] * m))
         if kind == "fire":
             temp = rng.normal(15, 3, n)
             status = np.zeros(n)
             args = (60.0, 15.0, 10800.0, 30.0)
-            return (lambda: partial(kernels.update_fire, slot, ts, temp, status, *args, *[np.full(m, NAN) for _ in range(4)]),
+            return (lambda: partial(kernels.update_fire, slot, ts, temp, status, new, *args,
+                                    *[np.full(m, NAN) for _ in range(3)]),
                     lambda: naive.update_fire(_rows(slot, ts, temp, status), *args, *[[NAN] * m for _ in range(4)]))
         if kind == "collection_late":
-            return (lambda: partial(kernels.update_collection_late, slot, ts, fill, 0.75, *[np.full(m, NAN) for _ in range(4)]),
+            return (lambda: partial(kernels.update_collection_late, slot, ts, fill, new, prev_fill, 0.75,
+                                    *[np.full(m, NAN) for _ in range(2)]),
                     lambda: naive.update_collection_late(_rows(slot, ts, fill), 0.75, *[[NAN] * m for _ in range(4)]))
         if kind == "fill_forecast":
             from kernels.config import FILL_SLOPE_WINDOW
             nxt = T0 + (np.floor((ts - T0) / (3 * 86400.0)) + 1) * 3 * 86400.0
 
             def run_kernel():
-                return partial(kernels.update_fill_forecast, slot, ts, fill, nxt, 0.9, 43200.0, 0.01 / 3600, 4,
-                                                    np.full(m, NAN), np.full(m, NAN), np.zeros(m, np.int32),
+                return partial(kernels.update_fill_forecast, slot, ts, fill, nxt, new, prev_fill, 0.9, 43200.0,
+                                                    0.01 / 3600, 4, np.zeros(m, np.int32),
                                                     np.full((FILL_SLOPE_WINDOW, m), NAN),
                                                     np.full((FILL_SLOPE_WINDOW, m), NAN), np.full(m, NAN))
             return (run_kernel,
@@ -214,9 +219,11 @@ def _waste(kind):
                                                        [NAN] * m, [NAN] * m, [[] for _ in range(m)], [NAN] * m))
         if kind == "stuck_level":
             level = np.round(fill, 1)
+            _prev_ts, prev_level, new_level = kernels.previous_readings(
+                slot, ts, np.full(m, NAN), level, np.full(m, NAN), value_required=False, finite_values=True)
 
             def run_kernel():
-                return partial(kernels.update_stuck_level, slot, ts, level, 6, np.full(m, NAN), np.full(m, NAN),
+                return partial(kernels.update_stuck_level, slot, ts, level, new_level, prev_level, 6,
                                                   np.zeros(m, np.int32), np.full(m, NAN), np.full(m, NAN))
             return (run_kernel,
                     lambda: naive.update_stuck_level(_rows(slot, ts, level), 6, [NAN] * m, [NAN] * m, [0] * m,
@@ -234,7 +241,11 @@ def _traffic_stuck(n, rng):
     o = rng.uniform(0, 0.4, n)
     v = rng.uniform(20, 60, n)
     keys = ("last_ts", "q", "o", "v", "flat_since", "impossible_since", "since", "ended")
-    return (lambda: partial(kernels.update_stuck, slot, ts, q, o, v, 1500.0, 900.0, *[np.full(m, NAN) for _ in keys]),
+    # the traffic tracker's facts (outside the timing): new, previous time and occupancy
+    prev_ts, prev_o, new = kernels.previous_readings(slot, ts, np.full(m, NAN), o, np.full(m, NAN),
+                                                     value_required=False)
+    return (lambda: partial(kernels.update_stuck, slot, ts, q, o, v, new, prev_ts, prev_o, 1500.0, 900.0,
+                            *[np.full(m, NAN) for _ in range(6)]),
             lambda: naive.update_stuck(_rows(slot, ts, q, o, v), 1500.0, 900.0, [{k: NAN for k in keys}] * m))
 
 
@@ -278,23 +289,25 @@ def _lighting(kind):
         power = np.where(rng.random(n) < 0.05, 0.4, 60.0)
         state_col = np.where(power > 1, 1.0, 0.0)
         keys = [f"lamp-{s}" for s in slot.tolist()]
+        # the lighting tracker's facts (outside the timing): a lamp reading is new, the previous one's time
+        prev_ts, _none, new = kernels.previous_readings(slot, ts, np.full(m, NAN))
         if kind == "lamp_failure":
             args = (th.latitude_deg, th.longitude_deg, th.horizon_deg, th.night_margin_s, th.dark_below_w,
                     th.confirm_s, th.max_gap_s)
-            return (lambda: partial(kernels.update_lamp_failure, slot, ts, kind_col, power, *args,
-                                                        *[np.full(m, NAN) for _ in range(3)]),
+            return (lambda: partial(kernels.update_lamp_failure, slot, ts, kind_col, power, new, prev_ts, *args,
+                                                        *[np.full(m, NAN) for _ in range(2)]),
                     lambda: naive.lamp_failure(list(zip(keys, ts.tolist(), kind_col.tolist(), power.tolist())), {}, th))
         if kind == "day_burner":
             args = (th.latitude_deg, th.longitude_deg, th.horizon_deg, th.day_margin_s, th.lit_above_w, th.confirm_s)
-            return (lambda: partial(kernels.update_day_burner, slot, ts, kind_col, power, state_col, *args,
-                                                      *[np.full(m, NAN) for _ in range(3)]),
+            return (lambda: partial(kernels.update_day_burner, slot, ts, kind_col, power, state_col, new, *args,
+                                                      *[np.full(m, NAN) for _ in range(2)]),
                     lambda: naive.day_burner(list(zip(keys, ts.tolist(), kind_col.tolist(), power.tolist(),
                                                       state_col.tolist())), {}, th))
         if kind == "power_out_of_range":
             rating, level = np.full(n, 60.0), np.ones(n)
             args = (th.lit_above_w, th.tolerance, th.clear_tolerance, th.confirm_s)
-            return (lambda: partial(kernels.update_power_out_of_range, slot, ts, kind_col, power, rating, level, *args,
-                                                              *[np.full(m, NAN) for _ in range(3)]),
+            return (lambda: partial(kernels.update_power_out_of_range, slot, ts, kind_col, power, rating, level, new,
+                                                              *args, *[np.full(m, NAN) for _ in range(2)]),
                     lambda: naive.power_out_of_range(list(zip(keys, ts.tolist(), kind_col.tolist(), power.tolist(),
                                                               rating.tolist(), level.tolist())), {}, th))
         if kind == "cycling":
@@ -302,7 +315,7 @@ def _lighting(kind):
                     th.window_s, th.min_transitions, th.steady_for_s)
 
             def run_kernel():
-                return partial(kernels.update_cycling, slot, ts, kind_col, power, state_col, *args, np.full(m, NAN),
+                return partial(kernels.update_cycling, slot, ts, kind_col, power, state_col, new, *args,
                                               np.full(m, -1, np.int8), np.full(m, NAN), np.zeros(m, np.int32),
                                               np.full(m, NAN), np.full(m, NAN))
             return (run_kernel,
