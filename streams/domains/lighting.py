@@ -64,17 +64,7 @@ class LightingTracker:
 def upgrade_state(state) -> None:
     """State restored from an earlier release: the lamp's newest lamp reading from the detectors' old
     copies of it (all equal: each took every new lamp reading), then the old copies dropped."""
-    table = state.subjects
-    old = set(table.fields) & set(RETIRED_FIELDS)
-    if not old:
-        return
-    if "lamp_last_seen" in table.fields:
-        target = table.column("lamp_last_seen")
-        for name in RETIRED_FIELDS:
-            if name in old:
-                missing = np.isnan(target)
-                target[missing] = table.column(name)[missing]
-    table.drop(old)
+    state.subjects.retire(RETIRED_FIELDS, into="lamp_last_seen", sources=RETIRED_FIELDS)
 
 #: powerState -> lit (1) or dark (0) as the controller reports it; ``low`` is dimmed but burning.
 POWER_STATE_CODES = {"on": 1.0, "low": 1.0, "bootingUp": 1.0, "off": 0.0}

@@ -61,10 +61,7 @@ class TrafficTracker:
 def upgrade_state(state) -> None:
     """State restored from an earlier release: traffic.stuck's copies of the previous reading's time and
     occupancy (the tracker's ``last_seen`` and ``occupancy`` all along) dropped."""
-    table = state.subjects
-    old = set(table.fields) & set(RETIRED_FIELDS)
-    if old:
-        table.drop(old)
+    state.subjects.retire(RETIRED_FIELDS)
 
 
 def _simulate(days: float = 3.0, seed: int = 42, start: float | None = None, **scenario):

@@ -72,17 +72,7 @@ def upgrade_state(state) -> None:
     """State restored from an earlier release: the bin's last fill level from the detectors' old copies of
     it (all equal: each took every new reading's finite fill), then the old copies dropped
     (:data:`RETIRED_FIELDS`; their ``*_last_ts`` equal the tracker's ``last_seen``)."""
-    table = state.subjects
-    old = set(table.fields) & set(RETIRED_FIELDS)
-    if not old:
-        return
-    if "last_fill" in table.fields:
-        target = table.column("last_fill")
-        for name in _RETIRED_FILLS:
-            if name in old:
-                missing = np.isnan(target)
-                target[missing] = table.column(name)[missing]
-    table.drop(old)
+    state.subjects.retire(RETIRED_FIELDS, into="last_fill", sources=_RETIRED_FILLS)
 
 
 def _simulate(**scenario):

@@ -80,6 +80,20 @@ class Table:
                 del self._fills[name]
                 self.recast.add(name)
 
+    def retire(self, retired, into: str | None = None, sources=()) -> None:
+        """Upgrade a table restored from an earlier release: where field ``into`` is NaN, take the first
+        of the retired ``sources`` fields that has a value, then :meth:`drop` every ``retired`` field."""
+        old = set(self.fields) & set(retired)
+        if not old:
+            return
+        if into is not None and into in self._arrays:
+            target = self.column(into)
+            for name in sources:
+                if name in old:
+                    missing = np.isnan(target)
+                    target[missing] = self.column(name)[missing]
+        self.drop(old)
+
     def column(self, name: str) -> np.ndarray:
         """A writable view of the live part of one field (length = number of keys)."""
         return self._arrays[name][: len(self.keys)]
