@@ -51,7 +51,7 @@ def test_kill_9_during_a_paced_single_message_run_loses_nothing(broker_settings,
     expected = episodes(reference_alerts(DOMAINS["water"], simulation, settings))
     reader = AlertReader(settings)
     reader.start()
-    killer = Killer(settings, tmp_path / "worker.log", times=3, seed=32, env=WATER_ONLY)
+    killer = Killer(settings, tmp_path / "worker.log", times=2, seed=32, env=WATER_ONLY)
     try:
         wait_ready(killer.worker, settings.metrics_port)
         killer.start()
@@ -63,6 +63,6 @@ def test_kill_9_during_a_paced_single_message_run_loses_nothing(broker_settings,
     finally:
         reader.stop()
         killer.stop()
-    assert killer.kills == 3
+    assert killer.kills == 2
     assert got == expected, (sorted(expected - got)[:5], sorted(got - expected)[:5], log_tail(tmp_path / "worker.log"))
     assert one_id_per_episode_and_state(reader.alerts)

@@ -237,7 +237,7 @@ def _field_values(spec: dict):
 
 
 @pytest.mark.parametrize("name", sorted(DOMAINS))
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_random_readings_and_envelopes_decide_alike(name, data):
     domain = DOMAINS[name]
