@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Column", "Domain"]
+__all__ = ["Column", "Domain", "FactsTracker"]
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,27 @@ class Domain:
     def topic(self, kind: str) -> str:
         """Short topic name: ``<domain>.readings.v1`` or ``<domain>.dlq.v1``."""
         return f"{self.name}.{kind}.v1"
+
+
+class FactsTracker:
+    """A domain tracker made of the reporting-cadence tracker (``cadence``, which owns ``last_seen``)
+    and the subject fields (``subject_fields``) behind the per-reading facts it hands the detectors
+    (``reading_facts``). A domain gives :meth:`facts`: they are taken before the cadence tracker folds
+    the slice into ``last_seen``, so ``last_seen`` is still the subject's previous reading then."""
+
+    subject_fields: tuple = ()
+    reading_facts: tuple = ()
+    cadence = None
+
+    def prepare(self, state) -> None:
+        state.subjects.ensure_all(self.subject_fields)
+        self.cadence.prepare(state)
+
+    def facts(self, state, readings) -> dict:
+        raise NotImplementedError
+
+    def update(self, state, readings) -> dict:
+        """Fold a time-sorted slice in; returns the per-reading facts (``reading_facts``) of its readings."""
+        facts = self.facts(state, readings)
+        self.cadence.update(state, readings)
+        return facts

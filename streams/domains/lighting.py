@@ -20,7 +20,7 @@ from streams.detectors.lighting.lamp_failure import LampFailure
 from streams.detectors.lighting.power_out_of_range import PowerOutOfRange
 from streams.detectors.lighting.silent import LightingSilent
 from streams.detectors._cadence import CadenceTracker
-from streams.domains.base import Column, Domain
+from streams.domains.base import Column, Domain, FactsTracker
 
 __all__ = ["LIGHTING", "LightingTracker", "POWER_STATE_CODES"]
 
@@ -34,7 +34,7 @@ FACTS = (("new", np.bool_), ("prev_ts", np.float64))
 RETIRED_FIELDS = ("lamp_failure_last_ts", "day_burner_last_ts", "power_range_last_ts", "cycling_last_ts")
 
 
-class LightingTracker:
+class LightingTracker(FactsTracker):
     """Shared lamp and cabinet state: the newest reading of every lamp and cabinet and their reporting
     cadence (``last_seen``, ``cadence``...: lighting.silent reads them), and the newest *lamp* reading's
     time (``lamp_last_seen``). Per reading it hands the lamp detectors whether it is a new lamp reading
@@ -48,16 +48,10 @@ class LightingTracker:
     reading_facts = FACTS
     cadence = CadenceTracker(owns_last_seen=True)
 
-    def prepare(self, state) -> None:
-        state.subjects.ensure_all(self.subject_fields)
-        self.cadence.prepare(state)
-
-    def update(self, state, readings) -> dict:
-        """Fold a time-sorted slice in; returns the per-reading facts (``reading_facts``) of its readings."""
+    def facts(self, state, readings) -> dict:
         lamps = np.where(readings.columns["kind"] == LAMP, readings.slots, np.int32(-1)).astype(np.int32, copy=False)
         prev_ts, _none, new = kernels.previous_readings(lamps, readings.ts, state.subject("lamp_last_seen"),
                                                         fold=True)
-        self.cadence.update(state, readings)
         return {"new": new, "prev_ts": prev_ts}
 
 

@@ -26,7 +26,7 @@ from streams.detectors.waste.overflow import Overflow
 from streams.detectors.waste.sensor_fault import SensorFault
 from streams.detectors.waste.silent import WasteSilent
 from streams.detectors._cadence import CadenceTracker
-from streams.domains.base import Column, Domain
+from streams.domains.base import Column, Domain, FactsTracker
 
 __all__ = ["WASTE", "WasteTracker"]
 
@@ -41,7 +41,7 @@ RETIRED_FIELDS = ("stuck_last_ts", "stuck_prev_fill", "overflow_last_ts", "forec
 _RETIRED_FILLS = ("stuck_prev_fill", "forecast_prev_fill", "late_prev_fill")
 
 
-class WasteTracker:
+class WasteTracker(FactsTracker):
     """Shared bin state: the newest reading's time (``last_seen``, with the reporting cadence that
     ``waste.silent`` reads) and the last fill level reported (``last_fill``). Per reading it hands the
     detectors whether the reading is new and the bin's previous fill level (``reading_facts``), so no
@@ -54,17 +54,11 @@ class WasteTracker:
     reading_facts = FACTS
     cadence = CadenceTracker(owns_last_seen=True)
 
-    def prepare(self, state) -> None:
-        state.subjects.ensure_all(self.subject_fields)
-        self.cadence.prepare(state)
-
-    def update(self, state, readings) -> dict:
-        """Fold a time-sorted slice in; returns the per-reading facts (``reading_facts``) of its readings."""
-        # before the cadence tracker folds the slice into last_seen (read here); last_fill is folded here
+    def facts(self, state, readings) -> dict:
+        # last_seen is read here (the cadence tracker folds it afterwards); last_fill is folded here
         _prev_ts, prev_fill, new = kernels.previous_readings(
             readings.slots, readings.ts, state.subject("last_seen"), readings.columns["fillingLevel"],
             state.subject("last_fill"), value_required=False, finite_values=True)
-        self.cadence.update(state, readings)
         return {"new": new, "prev_fill": prev_fill}
 
 
