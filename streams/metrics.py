@@ -29,7 +29,7 @@ from streams.health import LIVENESS, READINESS, Liveness, Readiness
 
 __all__ = ["READINGS", "MESSAGES", "INVALID", "ALERTS", "KERNEL_SECONDS", "WATERMARK_LAG", "SUBJECTS_TRACKED",
            "STATE_RESTORED_RECORDS", "STATE_RESTORE_SECONDS", "PARTITIONS_ASSIGNED", "REBALANCES",
-           "PUBLISH_FAILURES", "PUBLISH_KINDS", "LATE_READINGS", "init_series", "serve"]
+           "PUBLISH_FAILURES", "PUBLISH_KINDS", "LATE_READINGS", "ALERTS_OPEN", "INTERVENTION_DELAY", "init_series", "serve"]
 
 READINGS = Counter("glasscity_readings_consumed", "Valid readings consumed.", ["domain"])
 MESSAGES = Counter("glasscity_messages_consumed", "Kafka messages consumed (single readings or envelopes).",
@@ -70,6 +70,15 @@ CONSENT_RECORDS = Counter("glasscity_consent_records", "Consent-register records
 CONSENT_MALFORMED = Counter("glasscity_consent_malformed", "Consent-register records ignored as unreadable, by "
                             "register (each is logged with its key).", ["register"])
 HOUSEHOLDS_ENROLLED = Gauge("glasscity_households_enrolled", "Households enrolled in the welfare check.")
+
+# -- control-room KPIs, from the alert feed (streams.control): every worker serving the page reads the
+# whole feed, so these describe the city, not the worker; dashboards take max over instances.
+ALERTS_OPEN = Gauge("glasscity_alerts_open", "Alerts raised and not yet cleared, by domain and age band "
+                    "(streams.control.book.AGE_BANDS).", ["domain", "age"])
+INTERVENTION_DELAY = Histogram("glasscity_alert_intervention_delay_seconds",
+                               "Event time from an alert's raise to its clear, per detector (seconds).", ["detector"],
+                               buckets=(60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0,
+                                        2 * 86400.0, 7 * 86400.0))
 
 
 def init_series(domains) -> None:
