@@ -22,7 +22,7 @@ SECURITY = ["security_protocol", "sasl_mechanism", "sasl_username", "sasl_passwo
 KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s"] + SECURITY
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "pseudonym_key_file", "metrics_host", "metrics_port", "batch_size",
                   "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "audit_log", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
-WORKER += ["replication_factor"]   # its Faust app's topic_replication_factor
+WORKER += ["replication_factor", "welfare_token"]   # its Faust app's topic_replication_factor
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
 
 
@@ -62,6 +62,15 @@ def env_flag(parser, flag: str, env: str, help: str):
                         help=f"{help} Env: {env} (1 = on). Default: off.")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"glasscity {version('glasscity')}"
+    except PackageNotFoundError:      # run from a source tree that was never installed
+        return "glasscity (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glasscity",
@@ -70,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `glasscity demo`. Each command has its own --help.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    parser.add_argument("--version", action="version", version=_version())
 
     p = sub.add_parser("broker", help="Run the embedded Kafka-protocol broker (Tansu, in memory) until Ctrl-C.",
                        description="Run the embedded Kafka-protocol broker (Tansu, memory storage: a restart "
@@ -119,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p, "--output", "GLASSCITY_REPLAY_OUTPUT", str, "",
                "Where to write the per-row results (default: beside the input).")
     add_arguments(p, ["thresholds_file", "pseudonym_key", "pseudonym_key_file", "sweep_interval_s", "allowed_lateness_s", "audit_log"])
+
+    from streams.control.cli import add_alerts_parser
+
+    add_alerts_parser(sub, lambda q: add_arguments(q, KAFKA + ["welfare_token"]))
 
     p = sub.add_parser("thresholds", help="Print every detector threshold: default, unit and why (Markdown).",
                        description="Print every detector threshold with its default, unit and the reason for it, "
@@ -812,12 +826,18 @@ def cmd_acls(args) -> int:
 
     return command(args, settings_from(args))
 
+def cmd_alerts(args) -> int:
+    from streams.control.cli import run_alerts
+
+    return run_alerts(args, settings_from(args))
+
 
 COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate, "worker": cmd_worker,
             "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
             "detectors": cmd_detectors, "audit": cmd_audit, "register": cmd_register, "enrol": cmd_enrol,
             "unenrol": cmd_enrol, "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify,
-            "rekey": cmd_rekey, "acls": cmd_acls}
+            "rekey": cmd_rekey, "acls": cmd_acls, "alerts": cmd_alerts}
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

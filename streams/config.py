@@ -115,6 +115,8 @@ class Settings:
     pseudonym_key_file: str = _setting("", "File holding the pseudonym key (its whole content but a final newline; "
                                        "keep it readable by the worker only). Use it or --pseudonym-key, not "
                                        "both.", group="worker", env="GLASSCITY_PSEUDONYM_KEY_FILE")
+    welfare_token: str = _setting("", "Token of the welfare role: who presents it may see welfare alerts "
+                                  "(glasscity alerts --welfare). Empty = nobody may.", group="worker", secret=True)
     metrics_host: str = _setting("0.0.0.0", "Address the worker's /metrics endpoint binds to.", group="worker")
     metrics_port: int = _setting(9464, "Port of the worker's /metrics endpoint (0 = any free port).",
                                  group="worker", check=_port)

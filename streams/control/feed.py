@@ -76,7 +76,11 @@ async def follow_alerts(settings: Settings, *, welfare: bool = False, from_begin
                                 enable_auto_commit=False, client_id="glasscity-alert-reader",
                                 auto_offset_reset="earliest" if from_beginning else "latest",
                                 fetch_max_wait_ms=poll_ms, **aiokafka_security(settings))
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()     # a consumer that never started still holds its client
+        raise
     try:
         partitions = []
         for topic in alert_topics(settings, welfare):
