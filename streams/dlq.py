@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from streams.delivery import DeliveryCheck, ProduceError, close_producer, make_producer
 from streams.kafka_security import kafka_python_security
 
-from streams.timeparse import InstantError, parse_instant
+from streams import timeparse
+from streams.timeparse import InstantError
 
 __all__ = ["ReplayReport", "DlqError", "DlqArgumentError", "replay_dead_letters", "parse_since"]
 
@@ -71,9 +72,9 @@ class ReplayReport:
 
 
 def parse_since(text: str) -> float:
-    """Epoch seconds from ISO 8601 with a UTC offset (``2026-01-31T08:00:00+01:00``, ``...Z``) or epoch s."""
+    """Epoch seconds of ``--since`` (:func:`streams.timeparse.parse_since`: ISO 8601, epoch s or an age)."""
     try:
-        return parse_instant(text)
+        return timeparse.parse_since(text)
     except InstantError as error:
         raise DlqArgumentError(f"--since {text.strip()!r}: {error}") from None
 

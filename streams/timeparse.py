@@ -7,13 +7,16 @@ speed. :func:`parse_instant` is for command-line arguments and exported files.
 
 from __future__ import annotations
 
+import math
+import re
+import time
 from datetime import datetime, timezone
 
 import numpy as np
 
 from kernels.timestamps import iso_utc_seconds
 
-__all__ = ["parse_instant", "reading_time", "reading_times", "InstantError"]
+__all__ = ["parse_instant", "parse_since", "reading_time", "reading_times", "InstantError"]
 
 
 class InstantError(ValueError):
@@ -39,6 +42,25 @@ def parse_instant(text: str, naive_is_utc: bool = False) -> float:
             raise InstantError("has no UTC offset; add one (Z, +01:00) so the moment is unambiguous")
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_AGE_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_since(text: str, now_s: float | None = None) -> float:
+    """Epoch seconds of a ``--since``: what :func:`parse_instant` reads, or an age before ``now_s``
+    (default: the wall clock) such as ``45s``, ``30m``, ``2h``, ``1d``. Refuses non-finite values."""
+    match = _AGE.match(text)
+    if match:
+        return (time.time() if now_s is None else now_s) - float(match.group(1)) * _AGE_UNIT_S[match.group(2)]
+    try:
+        value = parse_instant(text)
+    except InstantError as error:
+        raise InstantError(f"{error}, nor an age like 30m, 2h, 1d") from None
+    if not math.isfinite(value):
+        raise InstantError("is not a finite time")
+    return value
 
 
 def reading_time(text: str) -> float | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import hmac
-import re
 import signal
 import sys
 import time
@@ -25,7 +24,8 @@ import orjson
 from streams.config import SettingsError
 from streams.control.book import AGE_BANDS, AlertBook, AlertFilter, MalformedAlert
 from streams.control.feed import AlertTopicsMissing, follow_alerts
-from streams.timeparse import InstantError, parse_instant
+from streams import timeparse
+from streams.timeparse import InstantError
 
 __all__ = ["add_alerts_parser", "run_alerts", "parse_since", "format_duration", "CSV_COLUMNS"]
 
@@ -34,22 +34,14 @@ DOMAINS = ("water", "traffic", "waste", "lighting")
 SEVERITIES = ("info", "warning", "critical")
 STATES = ("raised", "updated", "cleared")
 CSV_COLUMNS = ("time", "state", "severity", "domain", "detector", "subject", "episode_start", "id", "topic")
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def parse_since(text: str, now_s: float | None = None) -> float:
-    """Epoch s from ``--since``: ISO 8601 with offset, epoch seconds, or an age like ``30m``, ``2h``, ``1d``."""
-    match = _RELATIVE.match(text)
-    if match:
-        return (time.time() if now_s is None else now_s) - float(match.group(1)) * _UNIT_S[match.group(2)]
+def parse_since(text: str) -> float:
+    """Epoch s of ``--since`` (:func:`streams.timeparse.parse_since`), or a SettingsError saying why not."""
     try:
-        value = parse_instant(text)
+        return timeparse.parse_since(text)
     except InstantError as error:
-        raise SettingsError(f"--since {text!r}: {error}, nor an age like 30m, 2h, 1d") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise SettingsError(f"--since {text!r}: not a finite time")
-    return value
+        raise SettingsError(f"--since {text!r}: {error}") from None
 
 
 def format_duration(seconds: float) -> str:
