@@ -22,9 +22,10 @@ from typing import TextIO
 import orjson
 
 from streams.config import SettingsError
-from streams.control.book import AGE_BANDS, AlertBook, AlertFilter, MalformedAlert
+from streams.control.book import AGE_BANDS, AlertBook, AlertFilter, Folded, MalformedAlert
 from streams.control.feed import AlertTopicsMissing, follow_alerts
 from streams import timeparse
+from streams.alerts import iso_time
 from streams.timeparse import InstantError
 
 __all__ = ["add_alerts_parser", "run_alerts", "parse_since", "format_duration", "CSV_COLUMNS"]
@@ -151,6 +152,18 @@ class _Printer:
         self.out.flush()
 
 
+def _fold(book: AlertBook, item) -> Folded | None:
+    """Fold one feed record; an unreadable one is reported on stderr (topic, partition, offset, why) -> None."""
+    try:
+        if item.event is None:
+            raise MalformedAlert(item.error)
+        return book.fold(item.event, item.topic)
+    except MalformedAlert as error:
+        print(f"glasscity alerts: warning: unreadable record {item.topic}[{item.partition}]@{item.offset}: "
+              f"{error}", file=sys.stderr)
+        return None
+
+
 async def _tail(args, settings, where: AlertFilter, stop: asyncio.Event) -> tuple[int, int]:
     printer = _Printer(sys.stdout, args.format)
     printer.header()
@@ -158,17 +171,9 @@ async def _tail(args, settings, where: AlertFilter, stop: asyncio.Event) -> tupl
     shown = unreadable = 0
     async for item in follow_alerts(settings, welfare=args.welfare, from_beginning=args.from_beginning,
                                     until_end=args.until_end, stop=stop):
-        if item.event is None:
+        folded = _fold(book, item)
+        if folded is None:
             unreadable += 1
-            print(f"glasscity alerts: warning: unreadable record {item.topic}[{item.partition}]@{item.offset}: "
-                  f"{item.error}", file=sys.stderr)
-            continue
-        try:
-            folded = book.fold(item.event, item.topic)
-        except MalformedAlert as error:
-            unreadable += 1
-            print(f"glasscity alerts: warning: unreadable record {item.topic}[{item.partition}]@{item.offset}: "
-                  f"{error}", file=sys.stderr)
             continue
         if not where.matches(item.event):
             continue
@@ -188,14 +193,8 @@ async def _open(args, settings, where: AlertFilter) -> tuple[AlertBook, int]:
     with progress(desc="reading alerts", unit="records") as bar:
         async for item in follow_alerts(settings, welfare=args.welfare, from_beginning=True, until_end=True):
             bar.update(1)
-            try:
-                if item.event is None:
-                    raise MalformedAlert(item.error)
-                book.fold(item.event, item.topic)
-            except MalformedAlert as error:
+            if _fold(book, item) is None:
                 unreadable += 1
-                print(f"glasscity alerts: warning: unreadable record {item.topic}[{item.partition}]@{item.offset}: "
-                      f"{error}", file=sys.stderr)
     return book, unreadable
 
 
@@ -218,31 +217,25 @@ def _print_open(args, book: AlertBook, where: AlertFilter) -> int:
                 writer.writerow(row) if writer else out.write(" ".join(f"{c:>8}" for c in row) + "\n")
         return len(alerts)
     if args.format == "table":
-        clock = "" if abs(now - time.time()) < 60 else f" (ages against the feed's own clock, {_iso(now)})"
+        clock = "" if abs(now - time.time()) < 60 else f" (ages against the feed's own clock, {iso_time(now)})"
         out.write(f"{len(alerts)} open alert(s){clock}\n")
         out.write(f"{'RAISED (UTC)':20} {'AGE':8} {'SEVERITY':9} {'DOMAIN':9} {'DETECTOR':28} SUBJECT\n")
         for a in alerts:
-            out.write(f"{_iso(a.raised_s).replace('T', ' ').rstrip('Z'):20} {format_duration(a.age_s(now)):8} "
+            out.write(f"{iso_time(a.raised_s).replace('T', ' ').rstrip('Z'):20} {format_duration(a.age_s(now)):8} "
                       f"{a.severity:9} {a.domain:9} {a.detector:28} {a.subject}\n")
     elif args.format == "jsonl":
         for a in alerts:
             out.write(orjson.dumps({"episodeId": a.episode_id, "detector": a.detector, "domain": a.domain,
-                                    "severity": a.severity, "subject": a.subject, "raised": _iso(a.raised_s),
-                                    "episodeStart": _iso(a.episode_start_s), "age_s": round(a.age_s(now), 3),
+                                    "severity": a.severity, "subject": a.subject, "raised": iso_time(a.raised_s),
+                                    "episodeStart": iso_time(a.episode_start_s), "age_s": round(a.age_s(now), 3),
                                     "topic": a.topic}).decode() + "\n")
     else:
         writer = csv.writer(out)
         writer.writerow(("raised", "age_s", "severity", "domain", "detector", "subject", "episode_id", "topic"))
         for a in alerts:
-            writer.writerow((_iso(a.raised_s), round(a.age_s(now), 3), a.severity, a.domain, a.detector, a.subject,
+            writer.writerow((iso_time(a.raised_s), round(a.age_s(now), 3), a.severity, a.domain, a.detector, a.subject,
                              a.episode_id, a.topic))
     return len(alerts)
-
-
-def _iso(epoch_s: float) -> str:
-    from streams.alerts import iso_time
-
-    return iso_time(epoch_s)
 
 
 def run_alerts(args, settings) -> int:
@@ -261,14 +254,11 @@ def run_alerts(args, settings) -> int:
     except AlertTopicsMissing as error:
         print(f"glasscity: error: {error}", file=sys.stderr)
         return 1
-    except OSError as error:
+    except Exception as error:    # OSError, or aiokafka's connection errors (not OSErrors)
+        if not isinstance(error, OSError) and not type(error).__module__.startswith(("aiokafka", "kafka")):
+            raise
         print(f"glasscity: error: cannot read the alert topics at {settings.bootstrap}: {error}", file=sys.stderr)
         return 1
-    except Exception as error:    # aiokafka's connection errors are not OSErrors
-        if type(error).__module__.startswith(("aiokafka", "kafka")):
-            print(f"glasscity: error: cannot read the alert topics at {settings.bootstrap}: {error}", file=sys.stderr)
-            return 1
-        raise
     print(f"glasscity alerts: {shown} shown, {unreadable} unreadable", file=sys.stderr)
     return 0
 
