@@ -29,7 +29,8 @@ from streams.health import LIVENESS, READINESS, Liveness, Readiness
 
 __all__ = ["READINGS", "MESSAGES", "INVALID", "ALERTS", "KERNEL_SECONDS", "WATERMARK_LAG", "SUBJECTS_TRACKED",
            "STATE_RESTORED_RECORDS", "STATE_RESTORE_SECONDS", "PARTITIONS_ASSIGNED", "REBALANCES",
-           "PUBLISH_FAILURES", "PUBLISH_KINDS", "LATE_READINGS", "ALERTS_OPEN", "INTERVENTION_DELAY", "init_series", "serve"]
+           "PUBLISH_FAILURES", "PUBLISH_KINDS", "LATE_READINGS", "ALERTS_OPEN", "INTERVENTION_DELAY",
+           "LIGHTING_ENERGY", "LIGHTING_ENERGY_KINDS", "init_series", "serve"]
 
 READINGS = Counter("glasscity_readings_consumed", "Valid readings consumed.", ["domain"])
 MESSAGES = Counter("glasscity_messages_consumed", "Kafka messages consumed (single readings or envelopes).",
@@ -79,6 +80,13 @@ INTERVENTION_DELAY = Histogram("glasscity_alert_intervention_delay_seconds",
                                "Event time from an alert's raise to its clear, per detector (seconds).", ["detector"],
                                buckets=(60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0,
                                         2 * 86400.0, 7 * 86400.0))
+# Street-lighting energy: what the lamps drew (their reported power, integrated over the night) and what the
+# same lamps would have drawn at full power from dusk to dawn (astronomical schedule). The saving is
+# 1 - used / full_power_night; both counters only ever grow, so the ratio of their rates is the saving now.
+LIGHTING_ENERGY_KINDS = ("used", "full_power_night")
+LIGHTING_ENERGY = Counter("glasscity_lighting_energy_joules", "Street-lighting energy by kind: used (reported "
+                          "power over time) and full_power_night (the same lamps at rated power all night) (joules).",
+                          ["kind"])
 
 
 def init_series(domains) -> None:
@@ -96,6 +104,9 @@ def init_series(domains) -> None:
     for register in REGISTER_TOPICS:
         CONSENT_RECORDS.labels(register)
         CONSENT_MALFORMED.labels(register)
+    if "lighting" in domains:
+        for kind in LIGHTING_ENERGY_KINDS:
+            LIGHTING_ENERGY.labels(kind)
 
 
 def _handler(readiness: Readiness, liveness: Liveness) -> type[BaseHTTPRequestHandler]:
