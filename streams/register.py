@@ -40,7 +40,9 @@ Top level: ``register`` (title), ``schema_version``, ``schema`` (``note``, ``fie
 entry, ``summary``: a sentence), ``topics`` (per alert topic: ``topic`` short name, ``name`` full
 name, ``retention_s``, ``retention`` in words, ``detectors``), ``domains`` (``name``, ``label``,
 ``subject_kind``, ``subject``, ``pseudonymised``, ``readings_topic``, ``reading_type``,
-``columns``, ``groups``, ``tracker_fields``, ``tracker_facts``, ``detectors``) and ``detectors``, each with:
+``columns``, ``groups``, ``tracker_fields``, ``tracker_facts``, ``detectors``, ``positions``: what the pipeline
+itself reads of a reading's ``location`` (``reads``, ``purpose``, ``precision``), from
+:mod:`streams.pipeline.positions`) and ``detectors``, each with:
 
 ``name``, ``domains`` (where it runs), ``runs_on`` (``"event time"`` | ``"wall clock"``),
 ``status`` (``"active"``, ``"dormant"`` or ``"dormant — activated on <date> by <who> (<reason>)"``),
@@ -351,6 +353,8 @@ def _ordered_fields(owner) -> list[str]:
 
 
 def _domain_entry(domain, settings) -> dict:
+    from streams.pipeline.positions import POSITION_PURPOSE, position_precision
+
     owners = _owners(domain)
     own = {name for cls in domain.detectors for name in _ordered_fields(cls)}
     return {
@@ -366,6 +370,7 @@ def _domain_entry(domain, settings) -> dict:
         "tracker_fields": [name for name in owners if name not in own],
         "tracker_facts": [name for name, _dtype in getattr(domain.tracker, "reading_facts", ())],
         "detectors": [cls.declaration.name for cls in domain.detectors],
+        "positions": {"reads": "location", "purpose": POSITION_PURPOSE, "precision": position_precision(domain)},
     }
 
 
@@ -538,6 +543,9 @@ def _md_domains(register: dict) -> list[str]:
     for d in register["domains"]:
         out.append(f"| {_cell(d['label'])} | {_cell(d['subject'])} | {'yes' if d['pseudonymised'] else 'no'} | "
                    f"`{d['readings_topic']}` | {_md_codes(d['tracker_fields'])} |")
+    out += ["", "The pipeline itself, not a detector, reads each reading's `location` (and a gateway batch's) "
+            + _md(register["domains"][0]["positions"]["purpose"]) + ":", ""]
+    out += [f"- {_md(d['label'])}: {_md(d['positions']['precision'])}" for d in register["domains"]]
     return out + [""]
 
 
@@ -714,7 +722,11 @@ def _html_about(register: dict) -> list[str]:
     for d in register["domains"]:
         out.append(f'<tr><th scope="row">{_e(d["label"])}</th><td>{_e(d["subject"])}</td>'
                    f'<td>{"yes" if d["pseudonymised"] else "no"}</td><td>{_code_list(d["tracker_fields"])}</td></tr>')
-    out += ['</tbody>', '</table>', '<table>', '<caption>Alert topics and how long they keep alerts</caption>',
+    out += ['</tbody>', '</table>',
+            f'<p>The pipeline itself, not a detector, reads each reading\'s <code>location</code> (and a gateway '
+            f'batch\'s) {_t(register["domains"][0]["positions"]["purpose"])}:</p>', '<ul>']
+    out += [f'<li>{_e(d["label"])}: {_e(d["positions"]["precision"])}</li>' for d in register["domains"]]
+    out += ['</ul>', '<table>', '<caption>Alert topics and how long they keep alerts</caption>',
             '<thead><tr><th scope="col">Topic</th><th scope="col">Alerts kept</th><th scope="col">Detectors</th>'
             '</tr></thead>', '<tbody>']
     for t in register["topics"]:

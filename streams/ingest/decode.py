@@ -17,7 +17,10 @@ Python's ``json.dumps`` writes) and numbers too large for a double, which are
 ``non_finite`` when they stand for a field the schema defines (in a field it does not
 define they are ignored with the field, as the schema does); a number outside its
 schema's minimum/maximum is
-``value_out_of_range``; any other schema failure is ``schema``. Hostile input
+``value_out_of_range``; any other schema failure is ``schema``. A reading's ``location`` (a GeoJSON Point, its shape checked by the
+schema) whose longitude is outside -180..180 or latitude outside -90..90 degrees is
+``value_out_of_range`` too, checked vectorised with the times; an envelope's (its gateway's)
+location out of range costs the whole envelope, as any envelope failure does. Hostile input
 (nesting at the JSON parser's depth limit, values near the record size limit)
 costs a dead letter, never an exception. Duplicate keys in an object: the last one
 wins (orjson's rule), whichever value the first one had.
@@ -31,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Callable, NamedTuple
 
 import fastjsonschema
@@ -45,16 +48,33 @@ from streams.ingest.messages import RawMessage
 from streams.ingest.typed import typed_decoder
 from streams.timeparse import reading_time, reading_times
 
-__all__ = ["Batch", "decode", "reading_bytes", "EARLIEST_VALID_TS", "RANGE_RULES"]
+__all__ = ["Batch", "decode", "reading_bytes", "outside_wgs84", "EARLIEST_VALID_TS", "RANGE_RULES",
+           "LONGITUDE_LIMIT_DEG", "LATITUDE_LIMIT_DEG"]
 
 #: Readings dated before 2000-01-01T00:00:00Z are refused (clock reset, epoch zero).
 EARLIEST_VALID_TS = 946684800.0
+
+#: A location's longitude and latitude (WGS 84 degrees) lie within +-these, inclusive.
+LONGITUDE_LIMIT_DEG = 180.0
+LATITUDE_LIMIT_DEG = 90.0
 
 #: JSON Schema keywords whose failure means "a number of the right type, physically absurd".
 RANGE_RULES = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
 
 #: Where a number literal JSON lacks starts (after an optional minus sign).
 _NON_JSON_NUMBERS = ("NaN", "Infinity")
+
+
+def outside_wgs84(longitude, latitude):
+    """Whether a position (degrees; numbers or arrays) is off the globe: longitude outside -180..180 or
+    latitude outside -90..90. NaN (no position given) is not; infinity is."""
+    return (np.abs(longitude) > LONGITUDE_LIMIT_DEG) | (np.abs(latitude) > LATITUDE_LIMIT_DEG)
+
+
+def _location_detail(longitude: float, latitude: float, where: str = "") -> str:
+    return (f"{where}location {float(longitude)!r}, {float(latitude)!r} is outside longitude "
+            f"-{LONGITUDE_LIMIT_DEG:g}..{LONGITUDE_LIMIT_DEG:g} / latitude -{LATITUDE_LIMIT_DEG:g}..{LATITUDE_LIMIT_DEG:g} "
+            "(WGS 84 degrees)")
 
 
 class _Validators(NamedTuple):
@@ -96,8 +116,10 @@ class Batch:
 
     ``subject_ids`` raw (not yet pseudonymised) ids; ``ts`` event time (s, UTC
     epoch); ``columns`` the domain's numeric columns; ``groups`` per group name, the
-    group id of each reading or None (``gateway`` always present). Where each valid
-    reading came from: :meth:`origin` and :meth:`reading`.
+    group id of each reading or None (``gateway`` always present); ``longitude`` and
+    ``latitude`` each reading's ``location`` (WGS 84 degrees, NaN: none given);
+    ``gateway_locations`` gateway id -> (longitude, latitude) of the envelopes that gave one
+    (the batch's last). Where each valid reading came from: :meth:`origin` and :meth:`reading`.
     """
 
     subject_ids: list[str]
@@ -112,6 +134,9 @@ class Batch:
     where: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     records: list = field(default_factory=list)
+    longitude: np.ndarray = field(default_factory=lambda: np.empty(0))
+    latitude: np.ndarray = field(default_factory=lambda: np.empty(0))
+    gateway_locations: dict = field(default_factory=dict)
     _documents: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -203,9 +228,17 @@ def _salvage(value: bytes):
 
 
 def _has_non_finite(item, known: frozenset) -> bool:
-    """Whether ``item`` is a non-finite number or has one in a field of the schema (``known``)."""
-    return item is _NON_FINITE or (type(item) is dict and any(v is _NON_FINITE for k, v in item.items()
-                                                              if k in known))
+    """Whether ``item`` is a non-finite number or has one in a field of the schema (``known``): a field's
+    value, a number of a list it holds (a location's coordinates), or such a field of an object it holds
+    (the location). The readings of an envelope are judged one by one, so a list's objects are not looked in."""
+    return item is _NON_FINITE or (type(item) is dict and any(_non_finite_field(v, known)
+                                                              for k, v in item.items() if k in known))
+
+
+def _non_finite_field(value, known: frozenset) -> bool:
+    if type(value) is list:
+        return any(v is _NON_FINITE for v in value)
+    return _has_non_finite(value, known)
 
 
 def _number(value, codes) -> float:
@@ -226,6 +259,8 @@ class _Segment(NamedTuple):
     where: list          # message index per reading
     positions: list | np.ndarray   # position in its envelope, -1 for a single reading
     records: list
+    longitude: np.ndarray           # per reading, WGS 84 degrees; NaN: no location
+    latitude: np.ndarray
 
 
 _NAN = math.nan
@@ -289,7 +324,23 @@ def _make_typed_columns(domain):
     return converters, groups, gateway
 
 
-def _typed_segment(domain, records: list, envelope_gateways: list, where: list, positions: list) -> _Segment:
+def _typed_locations(records: list, located: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each reading's longitude and latitude (NaN: none); ``located`` False: none of them has one (known from
+    its message's bytes, so that readings without a location cost one ``np.full``)."""
+    if not located:
+        none = np.full(len(records), _NAN)
+        return none, none.copy()
+    coordinates = [_NO_POSITION if loc is None else loc.coordinates
+                   for loc in map(attrgetter("location"), records)]
+    return (np.fromiter(map(itemgetter(0), coordinates), dtype=np.float64, count=len(records)),
+            np.fromiter(map(itemgetter(1), coordinates), dtype=np.float64, count=len(records)))
+
+
+_NO_POSITION = (_NAN, _NAN)
+
+
+def _typed_segment(domain, records: list, envelope_gateways: list, where: list, positions: list,
+                   located: bool) -> _Segment:
     converters, group_getters, gateway_getter = _typed_columns(domain)
     gateways = list(gateway_getter(records))
     if None in gateways:    # the envelope's gateway stands for a reading that names none
@@ -297,7 +348,8 @@ def _typed_segment(domain, records: list, envelope_gateways: list, where: list, 
     groups = {"gateway": gateways, **{name: list(values(records)) for name, values in group_getters}}
     return _Segment(list(map(attrgetter("id"), records)),
                     reading_times(list(map(attrgetter("dateObserved"), records))),
-                    [convert(records) for convert in converters], groups, where, positions, records)
+                    [convert(records) for convert in converters], groups, where, positions, records,
+                    *_typed_locations(records, located))
 
 
 def decode(messages: list[RawMessage], domain, now: float | None = None,
@@ -308,26 +360,29 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
     envelope_type = typed.envelope if typed is not None else None
     dead: list[DeadLetter] = []
     segments: list[_Segment] = []
-    # typed readings not yet made a segment: the readings, their message's index, and per envelope
-    # (first reading, readings, gateway)
-    records, where, spans = [], [], []
-    reference = _Reference(domain, dead)
+    # typed readings not yet made a segment: the readings, their message's index, per envelope
+    # (first reading, readings, gateway), and whether any of them may have a location
+    records, where, spans, located = [], [], [], False
+    gateway_locations: dict[str, tuple[float, float]] = {}
+    reference = _Reference(domain, dead, gateway_locations)
 
     def flush_typed():
-        nonlocal records, where, spans
+        nonlocal records, where, spans, located
         if records:
             positions = np.full(len(records), -1, dtype=np.int64)
             gateways = [None] * len(records)
             for start, count, gateway in spans:
                 positions[start:start + count] = np.arange(count)
                 gateways[start:start + count] = repeat(gateway, count)
-            segments.append(_typed_segment(domain, records, gateways, where, positions))
-            records, where, spans = [], [], []
+            segments.append(_typed_segment(domain, records, gateways, where, positions, located))
+            records, where, spans, located = [], [], [], False
 
-    # Exactly one "type" key per reading and envelope, as the schema requires: msgspec does not
-    # insist on the tag of a reading where only one kind can stand (in an envelope of water
-    # readings), and reads a repeated one unlike orjson (whose last one wins). Else, or when keys
-    # may hide behind \u escapes, the reference path decides. Two scans in C per message.
+    # Exactly one "type" key per reading, envelope and location, as the schema requires: msgspec
+    # reads a repeated one unlike orjson (whose last one wins), and a "type" is also in a string
+    # value or an unknown field. Each of them has one (the tags and a location's "type" are
+    # required), so a count of one per reading and envelope means there is no location in the
+    # message, and the locations are counted only when there are more. Else, or when keys may hide
+    # behind \u escapes, the reference path decides. Two scans in C per message.
     for index, message in enumerate(messages):
         value = message.value
         if decode_typed is not None and value:
@@ -336,14 +391,26 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
             except (msgspec.DecodeError, RecursionError):   # refused or too deep: the reference path decides
                 document = None
             if document is not None:
+                types = value.count(b'"type"')
                 if type(document) is envelope_type:
                     readings = document.readings
-                    if value.count(b'"type"') == 1 + len(readings) and b"\\u" not in value:
+                    expected = 1 + len(readings)
+                    gateway_location = document.location
+                    if types != expected:
+                        expected += (gateway_location is not None) + sum(
+                            getattr(r, "location", None) is not None for r in readings)
+                    if types == expected and b"\\u" not in value and (
+                            gateway_location is None or not outside_wgs84(*gateway_location.coordinates[:2])):
+                        if gateway_location is not None:
+                            gateway_locations[document.gatewayId] = gateway_location.coordinates[:2]
+                        located = located or expected > 1 + len(readings)
                         spans.append((len(records), len(readings), document.gatewayId))
                         records.extend(readings)
                         where.extend(repeat(index, len(readings)))
                         continue
-                elif value.count(b'"type"') == 1 and b"\\u" not in value:
+                elif (types == 1 or (types == 2 and getattr(document, "location", None) is not None)) \
+                        and b"\\u" not in value:
+                    located = located or types == 2
                     records.append(document)
                     where.append(index)
                     continue
@@ -352,13 +419,13 @@ def decode(messages: list[RawMessage], domain, now: float | None = None,
         if reference.rows:
             segments.append(reference.segment())
     flush_typed()
-    return _checked(segments, domain, messages, dead, now, max_future_skew_s)
+    return _checked(segments, domain, messages, dead, now, max_future_skew_s, gateway_locations)
 
 
 class _Reference:
     """The reference path: orjson, then the schema's compiled checks reading by reading, with precise reasons."""
 
-    def __init__(self, domain, dead: list[DeadLetter]):
+    def __init__(self, domain, dead: list[DeadLetter], gateway_locations: dict):
         validators = _validators(domain.schema)
         self.validate_envelope, self.by_type, self.any_reading = validators.envelope, validators.by_type, \
             validators.reading
@@ -370,18 +437,21 @@ class _Reference:
         self.known = frozenset(name for definition in definitions.values()
                                for name in definition.get("properties", ()))
         self.dead = dead
+        self.gateway_locations = gateway_locations
         self._reset()
 
     def _reset(self) -> None:
         self.rows = 0
         self.ids, self.times, self.where, self.positions, self.records = [], [], [], [], []
+        self.longitudes, self.latitudes = [], []
         self.values = [[] for _ in self.columns_spec]
         self.groups = {"gateway": [], **{name: [] for name, _ in self.group_spec}}
 
     def segment(self) -> _Segment:
         segment = _Segment(self.ids, np.array(self.times, dtype=np.float64),
                            [np.array(v, dtype=np.float64) for v in self.values], self.groups, self.where,
-                           self.positions, self.records)
+                           self.positions, self.records, np.array(self.longitudes, dtype=np.float64),
+                           np.array(self.latitudes, dtype=np.float64))
         self._reset()
         return segment
 
@@ -417,6 +487,10 @@ class _Reference:
         self.groups["gateway"].append(reading.get("gatewayId", gateway))
         for name, json_field in self.group_spec:
             self.groups[name].append(reading.get(json_field))
+        location = reading.get("location")     # its shape checked by the schema, its range in _checked
+        longitude, latitude = _NO_POSITION if location is None else location["coordinates"][:2]
+        self.longitudes.append(float(longitude))
+        self.latitudes.append(float(latitude))
         self.where.append(index)
         self.positions.append(position)
         self.records.append(reading)
@@ -445,6 +519,14 @@ class _Reference:
                 dead.append(DeadLetter(message.value, "schema", f"batch envelope: {error.message}", message))
                 return
             gateway = document["gatewayId"]
+            location = document.get("location")
+            if location is not None:
+                longitude, latitude = (float(x) for x in location["coordinates"][:2])
+                if outside_wgs84(longitude, latitude):
+                    dead.append(DeadLetter(message.value, "value_out_of_range",
+                                           _location_detail(longitude, latitude, "batch envelope: "), message))
+                    return
+                self.gateway_locations[gateway] = (longitude, latitude)
             for position, reading in enumerate(document["readings"]):
                 self.accept(reading, gateway, index, message, position, salvaged)
         elif isinstance(document, dict):
@@ -454,10 +536,11 @@ class _Reference:
                                    f"expected a JSON object, got {type(document).__name__}", message))
 
 
-def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter], now, max_future_skew_s) -> Batch:
-    """The batch of the decoded segments, less the readings whose time or numbers the checks refuse."""
+def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter], now, max_future_skew_s,
+             gateway_locations: dict) -> Batch:
+    """The batch of the decoded segments, less the readings whose time, numbers or location the checks refuse."""
     if len(segments) == 1:
-        ids, ts, values, groups, where, positions, records = segments[0]
+        ids, ts, values, groups, where, positions, records, longitude, latitude = segments[0]
     else:
         ids = [x for s in segments for x in s.ids]
         ts = np.concatenate([s.ts for s in segments]) if segments else np.empty(0)
@@ -468,15 +551,19 @@ def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter],
         where = np.concatenate([np.asarray(s.where, dtype=np.int64) for s in segments]) if segments else []
         positions = np.concatenate([np.asarray(s.positions, dtype=np.int64) for s in segments]) if segments else []
         records = [x for s in segments for x in s.records]
+        longitude = np.concatenate([s.longitude for s in segments]) if segments else np.empty(0)
+        latitude = np.concatenate([s.latitude for s in segments]) if segments else np.empty(0)
     arrays = {c.column: v for c, v in zip(domain.columns, values)}
     where = np.asarray(where, dtype=np.int64)
     positions = np.asarray(positions, dtype=np.int64)
-    batch = Batch(ids, ts, arrays, groups, dead, len(messages), list(messages), where, positions, records)
+    batch = Batch(ids, ts, arrays, groups, dead, len(messages), list(messages), where, positions, records,
+                  longitude, latitude, gateway_locations)
     now = time.time() if now is None else now
     finite = np.isfinite(ts)
-    for column in arrays.values():
+    for column in [*arrays.values(), longitude, latitude]:
         finite &= ~np.isinf(column)   # NaN = absent (optional field); inf is never a measurement
-    keep = finite & (ts >= EARLIEST_VALID_TS) & (ts <= now + max_future_skew_s)
+    on_globe = ~outside_wgs84(longitude, latitude)
+    keep = finite & on_globe & (ts >= EARLIEST_VALID_TS) & (ts <= now + max_future_skew_s)
     if not keep.all():
         for i in np.flatnonzero(~keep):
             message, position = batch.origin(i)
@@ -486,6 +573,8 @@ def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter],
                 detail = f"dateObserved {observed[:40]!r} is not an ISO 8601 date-time with a UTC offset"
             elif not finite[i]:
                 reason, detail = "non_finite", "a number or dateObserved is not finite"
+            elif not on_globe[i]:
+                reason, detail = "value_out_of_range", _location_detail(longitude[i], latitude[i])
             else:
                 reason = "timestamp_out_of_range"
                 detail = (f"dateObserved {batch.reading(i)['dateObserved']} is before 2000-01-01 or more than "
@@ -495,6 +584,7 @@ def _checked(segments: list[_Segment], domain, messages, dead: list[DeadLetter],
         batch.records = [x for x, k in zip(records, keep) if k]
         batch.groups = {name: [x for x, k in zip(members, keep) if k] for name, members in groups.items()}
         batch.ts, batch.where, batch.positions = ts[keep], where[keep], positions[keep]
+        batch.longitude, batch.latitude = longitude[keep], latitude[keep]
         batch.columns = {name: column[keep] for name, column in arrays.items()}
     batch.ts = np.ascontiguousarray(batch.ts)
     batch.columns = {k: np.ascontiguousarray(v) for k, v in batch.columns.items()}

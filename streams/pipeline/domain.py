@@ -25,6 +25,7 @@ from streams.ingest import DeadLetter, RawMessage, decode
 from streams.ingest.decode import reading_bytes
 from streams.consent import ConsentRegister
 from streams.pipeline.gate import ConsentGate
+from streams.pipeline.positions import PartitionPositions, snap_to_cell
 from streams.pseudonym import Pseudonymizer
 from streams.state import PartitionState, StateJournal, rebuild
 
@@ -93,6 +94,9 @@ class DomainPipeline:
                             and not getattr(d, "state_reads", ()) and not (owned_fields(d) & reads_of_others)}
         # per partition: (its state, raw id -> slot), in memory only (a personal id is in no state or topic)
         self._slot_caches: dict[int, tuple[PartitionState, dict[str, int]]] = {}
+        # per partition: (its state, the subjects' and gateways' latest positions), in memory only
+        # (streams.pipeline.positions: they come back with the next readings)
+        self._positions: dict[int, tuple[PartitionState, PartitionPositions]] = {}
         self._late_fields = [c.json for c in domain.columns] + [f for _group, f in domain.groups]
         self.consent = self.gate.register
         self._consent_version = self.consent.version
@@ -159,6 +163,7 @@ class DomainPipeline:
         self._arrivals.pop(partition, None)
         self._views.pop(partition, None)
         self._slot_caches.pop(partition, None)
+        self._positions.pop(partition, None)
         self.gate.forget(partition)
         self._touched.discard(partition)
 
@@ -248,6 +253,39 @@ class DomainPipeline:
             slots = list(map(get, raw_ids))
         return np.array(slots, dtype=np.int32)
 
+    def _remember_positions(self, state: PartitionState, slots: np.ndarray, batch) -> None:
+        """Keep the batch's subject and gateway positions (a personal subject's snapped to its grid cell first)."""
+        if not batch.gateway_locations and np.isnan(batch.longitude).all():
+            return
+        cached = self._positions.get(state.partition)
+        if cached is None or cached[0] is not state:      # a restored or adopted state: new slots
+            cached = self._positions[state.partition] = (state, PartitionPositions(len(state.subjects)))
+        longitude, latitude = batch.longitude, batch.latitude
+        if self.domain.subject_pseudonym is not None:
+            longitude, latitude = snap_to_cell(longitude, latitude)
+        cached[1].update(slots, batch.ts, longitude, latitude)
+        cached[1].gateways.update(batch.gateway_locations)
+
+    def subject_positions(self) -> dict[str, tuple[float, float]]:
+        """Subject key (as alerts carry it: a household meter's pseudonym, never its id) -> its latest
+        (longitude, latitude) in WGS 84 degrees, for the subjects of the partitions this process owns that
+        reported a location. A household's position is its grid cell's centre
+        (:func:`streams.pipeline.positions.snap_to_cell`); others' are as reported."""
+        found = {}
+        for partition, (state, positions) in sorted(self._positions.items()):
+            if self.states.get(partition) is state:
+                found.update(positions.known(state.subjects.keys))
+        return found
+
+    def gateway_positions(self) -> dict[str, tuple[float, float]]:
+        """Gateway id -> (longitude, latitude), WGS 84 degrees, as its latest envelope gave it (gateways are
+        network equipment: exact), over the partitions this process owns."""
+        found = {}
+        for partition, (state, positions) in sorted(self._positions.items()):
+            if self.states.get(partition) is state:
+                found.update(positions.gateways)
+        return found
+
     def _late_copy(self, batch, i: int, key: str) -> bytes:
         """A late reading as copied to the late topic. For a personal subject (a household meter) only the
         fields the detectors use are kept, with the pseudonym as ``id``: anything else a reading may
@@ -272,6 +310,7 @@ class DomainPipeline:
         if not len(batch):
             return
         slots = self.subject_slots(state, batch.subject_ids)
+        self._remember_positions(state, slots, batch)
         if not math.isnan(state.watermark):
             # Later than the allowed lateness: the sweeps for their time have run. They are
             # still folded in (a meter's delayed reading still proves it reported), and

@@ -61,6 +61,8 @@ from typing import Iterator
 import numpy as np
 import orjson
 
+from . import city
+
 from kernels import solar_elevation
 from kernels.config import CITY_LATITUDE_DEG, CITY_LONGITUDE_DEG, SUN_HORIZON_DEG
 
@@ -187,6 +189,7 @@ class LightingSimulation:
         self._bounds = np.searchsorted(self._cabinet_of, np.arange(C + 1))
         self.cabinet_ids = [cabinet_id(c) for c in range(C)]
         self.lamp_ids = [lamp_id(int(c), i - int(self._bounds[c])) for i, c in enumerate(self._cabinet_of)]
+        self._place(np.random.default_rng([sc.seed, city.POSITION_STREAM]))
 
         rng = np.random.default_rng([sc.seed, 0])
         self._offsets = rng.integers(0, 60, N).astype(np.int64)
@@ -414,7 +417,8 @@ class LightingSimulation:
             power_l, level_l = power.tolist(), commanded.tolist()
             readings = [{"id": ids[i], "type": "Streetlight", "dateObserved": dates[i], "powerState": state[i],
                          "powerConsumption": power_l[i], "illuminanceLevel": level_l[i], "powerRating": ratings[i],
-                         "refStreetlightControlCabinet": cabinets[self._cabinet_of[i]]} for i in range(N)]
+                         "refStreetlightControlCabinet": cabinets[self._cabinet_of[i]],
+                         "location": self._lamp_points[i]} for i in range(N)]
             cabinet_kw = np.add.reduceat(power, self._bounds[:-1]) / 1000.0
             energy = energy + cabinet_kw * STEP_S / 3600.0
             mal = self._malformed_at.get(k, ())
@@ -428,13 +432,14 @@ class LightingSimulation:
                     envelope.append({"id": cabinets[c], "type": "StreetlightControlCabinet",
                                      "dateObserved": _iso(base + 5), "energyConsumed": round(float(energy[c]), 3),
                                      "totalActivePower": round(float(cabinet_kw[c]), 3),
-                                     "workingMode": "automatic"})
+                                     "workingMode": "automatic", "location": self._cabinet_points[c]})
                 for it in mal:
                     if it["_c"] == c and it["kind"] == "bad_reading_in_envelope":
                         envelope.append({"id": it["id"], "type": "Lamp", "dateObserved": _iso(base + 30),
                                          "powerState": "on"})
                 if envelope:
                     out.append((keys[c], orjson.dumps({"type": "ReadingBatch", "gatewayId": cabinets[c],
+                                                       "location": self._cabinet_points[c],
                                                        "dateSent": _iso(base + 60 + c % 10),
                                                        "readings": envelope})))
                 for i in range(a, b):
@@ -444,6 +449,22 @@ class LightingSimulation:
                     if it["_c"] == c and it["kind"] != "bad_reading_in_envelope":
                         out.append((keys[c], self._malformed_bytes(it, base)))
             yield float(base), out
+
+    def _place(self, rng: np.random.Generator) -> None:
+        """Where the cabinets and lamps are (:mod:`streams.simulate.city`): a cabinet near the centre of each square
+        of the city's grid, on a street corner; its lamps 30 m apart along the street that leaves it, east or
+        south. ``cabinet_positions`` / ``lamp_positions``: (longitude, latitude) arrays, degrees."""
+        east, north = city.district_centres(self.n_cabinets)
+        corner = rng.integers(-3, 4, (2, self.n_cabinets)) * city.BLOCK_M
+        c_east, c_north = east + corner[0], north + corner[1]
+        rank = np.arange(self.n_lamps) - self._bounds[self._cabinet_of]
+        eastward = (rng.random(self.n_cabinets) < 0.5)[self._cabinet_of]
+        step = 30.0 * (rank + 1)
+        self.cabinet_positions = city.to_degrees(c_east, c_north)
+        self.lamp_positions = city.to_degrees(c_east[self._cabinet_of] + np.where(eastward, step, 0.0),
+                                              c_north[self._cabinet_of] - np.where(eastward, 0.0, step))
+        self._cabinet_points = [city.point(*p) for p in zip(*self.cabinet_positions)]
+        self._lamp_points = [city.point(*p) for p in zip(*self.lamp_positions)]
 
     # ------------------------------------------------------------ ground truth
     def ground_truth(self) -> dict:

@@ -49,6 +49,8 @@ from typing import Iterator
 import numpy as np
 import orjson
 
+from . import city
+
 __all__ = ["INCIDENT_KINDS", "MALFORMED_KINDS", "Incident", "TrafficScenario", "TrafficSimulation",
            "detector_id", "segment_id", "simulate_traffic"]
 
@@ -151,6 +153,7 @@ class TrafficSimulation:
         self._segment_of = np.arange(N) // P
         self._rank = np.arange(N) % P
         self.position = self._rank * SPACING_M
+        self._place(np.random.default_rng([sc.seed, city.POSITION_STREAM]))
         rng = np.random.default_rng([sc.seed, 0])
         self._offsets = rng.integers(0, 20, N)
         self._peak = rng.uniform(60, 100, G)[self._segment_of] * rng.uniform(0.9, 1.1, N)
@@ -160,6 +163,29 @@ class TrafficSimulation:
         self._plan_incidents(rng)
         self._plan_malformed(rng)
         self.valid_readings = int(self._reporting_matrix().sum())
+
+    def _place(self, rng: np.random.Generator) -> None:
+        """Where the detectors and roadside controllers are (:mod:`streams.simulate.city`): the segments end to end
+        along the city's avenues, each detector at its ``positionAlongSegment``, each segment's controller by the
+        road at the segment's middle. ``detector_positions`` / ``controller_positions``: (longitude, latitude)
+        arrays, degrees."""
+        length = self.scenario.detectors_per_segment * SPACING_M
+        per_road = max(1, int(2 * city.HALF_SIDE_M // length))
+        segments = np.arange(self.scenario.segments)
+        road, slot = segments // per_road, segments % per_road
+        start = slot * length + (2 * city.HALF_SIDE_M - per_road * length) / 2     # the segments centred on each
+        east, north = zip(*(city.road_point(int(r), s + self.position[self._segment_of == g])
+                            for g, (r, s) in enumerate(zip(road, start))))
+        self.detector_positions = city.to_degrees(np.concatenate(east), np.concatenate(north))
+        side = rng.choice([-20.0, 20.0], len(segments))   # a controller cabinet beside the road
+        c_east, c_north = zip(*(city.road_point(int(r), s + length / 2) for r, s in zip(road, start)))
+        c_east, c_north = np.concatenate([np.atleast_1d(e) for e in c_east]), np.concatenate(
+            [np.atleast_1d(n) for n in c_north])
+        across = road % 2 == 1
+        self.controller_positions = city.to_degrees(c_east + np.where(across, side, 0.0),
+                                                    c_north + np.where(across, 0.0, side))
+        self._detector_points = [city.point(*p) for p in zip(*self.detector_positions)]
+        self._controller_points = [city.point(*p) for p in zip(*self.controller_positions)]
 
     # ---------------------------------------------------------------- planning
     def _time(self, k: int, d: int) -> float:
@@ -335,7 +361,8 @@ class TrafficSimulation:
                 previous[d] = (q, o, v)
                 r = {"id": ids[d], "type": READING_TYPE, "dateObserved": _iso(base + int(self._offsets[d])),
                      "refRoadSegment": self.segment_ids[self._segment_of[d]],
-                     "positionAlongSegment": float(self.position[d]), "laneId": 1, "intensity": q, "occupancy": o}
+                     "positionAlongSegment": float(self.position[d]), "laneId": 1, "intensity": q, "occupancy": o,
+                     "location": self._detector_points[d]}
                 if q > 0 or (v is not None and q == 0 and any(e[0] == "stuck" and e[2] == d for e in active)):
                     r["averageVehicleSpeed"] = v
                 g = int(self._segment_of[d])
@@ -354,6 +381,7 @@ class TrafficSimulation:
             for g, readings in enumerate(envelopes):
                 if readings:
                     out.append((seg_bytes[g], orjson.dumps({"type": "ReadingBatch", "gatewayId": f"rsc-{g:03d}",
+                                                            "location": self._controller_points[g],
                                                             "dateSent": _iso(base + 25), "readings": readings})))
             for g, r in singles:
                 out.append((seg_bytes[g], orjson.dumps({**r, "gatewayId": f"rsc-{g:03d}"})))

@@ -63,6 +63,8 @@ from typing import Iterator
 import numpy as np
 import orjson
 
+from . import city
+
 __all__ = ["INCIDENT_KINDS", "MALFORMED_KINDS", "Incident", "WasteScenario", "WasteSimulation", "bin_id",
            "simulate_waste"]
 
@@ -179,10 +181,24 @@ class WasteSimulation:
         self.end: int = self.start + H * int(HOUR)
         rng = np.random.default_rng([sc.seed, 0])
         self._plan_bins(rng)
+        self._place(np.random.default_rng([sc.seed, city.POSITION_STREAM]))
         self._plan_incidents(rng)
         self._plan_silences(np.random.default_rng([sc.seed, 3]))
         self._observe(np.random.default_rng([sc.seed, 1]))
         self._plan_malformed(rng)
+
+    # ------------------------------------------------------------------ where they are
+    def _place(self, rng: np.random.Generator) -> None:
+        """Where the bins and district gateways are (:mod:`streams.simulate.city`): each district a square of the
+        city's grid, its gateway near the centre, its bins along the streets, 25 m apart where they share one.
+        ``bin_positions`` / ``gateway_positions``: (longitude, latitude) arrays, degrees."""
+        east, north = city.district_centres(self.scenario.districts)
+        district = np.array([b.district for b in self.bins], dtype=np.int64)
+        bin_east, bin_north = city.along_streets(rng, east[district], north[district], len(self.bins), 500.0, 25.0)
+        self.bin_positions = city.to_degrees(bin_east, bin_north)
+        self.gateway_positions = city.to_degrees(*city.scatter(rng, east, north, 100.0))
+        self._bin_points = [city.point(*p) for p in zip(*self.bin_positions)]
+        self._gateway_points = [city.point(*p) for p in zip(*self.gateway_positions)]
 
     # ------------------------------------------------------------------ the bins
     def _plan_bins(self, rng) -> None:
@@ -474,7 +490,8 @@ class WasteSimulation:
                 t = float(b.times[g])
                 reading = {"id": self.bin_ids[b.index], "type": READING_TYPE, "dateObserved": _iso(t),
                            "fillingLevel": float(b.level[g]), "temperature": float(b.temperature[g]),
-                           "nextCollectionEpoch": int(self.next_collection(b, t))}
+                           "nextCollectionEpoch": int(self.next_collection(b, t)),
+                           "location": self._bin_points[b.index]}
                 status = b.status.get(g)
                 if status is not None:
                     reading["status"] = status
@@ -491,6 +508,7 @@ class WasteSimulation:
                                                 "dateObserved": _iso(base + 30), "fillingLevel": -0.2}]
                 if readings:
                     out.append((key, orjson.dumps({"type": "ReadingBatch", "gatewayId": gateway_id(d),
+                                                   "location": self._gateway_points[d],
                                                    "dateSent": _iso(base + 3599), "readings": readings})))
                 for reading in singles.get(d, ()):
                     out.append((key, orjson.dumps({**reading, "gatewayId": gateway_id(d)})))

@@ -61,6 +61,7 @@ from typing import Iterator
 import numpy as np
 import orjson
 
+from . import city
 from .profiles import ATTRIBUTION, Profiles, load_profiles
 
 __all__ = [
@@ -289,6 +290,7 @@ class WaterSimulation:
         self.district_ids = [district_id(d) for d in range(D)]
         self.meter_district = np.repeat(self._gw_district, np.diff(self._gw_bounds))
         self._key_of_gw = [self.district_ids[d].encode() for d in self._gw_district]
+        self._place(np.random.default_rng([sc.seed, city.POSITION_STREAM]))
 
         rng = np.random.default_rng([sc.seed, 0])
         self._offsets = rng.integers(0, 60, N).astype(np.int64)
@@ -307,6 +309,20 @@ class WaterSimulation:
         self.valid_readings: int = N * H - missing
 
     # ---------------------------------------------------------------- planning
+    def _place(self, rng: np.random.Generator) -> None:
+        """Where the gateways and meters are (:mod:`streams.simulate.city`): each district a square of the city's
+        grid, its gateways within 400 m of its centre, each gateway's meters along the streets within 300 m of it.
+        ``gateway_positions`` / ``meter_positions``: (longitude, latitude) arrays, degrees."""
+        east, north = city.district_centres(self.n_districts)
+        gw_east, gw_north = city.scatter(rng, east[self._gw_district], north[self._gw_district], 400.0)
+        gateway_of_meter = np.repeat(np.arange(self.n_gateways), np.diff(self._gw_bounds))
+        meter_east, meter_north = city.along_streets(rng, gw_east[gateway_of_meter], gw_north[gateway_of_meter],
+                                                     self.n_meters, 300.0, 15.0)
+        self.gateway_positions = city.to_degrees(gw_east, gw_north)
+        self.meter_positions = city.to_degrees(meter_east, meter_north)
+        self._gateway_points = [city.point(*p) for p in zip(*self.gateway_positions)]
+        self._meter_points = [city.point(*p) for p in zip(*self.meter_positions)]
+
     def _t(self, m: int, h: int) -> int:
         return self.start + h * 3600 + int(self._offsets[m])
 
@@ -577,6 +593,7 @@ class WaterSimulation:
         flow_rng = np.random.default_rng([sc.seed, 3])
         nominal_l = self._nominal.tolist()
         district_l = [self.district_ids[d] for d in self.meter_district.tolist()]
+        location_l = self._meter_points
         night_leak = np.zeros(N, dtype=np.int64)
         night_begin = np.full(N, H + 1, dtype=np.int64)
         night_repair = np.zeros(N, dtype=np.int64)
@@ -674,7 +691,7 @@ class WaterSimulation:
             peak_l = np.round(peak[rep], 3).tolist()
             readings = [
                 {"id": i, "type": READING_TYPE, "dateObserved": d, "waterConsumption": v, "maxFlowLastHour": f,
-                 "nominalFlow": nominal_l[m], "district": district_l[m]}
+                 "nominalFlow": nominal_l[m], "district": district_l[m], "location": location_l[m]}
                 for i, d, v, f, m in zip(ids_l, dates_l, vals_l, peak_l, rep.tolist())
             ]
             if h in alarms:
@@ -709,7 +726,7 @@ class WaterSimulation:
                                   "dateObserved": _iso(base + 30), "waterConsumption": -1.0}]
                 if env:
                     out.append((key, orjson.dumps({
-                        "type": BATCH_TYPE, "gatewayId": gw,
+                        "type": BATCH_TYPE, "gatewayId": gw, "location": self._gateway_points[g],
                         "dateSent": _iso(base + 60 + g % 10), "readings": env})))
                 for r in singles:
                     out.append((key, orjson.dumps({**r, "gatewayId": gw})))

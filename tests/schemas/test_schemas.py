@@ -6,7 +6,7 @@ import pytest
 from jsonschema import Draft7Validator
 
 import schemas
-from tests.conftest import SDM_DIR
+from tests.conftest import sdm_properties
 
 EXAMPLES = schemas.SCHEMA_DIR / "examples"
 
@@ -56,10 +56,7 @@ def test_schema_refuses_bad_documents(bad):
 
 def test_water_fields_follow_smart_data_models():
     ours = schemas.load("water-reading")["definitions"]["reading"]["properties"]
-    sdm = json.loads((SDM_DIR / "WaterConsumptionObserved" / "schema.json").read_text())
-    sdm_names = set()
-    for part in sdm.get("allOf", [sdm]):
-        sdm_names |= set(part.get("properties", {}))
+    sdm_names = set(sdm_properties("WaterConsumptionObserved"))
     # what the model lacks (dateObserved as in other SDM models)
     additions = {"gatewayId", "dateObserved", "maxFlowLastHour", "nominalFlow", "district", "deviceAlarm"}
     assert set(ours) - additions <= sdm_names | {"id", "type"}
@@ -75,10 +72,7 @@ def test_lighting_fields_follow_smart_data_models():
                                         ("cabinet", "StreetlightControlCabinet", {"energyConsumed",
                                                                                    "totalActivePower"})):
         ours = set(definitions[definition]["properties"])
-        sdm = json.loads((SDM_DIR / model / "schema.json").read_text())
-        sdm_names = set()
-        for part in sdm.get("allOf", [sdm]):
-            sdm_names |= set(part.get("properties", {}))
+        sdm_names = set(sdm_properties(model))
         assert ours - additions <= sdm_names | {"id", "type"}, model
         assert required <= ours & sdm_names, model
 
@@ -94,3 +88,67 @@ def test_lighting_fields_follow_smart_data_models():
 ])
 def test_lighting_schema_refuses_bad_readings(bad):
     assert not Draft7Validator(schemas.load("lighting-reading")).is_valid(bad)
+
+
+# --- location: a GeoJSON Point, the Smart Data Models' key-values form ---------------------------------------
+
+READING_SCHEMAS = ["water-reading", "traffic-reading", "lighting-reading", "waste-reading"]
+SDM_MODELS = ["WaterConsumptionObserved", "Streetlight", "StreetlightControlCabinet", "WasteContainer"]
+
+
+def _location_validator(name: str) -> Draft7Validator:
+    schema = schemas.load(name)
+    return Draft7Validator({"$schema": schema["$schema"], "definitions": schema["definitions"],
+                            "$ref": "#/definitions/location"})
+
+
+def _sdm_location_validator(model: str) -> Draft7Validator:
+    # draft 2020-12 in the models; the GeoJSON geometries use nothing draft-07 reads otherwise
+    return Draft7Validator(sdm_properties(model)["location"])
+
+
+def test_every_reading_and_envelope_may_carry_the_one_location_definition():
+    definitions = [schemas.load(name)["definitions"] for name in READING_SCHEMAS]
+    assert all(d["location"] == definitions[0]["location"] for d in definitions)   # one definition, four copies
+    for name, d in zip(READING_SCHEMAS, definitions):
+        kinds = [ref["$ref"].rsplit("/", 1)[1] for ref in d["reading"].get("oneOf", ())] or ["reading"]
+        for kind in [*kinds, "envelope"]:
+            assert d[kind]["properties"]["location"] == {"$ref": "#/definitions/location"}, (name, kind)
+            assert "location" not in d[kind].get("required", ()), (name, kind)
+
+
+POINTS = [[5.04, 47.32], [-4.128871, 50.95822], [180, 90], [-180, -90], [0, 0], [5.04, 47.32, 245.5],
+          [-0.0, 1e-9]]
+NOT_POINTS = [{"type": "Point"}, {"coordinates": [5.04, 47.32]}, {"type": "Point", "coordinates": [5.04]},
+              {"type": "Point", "coordinates": [1, 2, 3, 4]}, {"type": "Point", "coordinates": ["5.04", "47.32"]},
+              {"type": "Point", "coordinates": [True, 47.32]}, {"type": "Point", "coordinates": {"lon": 5}},
+              {"type": "LineString", "coordinates": [[5.04, 47.32], [5.05, 47.33]]},
+              {"type": "point", "coordinates": [5.04, 47.32]}, [5.04, 47.32], "47.32,5.04", None]
+
+
+@pytest.mark.parametrize("name", READING_SCHEMAS)
+def test_location_takes_points_and_refuses_other_shapes(name):
+    validator = _location_validator(name)
+    for coordinates in POINTS:
+        assert validator.is_valid({"type": "Point", "coordinates": coordinates}), coordinates
+    for bad in NOT_POINTS:
+        assert not validator.is_valid(bad), bad
+
+
+@pytest.mark.parametrize("model", SDM_MODELS)
+def test_our_points_are_the_smart_data_models_location(model):
+    ours = _location_validator("water-reading")
+    sdm = _sdm_location_validator(model)
+    candidates = [{"type": "Point", "coordinates": c} for c in POINTS] + NOT_POINTS[:-3] + [
+        {"type": "Point", "coordinates": [5.04, 47.32], "bbox": [5.0, 47.3, 5.1, 47.4]}]
+    accepted = [c for c in candidates if ours.is_valid(c)]
+    assert len(accepted) == len(POINTS) + 1
+    for location in accepted:       # whatever we accept, every model accepts as its location
+        assert sdm.is_valid(location), (model, location)
+
+
+def test_ranges_are_the_pipelines_value_checks_not_the_schemas():
+    # longitude/latitude bounds are checked vectorised at decode (value_out_of_range), as documented
+    definition = schemas.load("water-reading")["definitions"]["location"]
+    assert "-180..180" in definition["description"] and "-90..90" in definition["description"]
+    assert _location_validator("water-reading").is_valid({"type": "Point", "coordinates": [200.0, 95.0]})

@@ -142,6 +142,23 @@ def test_purpose_binding_fields_and_their_owners():
     assert not next(d for d in register["domains"] if d["name"] == "traffic")["pseudonymised"]
 
 
+def test_positions_read_by_the_pipeline_are_declared_per_domain():
+    from streams.pipeline.positions import PERSONAL_POSITION_CELL_M
+
+    register = build_register(make_settings())
+    positions = {d["name"]: d["positions"] for d in register["domains"]}
+    assert set(positions) == {"water", "traffic", "waste", "lighting"}
+    assert all(p["reads"] == "location" and "no detector" in p["purpose"] for p in positions.values())
+    assert f"{PERSONAL_POSITION_CELL_M:g} m grid cell" in positions["water"]["precision"]
+    assert all(p["precision"].startswith("exact") for name, p in positions.items() if name != "water")
+    # no detector is given the location: it is in no declaration's reads or columns
+    assert not any("location" in det["data"]["reads"] + det["data"]["columns"] for det in register["detectors"])
+    page, markdown = render_html(register), render_markdown(register)
+    import html
+    assert "reads each reading" in markdown and positions["water"]["precision"] in markdown
+    assert "reads each reading" in page and html.escape(positions["water"]["precision"]) in page
+
+
 def test_subjects_and_pseudonymisation():
     register = build_register(make_settings())
     assert entry(register, "water.continuous_flow")["subject"]["pseudonymised"] is True

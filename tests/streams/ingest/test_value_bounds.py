@@ -6,6 +6,7 @@ timestamp at epoch zero stays ``timestamp_out_of_range``; the bound itself is
 accepted; an envelope's other readings are kept.
 """
 
+import numpy as np
 import orjson
 import pytest
 
@@ -131,3 +132,63 @@ def test_every_numeric_property_declares_both_bounds_and_why(where, spec):
 
 def test_every_reading_schema_is_covered():
     assert {w.split(":")[0] for w, _ in _numeric_properties()} == {d.schema for d in DOMAINS.values()}
+
+
+# --- location: its shape is the schema's, its range the value checks' ----------------------------------------
+
+def point(longitude, latitude, *more) -> dict:
+    return {"type": "Point", "coordinates": [longitude, latitude, *more]}
+
+
+OFF_THE_GLOBE = [(180.000001, 47.32), (-180.5, 47.32), (5.04, 90.0000001), (5.04, -91), (47.32, 5.04e3),
+                 (1e308, 0), (0, -1e308), (2**63, 0)]
+ON_THE_EDGE = [(180, 90), (-180, -90), (180.0, 0.0), (0, -90.0), (-0.0, 0.0)]
+
+
+@pytest.mark.parametrize("case", sorted(VALID))
+@pytest.mark.parametrize("longitude, latitude", OFF_THE_GLOBE)
+def test_a_location_off_the_globe_is_out_of_range(case, longitude, latitude):
+    batch = decode([message({**VALID[case], "location": point(longitude, latitude)})], domain_of(case), now=NOW)
+    assert len(batch) == 0
+    assert [d.reason for d in batch.dead_letters] == ["value_out_of_range"]
+    assert "location" in batch.dead_letters[0].detail and "latitude -90..90" in batch.dead_letters[0].detail
+
+
+@pytest.mark.parametrize("case", sorted(VALID))
+@pytest.mark.parametrize("longitude, latitude", ON_THE_EDGE)
+def test_a_location_on_the_edge_is_kept(case, longitude, latitude):
+    batch = decode([message({**VALID[case], "location": point(longitude, latitude, 12.0)})], domain_of(case),
+                   now=NOW)
+    assert batch.dead_letters == [] and len(batch) == 1
+    assert (batch.longitude[0], batch.latitude[0]) == (longitude, latitude)
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"-Infinity", b"1e999"])
+def test_a_non_finite_coordinate_is_non_finite(literal):
+    located = orjson.dumps({**VALID["water"], "location": point(5.04, 47.32)})
+    value = located.replace(b"47.32", literal)
+    envelope = b'{"type":"ReadingBatch","gatewayId":"gw","readings":[' + orjson.dumps(VALID["water"]) + b"," \
+        + value + b"]}"
+    for raw, kept in ((value, 0), (envelope, 1)):
+        batch = decode([RawMessage(raw, "readings", 0, 0, b"k")], DOMAINS["water"], now=NOW)
+        assert len(batch) == kept and [d.reason for d in batch.dead_letters] == ["non_finite"]
+
+
+def test_a_location_off_the_globe_in_an_envelope_costs_only_its_reading():
+    readings = [{**VALID["water"], "id": "before", "location": point(5.04, 47.32)},
+                {**VALID["water"], "id": "off", "location": point(5.04, 95.0)},
+                {**VALID["water"], "id": "after"}]
+    batch = decode([message({"type": "ReadingBatch", "gatewayId": "gw", "readings": readings})], DOMAINS["water"],
+                   now=NOW)
+    assert batch.subject_ids == ["before", "after"]
+    assert [(d.reading_index, d.reason) for d in batch.dead_letters] == [(1, "value_out_of_range")]
+    assert batch.longitude[0] == 5.04 and batch.latitude[0] == 47.32 and np.isnan(batch.longitude[1])
+
+
+def test_an_envelope_location_off_the_globe_is_the_envelopes_dead_letter():
+    good = {"type": "ReadingBatch", "gatewayId": "gw-a", "location": point(5.03, 47.31), "readings": [VALID["water"]]}
+    off = {**good, "gatewayId": "gw-b", "location": point(-181, 47.31)}
+    batch = decode([message(good, 0), message(off, 1)], DOMAINS["water"], now=NOW)
+    assert len(batch) == 1 and batch.gateway_locations == {"gw-a": (5.03, 47.31)}
+    assert [(d.source.offset, d.reading_index, d.reason) for d in batch.dead_letters] == [(1, -1, "value_out_of_range")]
+    assert batch.dead_letters[0].detail.startswith("batch envelope: location")

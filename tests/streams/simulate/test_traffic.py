@@ -20,8 +20,9 @@ READING = jsonschema.Draft7Validator({"$ref": "#/definitions/reading", "definiti
 MESSAGE = jsonschema.Draft7Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
 # The same schema compiled (100k readings through jsonschema would take seconds); the reference
 # validator above still checks every single reading, every malformed item and a sample of envelopes.
-FAST_MESSAGE = fastjsonschema.compile(SCHEMA)
-FAST_READING = fastjsonschema.compile({"$ref": "#/definitions/reading", "definitions": SCHEMA["definitions"]})
+FAST_MESSAGE = fastjsonschema.compile({k: v for k, v in SCHEMA.items() if k != "$id"})   # its $id is no URL to fetch
+FAST_READING = fastjsonschema.compile({"$schema": SCHEMA["$schema"], "$ref": "#/definitions/reading",
+                                       "definitions": SCHEMA["definitions"]})
 SMALL = dict(segments=8, detectors_per_segment=3, days=2.0, incident=2, stuck=2, silent=2, anomaly=2, malformed=10,
              start=START)
 

@@ -10,7 +10,7 @@ import pytest
 import schemas
 from streams.domains import DOMAINS
 from streams.simulate.waste import INCIDENT_KINDS, MALFORMED_KINDS, WasteScenario, simulate_waste
-from tests.conftest import SDM_DIR
+from tests.conftest import sdm_properties
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z
 SCHEMA = schemas.load("waste-reading")
@@ -102,10 +102,7 @@ def test_bad_scenarios_are_refused():
 
 def test_waste_fields_follow_smart_data_models():
     ours = set(SCHEMA["definitions"]["reading"]["properties"])
-    sdm = json.loads((SDM_DIR / "WasteContainer" / "schema.json").read_text())
-    names = set()
-    for part in sdm.get("allOf", [sdm]):
-        names |= set(part.get("properties", {}))
+    names = set(sdm_properties("WasteContainer"))
     assert ours - {"dateObserved", "gatewayId", "nextCollectionEpoch"} <= names | {"id", "type"}
     assert {"fillingLevel", "temperature", "status", "dateLastEmptying"} <= ours & names
 
