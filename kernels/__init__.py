@@ -8,6 +8,8 @@ in :mod:`kernels.config`.
 """
 
 from kernels.lighting import (
+    lighting_energy,
+    night_seconds,
     solar_elevation,
     sun_times,
     update_cycling,
@@ -74,6 +76,8 @@ __all__ = [
     "update_lamp_failure",
     "update_power_out_of_range",
     "warm_up_lighting",
+    "lighting_energy",
+    "night_seconds",
     "backflow",
     "burst",
     "continuous_flow",

@@ -179,6 +179,15 @@ CITY_LONGITUDE_DEG = 5.04
 #: standard atmospheric refraction (34') and the solar semi-diameter (16'), as NOAA and almanacs use.
 SUN_HORIZON_DEG = -0.833
 
+#: Longest interval between two readings of a lamp over which the energy KPI integrates (s): four
+#: 15-min reports. Across a longer silence what the lamp drew is unknown, so the interval counts neither
+#: as energy used nor as full-power night (the saving stays a comparison of the same hours).
+LIGHTING_ENERGY_MAX_GAP_S = 3600.0
+
+#: Bisection steps locating sunrise or sunset inside one integration interval: 2**-16 of an hour-long
+#: interval is under 0.06 s.
+NIGHT_CROSSING_STEPS = 16
+
 #: Reading kinds of the lighting domain (the ``type`` column): a lamp or its control cabinet.
 LAMP = 0
 CABINET = 1

@@ -35,10 +35,10 @@ import numpy as np
 from numba import njit
 
 from kernels._episodes import _confirmed_episode
-from kernels.config import CLEARED, LAMP, NJIT, NO_CHANGE, RAISED
+from kernels.config import CLEARED, LAMP, NIGHT_CROSSING_STEPS, NJIT, NO_CHANGE, RAISED
 from kernels._checks import _check, _check_writable, _scalar_times
 
-__all__ = ["solar_elevation", "sun_times", "update_lamp_failure", "update_day_burner",
+__all__ = ["solar_elevation", "sun_times", "night_seconds", "lighting_energy", "update_lamp_failure", "update_day_burner",
            "update_power_out_of_range", "update_cycling", "warm_up_lighting"]
 
 DAY_S = 86400.0
@@ -398,6 +398,101 @@ def update_cycling(slot, ts, kind, power, power_state, new, latitude, longitude,
     return codes, starts
 
 
+# --- energy: what the lamps drew against full power all night --------------------------------------
+
+@njit(**NJIT)
+def _crossing(a, b, latitude, longitude, horizon, a_night):
+    """The instant in [a, b] (s) where the sun crosses ``horizon``, by bisection, given that it is
+    night at ``a`` (``a_night``) and not at ``b``, or the reverse."""
+    lo, hi = a, b
+    for _ in range(NIGHT_CROSSING_STEPS):
+        mid = 0.5 * (lo + hi)
+        if (_elevation_at(mid, latitude, longitude) < horizon) == a_night:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+@njit(**NJIT)
+def _night_seconds(a, b, latitude, longitude, horizon):
+    """Seconds of [a, b] with the sun below ``horizon``, for an interval short enough that the sun
+    crosses the horizon at most once in it (an hour: everywhere but within a degree or so of the
+    polar circles' grazing days)."""
+    night_a = _elevation_at(a, latitude, longitude) < horizon
+    night_b = _elevation_at(b, latitude, longitude) < horizon
+    if night_a and night_b:
+        return b - a
+    if not night_a and not night_b:
+        return 0.0
+    t = _crossing(a, b, latitude, longitude, horizon, night_a)
+    return t - a if night_a else b - t
+
+
+@njit(**NJIT)
+def _night_seconds_many(starts, ends, latitude, longitude, horizon, out):
+    for i in range(starts.shape[0]):
+        a = starts[i]
+        b = ends[i]
+        out[i] = _night_seconds(a, b, latitude, longitude, horizon) if (np.isfinite(a) and np.isfinite(b)
+                                                                        and b > a) else 0.0
+
+
+def night_seconds(starts, ends, latitude, longitude, horizon=-0.833, out=None):
+    """Seconds of each interval [starts[i], ends[i]] (epoch s) with the sun below ``horizon`` (deg).
+
+    Intervals must be short enough for the sun to cross the horizon at most once (an hour or two at
+    any latitude outside the polar circles' grazing days); an empty, reversed or non-finite one gives 0.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    horizon = _scalar_times(horizon)[0]
+    _check("starts", starts, np.float64)
+    _check("ends", ends, np.float64, starts.shape[0])
+    out = _float_out(out, starts.shape[0])
+    _night_seconds_many(starts, ends, latitude, longitude, horizon, out)
+    return out
+
+
+@njit(**NJIT)
+def _lighting_energy(ts, kind, power, rating, new, prev_ts, latitude, longitude, horizon, max_gap):
+    """(used, full_power_night) in joules over the intervals (prev_ts, ts] of new lamp readings."""
+    used = 0.0
+    full = 0.0
+    for i in range(ts.shape[0]):
+        if not _fresh(i, kind, new):
+            continue
+        dt = ts[i] - prev_ts[i]
+        # NaN comparisons are false: no previous reading, no power or no rating reported -> not counted
+        if not (dt > 0.0 and dt <= max_gap and power[i] >= 0.0 and rating[i] > 0.0):
+            continue
+        used += power[i] * dt
+        full += rating[i] * _night_seconds(prev_ts[i], ts[i], latitude, longitude, horizon)
+    return used, full
+
+
+def lighting_energy(ts, kind, power, rating, new, prev_ts, latitude, longitude, horizon=-0.833,
+                    max_gap_s=3600.0) -> tuple[float, float]:
+    """Energy the lamps drew, and what the same lamps would draw at full power all night (both J).
+
+    Per new lamp reading (``kind`` LAMP and ``new``; cabinet, duplicate and out-of-order readings skip),
+    over the interval since the lamp's previous lamp reading ``prev_ts`` (s): *used* is the reported
+    ``power`` (W) times the interval, the reading standing for the time since the one before (a lamp
+    switched at dusk is over-counted at most one interval and one switched at dawn under-counted as
+    much); *full_power_night* is the lamp's ``rating`` (W) times the interval's night seconds, the sun
+    below ``horizon`` at ``latitude``, ``longitude`` (deg). An interval with no previous reading, longer
+    than ``max_gap_s``, or with power or rating absent (NaN) counts in neither, so the saving
+    ``1 - used / full_power_night`` compares the same lamps over the same hours.
+    """
+    latitude, longitude = _coordinates(latitude, longitude)
+    horizon, max_gap_s = _scalar_times(horizon, max_gap_s)
+    _check("ts", ts, np.float64)
+    n = ts.shape[0]
+    for name, column in (("kind", kind), ("power", power), ("rating", rating), ("prev_ts", prev_ts)):
+        _check(name, column, np.float64, n)
+    _check_new(new, n)
+    return _lighting_energy(ts, kind, power, rating, new, prev_ts, latitude, longitude, horizon, max_gap_s)
+
+
 # --- validation helpers -------------------------------------------------------------------------
 
 def _coordinates(latitude, longitude) -> tuple[float, float]:
@@ -459,5 +554,7 @@ def warm_up_lighting() -> None:
     update_lamp_failure(slot, one, one, one, new, f, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1.0, f.copy(), f.copy())
     update_day_burner(slot, one, one, one, one, new, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, f.copy(), f.copy())
     update_power_out_of_range(slot, one, one, one, one, one, new, 1.0, 0.2, 0.1, 1.0, f.copy(), f.copy())
+    night_seconds(one, one, 47.0, 5.0)
+    lighting_energy(one, one, one, one, new, f, 47.0, 5.0)
     update_cycling(slot, one, one, one, one, new, 47.0, 5.0, -0.833, 1.0, 1.0, 1.0, 1, 1.0,
                    np.full(1, -1, dtype=np.int8), f.copy(), np.zeros(1, dtype=np.int32), f.copy(), f.copy())

@@ -1293,3 +1293,32 @@ def over_ticks(step, ticks, since):
         codes, since = step(t, since)
         events += [(k, s, "raised" if c == RAISED else "cleared") for s, c in enumerate(codes) if c != NO_CHANGE]
     return events, since
+
+
+def night_seconds(a, b, latitude, longitude, horizon=-0.833, step=1.0):
+    """Seconds of [a, b] with the sun below ``horizon``: the naive elevation sampled every ``step`` s
+    (midpoint rule), with no assumption on how often the sun crosses."""
+    if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
+        return 0.0
+    n = max(1, int(math.ceil((b - a) / step)))
+    width = (b - a) / n
+    return sum(width for k in range(n) if solar_elevation(a + (k + 0.5) * width, latitude, longitude) < horizon)
+
+
+def lighting_energy(readings, latitude, longitude, horizon=-0.833, max_gap_s=3600.0, step=1.0):
+    """(used, full_power_night) J from ``readings``: dicts with lamp, ts, power, rating (None = absent),
+    kind ("lamp" or "cabinet"), in arrival order. Keeps each lamp's newest lamp reading itself."""
+    last = {}
+    used = full = 0.0
+    for r in readings:
+        if r["kind"] != "lamp":
+            continue
+        prev = last.get(r["lamp"])
+        if prev is not None and r["ts"] <= prev:
+            continue                      # not new: a duplicate or out of order
+        last[r["lamp"]] = r["ts"]
+        if prev is None or r["ts"] - prev > max_gap_s or r["power"] is None or r["rating"] is None:
+            continue
+        used += r["power"] * (r["ts"] - prev)
+        full += r["rating"] * night_seconds(prev, r["ts"], latitude, longitude, horizon, step)
+    return used, full

@@ -44,6 +44,10 @@ class Domain:
     detectors: tuple = ()                       # detector classes, in run order
     incident_detectors: dict = field(default_factory=dict)   # simulator incident kind -> detector name
     simulate: Callable | None = None            # scenario kwargs -> simulation
+    #: A city KPI measured from the readings the detectors see, or None: called with the pipeline's
+    #: detectors, it gives an object with ``metric`` (a labelled prometheus Counter) and
+    #: ``measure(readings) -> {label: amount}`` over one slice of readings with the tracker's facts.
+    kpi: Callable | None = None
 
     def topic(self, kind: str) -> str:
         """Short topic name: ``<domain>.readings.v1`` or ``<domain>.dlq.v1``."""

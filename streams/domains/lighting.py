@@ -13,7 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 import kernels
-from kernels.config import CABINET, LAMP
+from kernels.config import (CABINET, CITY_LATITUDE_DEG, CITY_LONGITUDE_DEG, LAMP, LIGHTING_ENERGY_MAX_GAP_S,
+                            SUN_HORIZON_DEG)
+from streams import metrics
 from streams.detectors.lighting.cycling import Cycling
 from streams.detectors.lighting.day_burner import DayBurner
 from streams.detectors.lighting.lamp_failure import LampFailure
@@ -22,7 +24,7 @@ from streams.detectors.lighting.silent import LightingSilent
 from streams.detectors._cadence import CadenceTracker
 from streams.domains.base import Column, Domain, FactsTracker
 
-__all__ = ["LIGHTING", "LightingTracker", "POWER_STATE_CODES"]
+__all__ = ["LIGHTING", "LightingTracker", "LightingEnergy", "POWER_STATE_CODES"]
 
 #: Per-reading facts the tracker hands the lamp detectors (:func:`kernels.previous_readings` over the lamp
 #: readings alone): whether a lamp reading is new (later than the lamp's previous lamp reading) and that
@@ -60,6 +62,35 @@ def upgrade_state(state) -> None:
     copies of it (all equal: each took every new lamp reading), then the old copies dropped."""
     state.subjects.retire(RETIRED_FIELDS, into="lamp_last_seen", sources=RETIRED_FIELDS)
 
+class LightingEnergy:
+    """The street-lighting energy KPI (``glasscity_lighting_energy_joules_total{kind}``): per new lamp
+    reading, what the lamp drew since its previous reading and what it would have drawn at its rated
+    power over that interval's night (:func:`kernels.lighting_energy`). The sun is the one
+    lighting.lamp_failure expects lamps to burn under (its city coordinates and horizon thresholds),
+    so the KPI and the detectors agree on what night is; the defaults when that detector is not run.
+    """
+
+    metric = metrics.LIGHTING_ENERGY
+
+    def __init__(self, detectors=()):
+        sun = (CITY_LATITUDE_DEG, CITY_LONGITUDE_DEG, SUN_HORIZON_DEG)
+        for detector in detectors:
+            if detector.declaration.name == LampFailure.declaration.name:
+                t = detector.thresholds
+                sun = (t.latitude_deg, t.longitude_deg, t.horizon_deg)
+        self.latitude_deg, self.longitude_deg, self.horizon_deg = sun
+
+    def measure(self, readings) -> dict[str, float]:
+        """{"used": J, "full_power_night": J} over one time-sorted slice of readings with the tracker's facts."""
+        if not len(readings):
+            return {}
+        c = readings.columns
+        used, full = kernels.lighting_energy(readings.ts, c["kind"], c["powerConsumption"], c["powerRating"],
+                                             readings.facts["new"], readings.facts["prev_ts"], self.latitude_deg,
+                                             self.longitude_deg, self.horizon_deg, LIGHTING_ENERGY_MAX_GAP_S)
+        return {"used": used, "full_power_night": full}
+
+
 #: powerState -> lit (1) or dark (0) as the controller reports it; ``low`` is dimmed but burning.
 POWER_STATE_CODES = {"on": 1.0, "low": 1.0, "bootingUp": 1.0, "off": 0.0}
 
@@ -88,4 +119,5 @@ LIGHTING = Domain(
                         "power_out_of_range": "lighting.power_out_of_range", "cycling": "lighting.cycling",
                         "silent": "lighting.silent"},
     simulate=_simulate,
+    kpi=LightingEnergy,
 )

@@ -54,6 +54,7 @@ class BatchResult:
     readings: int = 0
     skipped: int = 0      # messages at or below the offset their partition's state already covers
     late: list[DeadLetter] = field(default_factory=list)   # valid readings older than the watermark (copies)
+    kpi: dict[str, float] = field(default_factory=dict)    # the domain's KPI over the batch: label -> amount
 
 
 class DomainPipeline:
@@ -85,6 +86,7 @@ class DomainPipeline:
         self._multi_tick = multi_tick_detectors(self.detectors)
         self._sweeping = {i for i, d in enumerate(self.detectors) if d.multi_tick or type(d).sweep is not Detector.sweep}
         self.gate = ConsentGate(domain, self.detectors, consent)
+        self.kpi = domain.kpi(self.detectors) if domain.kpi is not None else None
         # Event-only detectors (no sweep, no held alerts, reading no one else's state and read by no
         # one): what they find depends on their readings alone, not on the sweeps between them, so
         # they fold a batch's readings in one call after the sweeps instead of once per sweep step.
@@ -430,6 +432,11 @@ class DomainPipeline:
             if isinstance(facts, dict):      # per-reading facts (the previous reading...) handed to the detectors
                 readings = readings.with_facts(facts)
             self._spent(f"{self.domain.name}.tracker", started)
+        if self.kpi is not None:
+            started = time.perf_counter()
+            for label, amount in self.kpi.measure(readings).items():
+                result.kpi[label] = result.kpi.get(label, 0.0) + amount
+            self._spent(f"{self.domain.name}.kpi", started)
         gate = self.gate
         masks = gate.masks(state, state.watermark)
         event_only = self._event_only
@@ -548,6 +555,8 @@ class DomainPipeline:
             metrics.INVALID.labels(domain, dead.reason).inc()
         if result.late:
             metrics.LATE_READINGS.labels(domain).inc(len(result.late))
+        for label, amount in result.kpi.items():
+            self.kpi.metric.labels(label).inc(amount)
         for alert in result.alerts:
             data = alert.event["data"]
             metrics.ALERTS.labels(domain, data["detector"], data["state"]).inc()

@@ -291,3 +291,111 @@ def test_kernels_refuse_wrong_inputs():
     with pytest.raises(ValueError, match="min_transitions"):
         update_cycling(np.zeros(1, dtype=np.int32), f, f, f, f, new, *DIJON, -0.833, 1800.0, 3.0, 7200.0, 0, 86400.0,
                        *_cycling_state(1))
+
+
+# --- energy KPI ---------------------------------------------------------------------------------
+
+DIJON = (47.32, 5.04)
+
+
+def test_night_seconds_over_a_whole_night_day_and_the_twilights():
+    day = datetime(2026, 3, 20).timestamp() // 86400 * 86400       # an equinox: ~12 h nights
+    rise, set_ = sun_times(np.array([day + 43200.0]), *DIJON)
+    rise, set_ = float(rise[0]), float(set_[0])
+    starts = np.array([day, day + 43200.0, rise - 1800.0, set_ - 600.0, set_ + 60.0])
+    ends = np.array([day + 3600.0, day + 46800.0, rise + 1800.0, set_ + 3000.0, set_ + 60.0])
+    got = kernels.night_seconds(starts, ends, *DIJON)
+    assert got[0] == 3600.0                      # midnight UTC: all night
+    assert got[1] == 0.0                         # noon: all day
+    assert abs(got[2] - 1800.0) < 0.1            # half an hour either side of sunrise
+    assert abs(got[3] - 3000.0) < 0.1            # sunset 10 min into the interval
+    assert got[4] == 0.0                         # an empty interval
+
+
+@settings(max_examples=40, deadline=None)
+@given(start=st.floats(1.6e9, 1.9e9), length=st.floats(0.0, 3600.0), lat=st.floats(-60.0, 60.0),
+       lon=st.floats(-180.0, 180.0))
+def test_night_seconds_matches_naive_sampling(start, length, lat, lon):
+    got = kernels.night_seconds(np.array([start]), np.array([start + length]), lat, lon)[0]
+    assert abs(got - naive.night_seconds(start, start + length, lat, lon, step=5.0)) <= 5.0
+
+
+def _energy_case(rng, n_lamps=4, n=300, with_gaps=True):
+    """Lamp and cabinet readings over about three days, 15-min cadence with jitter, some duplicates,
+    out-of-order copies, missing power/rating and long silences."""
+    start = datetime(2026, 11, 2).timestamp()
+    rows = []
+    clock = {lamp: start + rng.uniform(0, 900) for lamp in range(n_lamps)}
+    for _ in range(n):
+        lamp = int(rng.integers(n_lamps))
+        step = 900.0 + rng.uniform(-30, 30)
+        if with_gaps and rng.random() < 0.03:
+            step = 3 * 3600.0                      # a silence the KPI must not integrate across
+        clock[lamp] += step
+        ts = clock[lamp]
+        kind = "cabinet" if rng.random() < 0.05 else "lamp"
+        power = None if rng.random() < 0.05 else float(rng.choice([0.0, 35.0, 70.0, 71.5]))
+        rating = None if rng.random() < 0.05 else 70.0
+        rows.append(dict(lamp=lamp, ts=ts, kind=kind, power=power, rating=rating))
+        if rng.random() < 0.05:
+            rows.append(dict(rows[-1]))            # a duplicate
+        if rng.random() < 0.03:
+            rows.append(dict(rows[-1], ts=ts - 400.0))   # an older copy, out of order
+    return rows
+
+
+def _energy_kernel(rows, *coordinates, max_gap_s=3600.0):
+    """Run the kernel over ``rows`` in order, with the tracker's facts computed as the pipeline does."""
+    slot = np.array([r["lamp"] for r in rows], dtype=np.int32)
+    ts = np.array([r["ts"] for r in rows])
+    kind = np.array([LAMP if r["kind"] == "lamp" else CABINET for r in rows], dtype=np.float64)
+    nan = float("nan")
+    power = np.array([nan if r["power"] is None else r["power"] for r in rows])
+    rating = np.array([nan if r["rating"] is None else r["rating"] for r in rows])
+    lamps = np.where(kind == LAMP, slot, np.int32(-1)).astype(np.int32)
+    last = np.full(int(slot.max()) + 1, np.nan)
+    prev_ts, _none, new = kernels.previous_readings(lamps, ts, last, fold=True)
+    return kernels.lighting_energy(ts, kind, power, rating, new, prev_ts, *coordinates, max_gap_s=max_gap_s)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_lighting_energy_matches_naive(seed):
+    rows = _energy_case(np.random.default_rng(seed))
+    used, full = _energy_kernel(rows, *DIJON)
+    naive_used, naive_full = naive.lighting_energy(rows, *DIJON)
+    assert used == pytest.approx(naive_used, rel=1e-12)
+    assert full == pytest.approx(naive_full, rel=2e-3)          # naive night sampled every second
+    assert 0.0 < used and 0.0 < full
+
+
+def test_lighting_energy_of_a_lamp_at_full_power_all_night_saves_nothing_and_dimmed_saves_half():
+    day = datetime(2026, 12, 1).timestamp() // 86400 * 86400
+    rise, set_ = (float(x[0]) for x in sun_times(np.array([day + 43200.0]), *DIJON))
+    next_rise = float(sun_times(np.array([day + 86400 + 43200.0]), *DIJON)[0][0])
+    for level, expected_saving in ((1.0, 0.0), (0.5, 0.5)):
+        times = np.arange(set_ - 7200.0, next_rise + 7200.0, 900.0)
+        night = np.array([not (rise <= t <= set_ or t >= next_rise) for t in times])
+        rows = [dict(lamp=0, ts=float(t), kind="lamp", power=70.0 * level if lit else 0.0, rating=70.0)
+                for t, lit in zip(times, night)]
+        used, full = _energy_kernel(rows, *DIJON)
+        # the 15-min readings quantise the switching instants: within one interval at each end of the night
+        assert 1.0 - used / full == pytest.approx(expected_saving, abs=70.0 * 900.0 * 2 / full + 1e-9)
+        assert full == pytest.approx(70.0 * (next_rise - set_), rel=1e-6)
+
+
+def test_lighting_energy_edges_and_validation():
+    empty = np.empty(0)
+    assert kernels.lighting_energy(empty, empty, empty, empty, np.empty(0, dtype=np.bool_), empty,
+                                   *DIJON) == (0.0, 0.0)
+    one = np.ones(1)
+    with pytest.raises(TypeError):
+        kernels.lighting_energy(one, one, one, one, np.ones(1, dtype=np.int8), one, *DIJON)
+    with pytest.raises(ValueError, match="latitude"):
+        kernels.lighting_energy(one, one, one, one, np.ones(1, dtype=np.bool_), one, 95.0, 5.0)
+    with pytest.raises(ValueError, match="finite"):
+        kernels.lighting_energy(one, one, one, one, np.ones(1, dtype=np.bool_), one, *DIJON, max_gap_s=np.nan)
+    # only a silence longer than the gap: nothing counted
+    rows = [dict(lamp=0, ts=0.0, kind="lamp", power=70.0, rating=70.0),
+            dict(lamp=0, ts=7200.0, kind="lamp", power=70.0, rating=70.0)]
+    assert _energy_kernel(rows, *DIJON) == (0.0, 0.0)
+    assert _energy_kernel(rows, *DIJON, max_gap_s=7200.0)[0] == 70.0 * 7200.0
