@@ -172,41 +172,39 @@ def file_messages(path: str) -> list[tuple[str, bytes]]:
 
 def topic_messages(settings, domains) -> list[tuple[str, bytes]]:
     """Every message of the domains' readings topics, beginning to end, as ``(where, value)``."""
-    from aiokafka import AIOKafkaConsumer
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
 
     from streams.durable import read_changelog
-    from streams.kafka_security import aiokafka_security
+    from streams.kafka_security import aiokafka_security, kafka_python_security
 
+    topics = [settings.topic(d.topic("readings")) for d in domains]
+    try:   # partitions from the metadata (kafka-python: a plain client outside any group)
+        probe = KafkaConsumer(bootstrap_servers=settings.bootstrap.split(","), group_id=None,
+                              client_id="glasscity-export", allow_auto_create_topics=False,
+                              **kafka_python_security(settings))
+    except KafkaError as error:
+        raise ExportError(f"no Kafka broker reachable at {settings.bootstrap}: {error}") from None
+    try:
+        partitions = {topic: sorted(probe.partitions_for_topic(topic) or ()) for topic in topics}
+    finally:
+        probe.close()
+    for topic, numbers in partitions.items():
+        if not numbers:
+            raise ExportError(f"the broker at {settings.bootstrap} has no topic {topic}: create the topics first "
+                              f"(glasscity topics create), or check --topic-prefix")
     security = aiokafka_security(settings)
 
     async def read() -> list[tuple[str, bytes]]:
-        probe = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap.split(","), group_id=None, **security)
-        try:
-            await probe.start()
-            topics = [settings.topic(d.topic("readings")) for d in domains]
-            partitions = {}
-            for topic in topics:
-                known = probe.partitions_for_topic(topic)
-                if not known:
-                    await probe._client.force_metadata_update()   # a fresh client knows no topic yet
-                    known = probe.partitions_for_topic(topic)
-                if not known:
-                    raise ExportError(f"the broker at {settings.bootstrap} has no topic {topic}: create the topics "
-                                      f"first (glasscity topics create), or check --topic-prefix")
-                partitions[topic] = sorted(known)
-        finally:
-            await probe.stop()
         found = []
         for topic, numbers in partitions.items():
             records = await read_changelog(settings.bootstrap, topic, {p: 0 for p in numbers}, security=security)
-            found += [(f"{topic}[{p}]@{offset}", value) for p in numbers
-                      for offset, (_key, value) in enumerate(records[p]) if value is not None]
+            found += [(f"{topic}[{p}] record {n}", value) for p in numbers
+                      for n, (_key, value) in enumerate(records[p], 1) if value is not None]
         return found
 
     try:
         return asyncio.run(read())
-    except ExportError:
-        raise
     except Exception as error:   # aiokafka's connection errors and the stall TimeoutError: cannot read
         raise ExportError(f"cannot read the readings topics at {settings.bootstrap}: "
                           f"{error.__class__.__name__}: {error}") from None
