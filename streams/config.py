@@ -117,6 +117,9 @@ class Settings:
                                        "both.", group="worker", env="GLASSCITY_PSEUDONYM_KEY_FILE")
     welfare_token: str = _setting("", "Token of the welfare role: who presents it may see welfare alerts "
                                   "(glasscity alerts --welfare). Empty = nobody may.", group="worker", secret=True)
+    ngsi_token: str = _setting("", "Bearer token for the NGSI-LD broker that `glasscity export --post` sends to, when "
+                               "it requires one (empty = no Authorization header). Prefer the environment: a flag "
+                               "is visible in the process list.", group="export", secret=True)
     metrics_host: str = _setting("0.0.0.0", "Address the worker's /metrics endpoint binds to.", group="worker")
     metrics_port: int = _setting(9464, "Port of the worker's /metrics endpoint (0 = any free port).",
                                  group="worker", check=_port)
