@@ -44,9 +44,9 @@ check() {
     fi
 }
 
-check GLASSCITY_PSEUDONYM_KEY "${GLASSCITY_PSEUDONYM_KEY:-}" 16 \
+check GLASSCITY_PSEUDONYM_KEY "${GLASSCITY_PSEUDONYM_KEY-}" 16 \
     'put a random key into docker/.env, e.g. python3 -c "import secrets; print(secrets.token_hex(32))"'
-check GRAFANA_ADMIN_PASSWORD "${GRAFANA_ADMIN_PASSWORD:-}" 12 'put a real password into docker/.env'
+check GRAFANA_ADMIN_PASSWORD "${GRAFANA_ADMIN_PASSWORD-}" 12 'put a real password into docker/.env'
 
 if [ -n "$secrets_dir" ]; then
     found=0
