@@ -252,3 +252,34 @@ def test_the_worker_image_installs_the_pins_without_the_broker():
                 extras = set(filter(None, (m.group("extras") or "").split(",")))
                 packages = {canonicalize_name(r.name) for r in _requirements(extras)}
                 assert BROKER_PACKAGE not in packages, f"the image would install {BROKER_PACKAGE}: {target}"
+
+
+# -- the README's cluster section names only what exists ------------------------------------------
+
+def _readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start:end if end > 0 else None]
+
+
+def test_the_cluster_section_cites_only_existing_settings_and_flags():
+    from streams.cli import build_parser
+    from streams.config import SETTING_FIELDS, env_name
+
+    section = _readme_section("Running on a real cluster")
+    for topic in ("--partitions", "--scale worker=N", "consumer group", "SASL_SSL", "/metrics", "Prometheus"):
+        assert topic in section, topic
+    variables = set(re.findall(r"\bGLASSCITY_[A-Z_]+\b", section))
+    assert len(variables) >= 10
+    known = {env_name(f) for f in SETTING_FIELDS.values()}
+    assert variables <= known, f"not settings: {sorted(variables - known)}"
+    subcommands = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction").choices
+    flags = {option for name in ("worker", "topics") for action in subcommands[name]._actions
+             for option in action.option_strings}
+    cited = {flag for code in re.findall(r"`([^`]+)`", section)
+             for flag in re.findall(r"(?<!\S)--[a-z][a-z-]+", code)}
+    assert {"--partitions", "--app-id", "--bootstrap", "--topic-prefix"} <= cited
+    other_tools = {"--scale", "--alter"}        # docker compose's and kafka-topics.sh's
+    assert cited - other_tools <= flags, f"no such glasscity flag: {sorted(cited - other_tools - flags)}"
+    assert re.search(r"glasscity topics create --partitions", section)
