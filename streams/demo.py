@@ -101,6 +101,8 @@ def start_worker(settings, log_path: Path, extra_env: dict | None = None) -> sub
         "GLASSCITY_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
         "GLASSCITY_PSEUDONYM_KEY": settings.pseudonym_key, "GLASSCITY_METRICS_HOST": settings.metrics_host,
         "GLASSCITY_METRICS_PORT": str(settings.metrics_port), "GLASSCITY_LOG_LEVEL": settings.log_level,
+        "GLASSCITY_LOG_FORMAT": settings.log_format, "GLASSCITY_DOMAINS": settings.domains,
+        "GLASSCITY_THRESHOLDS": settings.thresholds_file,
         **security_environment(settings),   # connects as this process does, whatever the caller's environment
     })
     env.update(extra_env or {})
@@ -211,7 +213,7 @@ def run_demo(args) -> int:
         # Thresholds, domains and batching follow GLASSCITY_* like everywhere; the demo fixes its own plumbing.
         # The embedded broker speaks PLAINTEXT: any GLASSCITY_SASL_* / SSL variables are for another broker.
         plaintext = {name: SETTING_DEFAULTS[name] for name in SECURITY_SETTINGS}
-        settings = settings_from(bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
+        settings = settings_from(args, bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
                                  metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
                                  log_level="warning", app_id="glasscity-demo", replication_factor=1, **plaintext)
         domains = select_domains(settings.domains)

@@ -274,12 +274,15 @@ class GlasscityWorker(Worker):
     the interpreter's exit hangs after a clean stop, the deadline still holds.
     """
 
-    def __init__(self, app, *, watchdog: ShutdownWatchdog, **kwargs) -> None:
+    def __init__(self, app, *, watchdog: ShutdownWatchdog, log_format: str = "text", secrets: tuple = (),
+                 **kwargs) -> None:
         # Faust's stdout/stderr redirect logs every write() as its own record: a traceback
         # becomes a hundred one-word records that no repeat filter can recognise.
         kwargs.setdefault("redirect_stdouts", False)
         super().__init__(app, **kwargs)
         self.watchdog = watchdog
+        self.log_format = log_format
+        self.secrets = secrets
 
     def _on_sigterm(self) -> None:
         if self.watchdog.signal_received("SIGTERM"):
@@ -299,9 +302,10 @@ class GlasscityWorker(Worker):
         # and filtered by the handler -- a tenth of the event loop's time on single-reading messages.
         self.spinner = None
         super().on_setup_root_logger(logger, level)
-        from streams.logs import install_repeat_filter
+        from streams.logs import format_handlers, install_repeat_filter
 
         install_repeat_filter(logger, window_s=REPEAT_WINDOW_S)
+        format_handlers(logger.handlers, self.log_format, self.secrets)
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -388,7 +392,10 @@ def run_worker(settings: Settings) -> int:
         BrokerWatch(settings.bootstrap, limit, lambda silent_s: exit_now(
             EXIT_BROKER_UNREACHABLE, f"glasscity worker: no Kafka broker answered at {settings.bootstrap} for "
                                      f"{limit:g} s; exiting with code {EXIT_BROKER_UNREACHABLE}")).start()
-    worker = GlasscityWorker(app, watchdog=watchdog, loglevel=settings.log_level.upper(), quiet=True)
+    from streams.logs import secret_values
+
+    worker = GlasscityWorker(app, watchdog=watchdog, loglevel=settings.log_level.upper(), quiet=True,
+                             log_format=settings.log_format, secrets=tuple(secret_values(settings)))
     try:
         worker.execute_from_commandline()   # always raises SystemExit
     except SystemExit as stopped:
