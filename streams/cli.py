@@ -7,6 +7,7 @@ Every flag falls back to a ``GLASSCITY_*`` environment variable, named in
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import signal
@@ -411,6 +412,10 @@ def _setup_logging(args) -> None:
         return
     level = "debug" if settings.log_level.lower() == "debug" else "warning"
     setup_logging(level, settings.log_format, secret_values(settings))
+    if level != "debug":
+        # the Kafka clients log every refused connection and retry; the command says once what failed
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def cmd_config(args) -> int:
@@ -491,16 +496,35 @@ def cmd_simulate(args) -> int:
     except ValueError as error:
         print(f"glasscity simulate: {error}", file=sys.stderr)
         return 2
-    with open(args.ground_truth, "wb") as out:
-        out.write(orjson.dumps({s.domain: s.ground_truth() for s in simulations}, option=orjson.OPT_INDENT_2))
+    try:
+        with open(args.ground_truth, "wb") as out:
+            out.write(orjson.dumps({s.domain: s.ground_truth() for s in simulations}, option=orjson.OPT_INDENT_2))
+    except OSError as error:
+        print(f"glasscity simulate: cannot write the ground truth to {args.ground_truth}: {error.strerror}",
+              file=sys.stderr)
+        return 2
     incidents = sum(len(s.incidents) for s in simulations)
     malformed = sum(len(s.malformed) for s in simulations)
     print(f"ground truth: {args.ground_truth} ({incidents} incidents, {malformed} malformed items)", flush=True)
     if not (settings.pseudonym_key or settings.pseudonym_key_file) and any(d.name == "water" for d in domains):
         print("no pseudonym key (--pseudonym-key / GLASSCITY_PSEUDONYM_KEY): the simulated households are not "
               "enrolled, so no welfare alert will be raised", flush=True)
+    from streams.progress import progress
+    from streams.worker import unreachable_bootstrap
+
+    unreachable = unreachable_bootstrap(settings.bootstrap, timeout_s=5.0)
+    if unreachable:
+        print(f"glasscity simulate: no Kafka broker answers at {unreachable} (tried for 5 s); start one with "
+              f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
+        return 1
+    hours = math.ceil(args.days * 24)
+    bar = progress(total=hours, desc="simulate", unit="city-h")
+    def advance(city_time: float, _confirmed: int) -> None:
+        bar.update(min(hours, round((city_time - start) / 3600) + 1) - bar.n)
     try:
-        sent = produce(simulations, settings, hour_seconds=args.hour_seconds)
+        with bar:
+            sent = produce(simulations, settings, hour_seconds=args.hour_seconds, progress=advance)
+            bar.update(hours - bar.n)
     except ProduceError as error:
         print(f"glasscity simulate: {error}", file=sys.stderr)
         return 1

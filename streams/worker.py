@@ -40,7 +40,7 @@ from faust.worker import Worker
 
 from streams.config import Settings, SettingsError
 
-__all__ = ["run_worker", "GlasscityWorker", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "EXIT_OK",
+__all__ = ["run_worker", "GlasscityWorker", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "unreachable_bootstrap", "EXIT_OK",
            "EXIT_FAILED", "EXIT_BAD_SETTINGS", "EXIT_BROKER_UNREACHABLE", "EXIT_SHUTDOWN_CUT_SHORT", "EXIT_CODES"]
 
 log = logging.getLogger("glasscity.worker")
@@ -162,7 +162,7 @@ def _record_thresholds(settings, thresholds: dict) -> None:
                         "`glasscity audit sync`", settings.audit_log, error)
 
 
-def _unreachable(bootstrap: str, timeout_s: float) -> str | None:
+def unreachable_bootstrap(bootstrap: str, timeout_s: float) -> str | None:
     """The bootstrap list if none of its servers accepts a TCP connection within ``timeout_s``, else None."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -353,7 +353,7 @@ def run_worker(settings: Settings) -> int:
     except SettingsError as error:
         print(f"glasscity worker: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    unreachable = _unreachable(settings.bootstrap, timeout_s=10.0)
+    unreachable = unreachable_bootstrap(settings.bootstrap, timeout_s=10.0)
     if unreachable:
         print(f"glasscity worker: no Kafka broker answers at {unreachable} (tried for 10 s); start one with "
               f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
