@@ -693,9 +693,11 @@ def main(argv=None) -> int:
         return 0
     ctx = Context(args)
     started = time.time()
-    for name, (keys, run) in GROUPS.items():
-        if args.only_keys is not None and not (set(keys) & args.only_keys):
-            continue
+    from streams.progress import progress
+
+    chosen = {name: group for name, group in GROUPS.items()
+              if args.only_keys is None or set(group[0]) & args.only_keys}
+    for name, (keys, run) in progress(chosen.items(), total=len(chosen), desc="bench", unit="group"):
         group_started = time.perf_counter()
         print(f"[bench] {name} ...", flush=True)
         try:

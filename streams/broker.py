@@ -109,7 +109,8 @@ class EmbeddedBroker:
         self.process = subprocess.Popen(
             [binary, "broker", "--listener-url", url, "--advertised-listener-url",
              f"tcp://{self.advertised}" if self.advertised else url],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            # its own session: a Ctrl-C at the terminal reaches its owner, which stops it in order
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         if log is not subprocess.DEVNULL:
             log.close()
         try:

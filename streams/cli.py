@@ -7,10 +7,13 @@ Every flag falls back to a ``GLASSCITY_*`` environment variable, named in
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import signal
 import sys
 import time
+from typing import Callable
 
 from streams.config import SETTING_FIELDS, SettingsError, add_arguments, settings_from
 
@@ -19,12 +22,38 @@ __all__ = ["main", "build_parser"]
 #: How every command that talks to Kafka authenticates and encrypts (streams/kafka_security.py).
 SECURITY = ["security_protocol", "sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file",
             "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname"]
-KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s"] + SECURITY
+KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s", "log_format"] + SECURITY
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "pseudonym_key_file", "metrics_host", "metrics_port", "batch_size",
                   "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "audit_log", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
 WORKER += ["replication_factor", "welfare_token"]   # its Faust app's topic_replication_factor
 WORKER += ["ngsi_token"]   # only `glasscity export --post` uses it; listed so the check below holds
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: the mistake and where to read more, no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def number(kind: type, *, minimum: float | None = None, above: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite ``kind`` (int or float) at or above ``minimum`` / strictly above ``above``."""
+    bound = f">= {minimum:g}" if minimum is not None else f"> {above:g}" if above is not None else ""
+    wanted = f"a finite {'whole ' if kind is int else ''}number {bound}".rstrip()
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+        if not math.isfinite(value) or (minimum is not None and not value >= minimum) or \
+                (above is not None and not value > above):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
+        return value
+
+    convert.__name__ = kind.__name__
+    return convert
 
 
 def env_option(parser, flag: str, env: str, type, default, help: str, **kwargs):
@@ -34,6 +63,8 @@ def env_option(parser, flag: str, env: str, type, default, help: str, **kwargs):
     if raw is not None:
         try:
             value = type(raw)
+        except argparse.ArgumentTypeError as error:
+            raise SettingsError(f"{env}: {error}") from None
         except ValueError:
             raise SettingsError(f"{env}={raw!r} is not a valid {type.__name__}") from None
     parser.add_argument(flag, type=type, default=value, help=f"{help} Env: {env}. Default: {default!r}.", **kwargs)
@@ -41,17 +72,19 @@ def env_option(parser, flag: str, env: str, type, default, help: str, **kwargs):
 
 def add_simulation_options(parser, households: int, days: float, hour_seconds: float):
     group = parser.add_argument_group("simulated city")
-    env_option(group, "--households", "GLASSCITY_SIM_HOUSEHOLDS", int, households, "Households (water meters).")
-    env_option(group, "--days", "GLASSCITY_SIM_DAYS", float, days, "City-days to simulate.")
-    env_option(group, "--households-per-gateway", "GLASSCITY_SIM_HOUSEHOLDS_PER_GATEWAY", int, 50,
-               "Meters behind each gateway.")
+    count = number(int, minimum=0)
+    env_option(group, "--households", "GLASSCITY_SIM_HOUSEHOLDS", number(int, minimum=1), households,
+               "Households (water meters), >= 1.")
+    env_option(group, "--days", "GLASSCITY_SIM_DAYS", number(float, above=0), days, "City-days to simulate, > 0.")
+    env_option(group, "--households-per-gateway", "GLASSCITY_SIM_HOUSEHOLDS_PER_GATEWAY", number(int, minimum=1),
+               50, "Meters behind each gateway, >= 1.")
     env_option(group, "--seed", "GLASSCITY_SIM_SEED", int, 42, "Random seed; the same seed gives the same city.")
-    env_option(group, "--no-use", "GLASSCITY_SIM_NO_USE", int, 5, "Injected no-use (welfare) incidents.")
-    env_option(group, "--meter-silent", "GLASSCITY_SIM_METER_SILENT", int, 3, "Injected silent meters.")
-    env_option(group, "--gateway-outage", "GLASSCITY_SIM_GATEWAY_OUTAGE", int, 1, "Injected gateway outages.")
-    env_option(group, "--malformed", "GLASSCITY_SIM_MALFORMED", int, 20, "Malformed items mixed into the feed.")
-    env_option(group, "--hour-seconds", "GLASSCITY_SIM_HOUR_SECONDS", float, hour_seconds,
-               "Wall-clock seconds per city-hour (0 = as fast as possible). Unit: s.")
+    env_option(group, "--no-use", "GLASSCITY_SIM_NO_USE", count, 5, "Injected no-use (welfare) incidents.")
+    env_option(group, "--meter-silent", "GLASSCITY_SIM_METER_SILENT", count, 3, "Injected silent meters.")
+    env_option(group, "--gateway-outage", "GLASSCITY_SIM_GATEWAY_OUTAGE", count, 1, "Injected gateway outages.")
+    env_option(group, "--malformed", "GLASSCITY_SIM_MALFORMED", count, 20, "Malformed items mixed into the feed.")
+    env_option(group, "--hour-seconds", "GLASSCITY_SIM_HOUR_SECONDS", number(float, minimum=0), hour_seconds,
+               "Wall-clock seconds per city-hour (the pacing; 0 = as fast as possible), >= 0. Unit: s.")
 
 
 def env_flag(parser, flag: str, env: str, help: str):
@@ -73,7 +106,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="glasscity",
         description="Real-time urban data pipeline: sensors -> Kafka -> Faust agents with Numba kernels -> alerts. "
                     "Every option can also be set with the GLASSCITY_* environment variable named in its help.",
@@ -85,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("broker", help="Run the embedded Kafka-protocol broker (Tansu, in memory) until Ctrl-C.",
                        description="Run the embedded Kafka-protocol broker (Tansu, memory storage: a restart "
                                    "loses all topics) on a loopback port until Ctrl-C.")
-    env_option(p, "--port", "GLASSCITY_BROKER_PORT", int, 9092, "Port to listen on (127.0.0.1).")
+    env_option(p, "--port", "GLASSCITY_BROKER_PORT", number(int, minimum=1), 9092, "Port to listen on (127.0.0.1).")
     env_option(p, "--host", "GLASSCITY_BROKER_HOST", str, "127.0.0.1", "Address to listen on.")
 
     p = sub.add_parser("topics", help="Manage topics (create).",
@@ -150,12 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "print alerts live, and end with a summary of incidents injected vs alerted. "
                                    "Exits 1 if an injected welfare incident was missed.")
     add_simulation_options(p, households=1000, days=3.0, hour_seconds=0.5)
-    add_arguments(p, ["domains", "thresholds_file"])
+    add_arguments(p, ["domains", "thresholds_file", "log_format"])
     env_option(p, "--output", "GLASSCITY_DEMO_OUTPUT", str, "demo-output",
                "Directory for the ground truth, alerts, worker and broker logs.")
-    env_option(p, "--timeout", "GLASSCITY_DEMO_TIMEOUT", float, 240.0,
-               "Give up (and stop everything) after this long. Unit: s.")
-    env_option(p, "--quiet-alerts", "GLASSCITY_DEMO_QUIET_ALERTS", int, 0, "1 = do not print alerts live.")
+    env_option(p, "--timeout", "GLASSCITY_DEMO_TIMEOUT", number(float, above=0), 240.0,
+               "Give up (and stop everything) after this long, > 0. Unit: s.")
+    env_option(p, "--quiet-alerts", "GLASSCITY_DEMO_QUIET_ALERTS", int, 0, "1 = do not print alerts live.",
+               choices=[0, 1])
 
     p = sub.add_parser("dlq", help="Dead-letter topics: re-inject refused items (replay).",
                        description="Work with a domain's dead-letter topic (<prefix>.<domain>.dlq.v1).")
@@ -257,6 +291,25 @@ def build_parser() -> argparse.ArgumentParser:
     env_option(p, "--output", "GLASSCITY_REGISTER_OUTPUT", str, "", "File to write (default: standard output).")
     add_arguments(p, ["thresholds_file", "audit_log"])
     consent_commands(sub)
+
+    p = sub.add_parser("doctor", help="Check broker, topics, settings, pseudonym key and metrics port; say what to fix.",
+                       description="Check, in order: the settings (and thresholds file) validate; every bootstrap "
+                                   "server accepts a TCP connection and answers a Kafka ApiVersions request (so it "
+                                   "is a Kafka broker, not another server); every topic of the selected domains "
+                                   "exists with its expected partition count and configs; the pseudonym key is set, "
+                                   "long enough and not a placeholder; the metrics port is free or already serves "
+                                   "glasscity's /metrics. One line per check: ok, warn or FAIL, and what to fix.",
+                       epilog="Exit codes: 0 nothing failed (warnings are advice); 1 a check failed; 2 a bad "
+                              "argument. Takes the worker's flags and GLASSCITY_* variables.")
+    env_option(p, "--timeout", "GLASSCITY_DOCTOR_TIMEOUT", number(float, above=0), 5.0,
+               "Longest wait for each broker answer, > 0. Unit: s.")
+    add_arguments(p, WORKER)
+
+    p = sub.add_parser("config", help="The configuration reference (every setting, generated from the code).",
+                       description="Work with the settings object: `reference` prints docs/configuration.md "
+                                   "(every setting with flag, environment variable, type, default, range, unit "
+                                   "and help; secrets without a value).")
+    p.add_argument("config_action", choices=["reference"], metavar="ACTION", help="reference: print the Markdown page.")
     return parser
 
 
@@ -343,12 +396,44 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        if args.command != "worker":    # the worker's logging is Faust's, formatted alike (streams/worker.py)
+            _setup_logging(args)
         return COMMANDS[args.command](args)
     except SettingsError as error:
         print(f"glasscity: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _setup_logging(args) -> None:
+    """Library warnings (kafka-python's, Faust's) on stderr, as text or JSON; our own messages are print()."""
+    from streams.logs import secret_values, setup_logging
+
+    try:
+        settings = settings_from(args)
+    except SettingsError:     # the command reports it (the doctor as a check); log plainly meanwhile
+        setup_logging()
+        return
+    level = "debug" if settings.log_level.lower() == "debug" else "warning"
+    setup_logging(level, settings.log_format, secret_values(settings))
+    if level != "debug":
+        # the Kafka clients log every refused connection and retry; the command says once what failed
+        for name in ("kafka", "aiokafka"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def cmd_config(args) -> int:
+    from streams.config import reference_document
+
+    sys.stdout.write(reference_document())
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from streams.doctor import run_doctor
+
+    return run_doctor(args, timeout_s=args.timeout)
 
 
 def cmd_broker(args) -> int:
@@ -416,16 +501,35 @@ def cmd_simulate(args) -> int:
     except ValueError as error:
         print(f"glasscity simulate: {error}", file=sys.stderr)
         return 2
-    with open(args.ground_truth, "wb") as out:
-        out.write(orjson.dumps({s.domain: s.ground_truth() for s in simulations}, option=orjson.OPT_INDENT_2))
+    try:
+        with open(args.ground_truth, "wb") as out:
+            out.write(orjson.dumps({s.domain: s.ground_truth() for s in simulations}, option=orjson.OPT_INDENT_2))
+    except OSError as error:
+        print(f"glasscity simulate: cannot write the ground truth to {args.ground_truth}: {error.strerror}",
+              file=sys.stderr)
+        return 2
     incidents = sum(len(s.incidents) for s in simulations)
     malformed = sum(len(s.malformed) for s in simulations)
     print(f"ground truth: {args.ground_truth} ({incidents} incidents, {malformed} malformed items)", flush=True)
     if not (settings.pseudonym_key or settings.pseudonym_key_file) and any(d.name == "water" for d in domains):
         print("no pseudonym key (--pseudonym-key / GLASSCITY_PSEUDONYM_KEY): the simulated households are not "
               "enrolled, so no welfare alert will be raised", flush=True)
+    from streams.progress import progress
+    from streams.worker import unreachable_bootstrap
+
+    unreachable = unreachable_bootstrap(settings.bootstrap, timeout_s=5.0)
+    if unreachable:
+        print(f"glasscity simulate: no Kafka broker answers at {unreachable} (tried for 5 s); start one with "
+              f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
+        return 1
+    hours = math.ceil(args.days * 24)
+    bar = progress(total=hours, desc="simulate", unit="city-h")
+    def advance(city_time: float, _confirmed: int) -> None:
+        bar.update(min(hours, round((city_time - start) / 3600) + 1) - bar.n)
     try:
-        sent = produce(simulations, settings, hour_seconds=args.hour_seconds)
+        with bar:
+            sent = produce(simulations, settings, hour_seconds=args.hour_seconds, progress=advance)
+            bar.update(hours - bar.n)
     except ProduceError as error:
         print(f"glasscity simulate: {error}", file=sys.stderr)
         return 1
@@ -847,7 +951,8 @@ COMMANDS = {"broker": cmd_broker, "topics": cmd_topics, "simulate": cmd_simulate
             "replay": cmd_replay, "thresholds": cmd_thresholds, "demo": cmd_demo, "dlq": cmd_dlq,
             "detectors": cmd_detectors, "audit": cmd_audit, "register": cmd_register, "enrol": cmd_enrol,
             "unenrol": cmd_enrol, "absence": cmd_absence, "object": cmd_object, "reidentify": cmd_reidentify,
-            "rekey": cmd_rekey, "acls": cmd_acls, "alerts": cmd_alerts, "export": cmd_export}
+            "rekey": cmd_rekey, "acls": cmd_acls, "alerts": cmd_alerts, "doctor": cmd_doctor,
+            "config": cmd_config, "export": cmd_export}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Settings", "SettingsError", "add_arguments", "settings_from", "SETTING_FIELDS"]
+__all__ = ["Settings", "SettingsError", "Check", "add_arguments", "settings_from", "reference_document", "SETTING_FIELDS"]
 
 ENV_PREFIX = "GLASSCITY_"
 
@@ -27,29 +28,38 @@ class SettingsError(ValueError):
 
 
 def _setting(default: Any, help: str, *, group: str, unit: str = "", secret: bool = False,
-             check: Callable[[Any], str | None] | None = None, flag: str | None = None, env: str | None = None):
+             check: Check | None = None, flag: str | None = None, env: str | None = None):
     return field(default=default, metadata={"help": help, "group": group, "unit": unit, "secret": secret,
                                              "check": check, "flag": flag, "env": env})
 
 
-def _positive(value) -> str | None:
-    return None if value > 0 else "must be > 0"
+class Check:
+    """A setting's range check: called with the value, returns a problem or None; ``text`` names the
+    allowed range for --help and docs/configuration.md."""
+
+    def __init__(self, text: str, test: Callable[[Any], bool], problem: str | None = None):
+        self.text = text
+        self._test = test
+        self._problem = problem or f"must be {text}"
+
+    def __call__(self, value) -> str | None:
+        return None if self._test(value) else self._problem
 
 
-def _port(value) -> str | None:
-    return None if 0 <= value <= 65535 else "must be a TCP port (0-65535; 0 = any free port)"
+def _finite(value) -> bool:
+    return isinstance(value, int) or math.isfinite(value)
 
 
-def _non_negative(value) -> str | None:
-    return None if value >= 0 else "must be >= 0"
+_positive = Check("> 0", lambda v: _finite(v) and v > 0)
+_port = Check("0-65535 (0 = any free port)", lambda v: 0 <= v <= 65535,
+              "must be a TCP port (0-65535; 0 = any free port)")
+_non_negative = Check(">= 0", lambda v: _finite(v) and v >= 0)
+_at_least_one = Check(">= 1", lambda v: v >= 1)
 
 
-def _one_of(*choices: str) -> Callable[[Any], str | None]:
-    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}"
-
-
-def _at_least_one(value) -> str | None:
-    return None if value >= 1 else "must be >= 1"
+def _one_of(*choices: str, ignore_case: bool = False) -> Check:
+    shown = ", ".join(c for c in choices if c) + (" or empty" if "" in choices else "")
+    return Check(f"one of {shown}", lambda v: (v.lower() if ignore_case else v) in choices)
 
 
 def boolean(text) -> bool:
@@ -128,8 +138,10 @@ class Settings:
     batch_within_s: float = _setting(0.2, "Longest wait to fill a batch before processing what arrived.",
                                      group="worker", unit="s", check=_positive)
     log_level: str = _setting("info", "Log level: debug, info, warning, error.", group="worker",
-                              check=lambda v: None if v.lower() in {"debug", "info", "warning", "error"}
-                              else "must be one of debug, info, warning, error")
+                              check=_one_of("debug", "info", "warning", "error", ignore_case=True))
+    log_format: str = _setting("text", "Log format: text (human-readable lines) or json (one JSON object per "
+                               "line: time, level, logger, message and any extra fields).", group="worker",
+                               check=_one_of("text", "json"))
     shutdown_timeout_s: float = _setting(10.0, "Longest graceful shutdown after SIGTERM/SIGINT; then the worker "
                                          "exits at once with code 4 (state is durable before offsets are "
                                          "committed, so this is safe). A second signal exits at once.",
@@ -259,3 +271,34 @@ def settings_from(args: argparse.Namespace | None = None, environ: dict[str, str
                 shown = "<secret>" if f.metadata["secret"] else repr(raw)
                 raise SettingsError(f"{env_name(f)}={shown} is not a valid {convert.__name__}") from None
     return Settings(**values)
+
+
+def _type_name(f: dataclasses.Field) -> str:
+    return {"str": "text", "int": "integer", "float": "number", "bool": "on/off"}.get(
+        f.type if isinstance(f.type, str) else f.type.__name__, str(f.type))
+
+
+def reference_document() -> str:
+    """docs/configuration.md: every setting of :class:`Settings` with its flag, environment variable,
+    type, default (secrets: never a value), allowed range, unit and help, by group."""
+    cell = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
+    lines = ["# Configuration reference", "",
+             "Generated from the settings object (`streams/config.py`) by `glasscity config reference` "
+             "(regenerate: `glasscity config reference > docs/configuration.md`; a test checks it matches).",
+             "Every setting is a flag of the commands that use it and falls back to its environment variable; a "
+             "flag given on the command line wins. Secrets are never shown, in `--help`, logs or here. "
+             "`glasscity doctor` checks a configuration against the running broker.", ""]
+    groups: dict[str, list[dataclasses.Field]] = {}
+    for f in SETTING_FIELDS.values():
+        groups.setdefault(f.metadata["group"], []).append(f)
+    for group, fields in groups.items():
+        lines += [f"## {group}", "", "| setting | flag | environment variable | type | default | range | unit | help |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for f in fields:
+            default = "secret (not shown)" if f.metadata["secret"] else f"`{f.default!r}`"
+            check = f.metadata.get("check")
+            lines.append("| " + " | ".join(cell(c) for c in (
+                f"`{f.name}`", f"`{flag_name(f)}`", f"`{env_name(f)}`", _type_name(f), default,
+                check.text if check is not None else "any", f.metadata["unit"] or "-", f.metadata["help"])) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ from streams.pseudonym import Pseudonymizer
 from streams.simulate.produce import produce
 from streams.topics import create_topics
 
-__all__ = ["run_demo", "read_metrics", "AlertReader", "start_worker"]
+__all__ = ["run_demo", "read_metrics", "AlertReader", "start_worker", "DemoStopped"]
 
 SETTING_DEFAULTS = {name: f.default for name, f in SETTING_FIELDS.items()}
 
@@ -101,13 +102,16 @@ def start_worker(settings, log_path: Path, extra_env: dict | None = None) -> sub
         "GLASSCITY_REBALANCE_TIMEOUT": str(settings.rebalance_timeout_s),
         "GLASSCITY_PSEUDONYM_KEY": settings.pseudonym_key, "GLASSCITY_METRICS_HOST": settings.metrics_host,
         "GLASSCITY_METRICS_PORT": str(settings.metrics_port), "GLASSCITY_LOG_LEVEL": settings.log_level,
+        "GLASSCITY_LOG_FORMAT": settings.log_format, "GLASSCITY_DOMAINS": settings.domains,
+        "GLASSCITY_THRESHOLDS": settings.thresholds_file,
         **security_environment(settings),   # connects as this process does, whatever the caller's environment
     })
     env.update(extra_env or {})
     log = open(log_path, "ab")
     try:
+        # its own session: a Ctrl-C at the terminal reaches the caller, which stops the worker before the broker
         return subprocess.Popen([sys.executable, "-m", "streams", "worker"], env=env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 
@@ -195,23 +199,48 @@ def configured_detectors(settings) -> dict:
             if cls.declaration.status == "active" or name in activated}
 
 
+class DemoStopped(BaseException):
+    """SIGTERM or SIGINT reached the demo: stop everything, keep what arrived (a BaseException, so no
+    library's ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_demo(signum, _frame):
+    # once: the clean-up is bounded (stop_process), and a second signal must not cut it short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise DemoStopped(signum)
+
+
 def run_demo(args) -> int:
+    """Run the demo city; returns 0, 1 (a welfare incident missed, or a failure) or 128 + the signal
+    number when stopped by SIGTERM/SIGINT (then alerts.jsonl and a summary marked partial are written)."""
     from streams.detectors import REGISTRY
     from streams.domains import select_domains
 
     started = time.monotonic()
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"glasscity demo: cannot create the output folder {out}: {error.strerror}", file=sys.stderr)
+        return 2
     key = secrets.token_hex(16)   # a fresh secret per demo run; never printed
     processes: list[subprocess.Popen] = []
     broker = EmbeddedBroker(port=free_port(), log_path=out / "broker.log")
     reader = None
+    simulations, samples, stopped = None, {}, None
+    city_clock_started = None
+    previous_handlers = {signum: signal.signal(signum, _stop_demo) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         broker.start()
         # Thresholds, domains and batching follow GLASSCITY_* like everywhere; the demo fixes its own plumbing.
         # The embedded broker speaks PLAINTEXT: any GLASSCITY_SASL_* / SSL variables are for another broker.
         plaintext = {name: SETTING_DEFAULTS[name] for name in SECURITY_SETTINGS}
-        settings = settings_from(bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
+        settings = settings_from(args, bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
                                  metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
                                  log_level="warning", app_id="glasscity-demo", replication_factor=1, **plaintext)
         domains = select_domains(settings.domains)
@@ -220,7 +249,7 @@ def run_demo(args) -> int:
         simulations = city_simulations(domains, args, city_start)
         print(f"glasscity demo: {', '.join(d.name for d in domains)}; {args.days:g} city-days, "
               f"{args.hour_seconds:g} s per city-hour; logs in {out}/", flush=True)
-        print(f"  broker: Tansu on {broker.bootstrap}", flush=True)
+        print(f"  broker: Tansu on {broker.bootstrap} (pid {broker.process.pid})", flush=True)
         create_topics(settings)
         worker = start_worker(settings, out / "worker.log")
         processes.append(worker)
@@ -241,8 +270,14 @@ def run_demo(args) -> int:
         reader.stop()
         if reader.error:
             raise RuntimeError(f"reading alerts failed: {reader.error}")
-        alerts = list(reader.alerts)
-        (out / "alerts.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in alerts))
+    except DemoStopped as stop:
+        stopped = stop
+        print(f"\nglasscity demo: {stop} received; stopping the worker and the broker", file=sys.stderr, flush=True)
+        if processes:
+            try:
+                samples = read_metrics(settings.metrics_port)
+            except OSError:
+                samples = {}
     except BrokerNotInstalledError as error:   # nothing ran, so no log to point at
         print(f"glasscity demo: {error}", file=sys.stderr)
         return 1
@@ -252,27 +287,52 @@ def run_demo(args) -> int:
     finally:
         if reader is not None and reader.is_alive():
             reader.stop()
-        for process in processes:
+        for process in processes:   # the worker before the broker: a worker without its broker hangs
             stop_process(process, grace_s=10.0)
         broker.stop()
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
 
+    alerts = list(reader.alerts) if reader is not None else []
+    (out / "alerts.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in alerts))
+    if simulations is None:     # stopped before the city was built: nothing to summarise
+        (out / "summary.txt").write_text(f"PARTIAL: stopped by {stopped} before the simulation started; "
+                                         f"0 alert events.\n", encoding="utf-8")
+        return 128 + stopped.signum
     seen_at = None
-    if args.hour_seconds > 0:   # wall clock -> city clock, as the simulator paced it
+    if args.hour_seconds > 0 and city_clock_started is not None:   # wall clock -> city clock, as paced
         seen_at = {alert_id: city_start + (at - city_clock_started) / args.hour_seconds * 3600
                    for alert_id, at in reader.received_at.items()}
     runs = [(domain, simulation.incidents) for domain, simulation in zip(domains, simulations)]
+    valid = sum(s.valid_readings for s in simulations)
+    malformed = sum(len(s.malformed) for s in simulations)
+    head = ""
+    if stopped is not None:
+        reached = (city_start + (time.monotonic() - city_clock_started) / args.hour_seconds * 3600
+                   if city_clock_started is not None and args.hour_seconds > 0 else None)
+        if reached is not None:   # paced: only incidents that had begun by the stop can have been alerted
+            runs = [(domain, [i for i in incidents if i.start <= reached]) for domain, incidents in runs]
+        counted = ("only incidents that had begun by then are counted" if reached is not None else
+                   "every injected incident is counted (unpaced: how far the city got is unknown)")
+        head = (f"PARTIAL SUMMARY: stopped by {stopped} after {time.monotonic() - started:.0f} s, before the "
+                f"simulation ended; {counted}, and the worker may not have consumed everything sent.\n\n")
     summaries = summarise(alerts, runs, detectors, REGISTRY, Pseudonymizer(key.encode()), seen_at)
     readings = metric_sum(samples, "glasscity_readings_consumed_total")
     invalid = metric_sum(samples, "glasscity_invalid_total")
+    text = (head + format_table(summaries) + "\n\n" +
+            f"readings counted by the worker: {readings:.0f} of {valid} {'planned' if stopped else 'sent'}; "
+            f"dead letters: {invalid:.0f} of {malformed} malformed items; "
+            f"alert events: {len(alerts)}; wall time {time.monotonic() - started:.0f} s\n"
+            "Delay from the moment an incident became detectable by definition (its start + the detector's "
+            "definitional delay, e.g. 24 h for no-use): to the alert's event time, and to when the alert reached a "
+            "reader, in city time (hourly meters: the reading that proves a condition comes up to an hour later).\n")
+    (out / "summary.txt").write_text(text, encoding="utf-8")
     print()
-    print(format_table(summaries))
-    print()
-    print(f"readings counted by the worker: {readings:.0f} of {valid} sent; "
-          f"dead letters: {invalid:.0f} of {malformed} malformed items; "
-          f"alert events: {len(alerts)}; wall time {time.monotonic() - started:.0f} s")
-    print("Delay from the moment an incident became detectable by definition (its start + the detector's "
-          "definitional delay, e.g. 24 h for no-use): to the alert's event time, and to when the alert reached a "
-          "reader, in city time (hourly meters: the reading that proves a condition comes up to an hour later).")
+    print(text, end="")
+    if stopped is not None:
+        print(f"glasscity demo: stopped by {stopped}; partial summary in {out}/summary.txt, "
+              f"{len(alerts)} alert events in {out}/alerts.jsonl", file=sys.stderr)
+        return 128 + stopped.signum
     missed = sum(s.missed for s in summaries if REGISTRY[s.detector].declaration.alert_topic == "alerts.welfare.v1")
     if missed:
         print(f"FAILED: {missed} injected welfare incident(s) missed", file=sys.stderr)

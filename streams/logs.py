@@ -1,4 +1,14 @@
-"""Bounded logging: the same complaint at most once per window.
+"""Logging for every glasscity command: bounded, optionally JSON, secrets redacted.
+
+Formats (the ``log_format`` setting, ``--log-format`` / ``GLASSCITY_LOG_FORMAT``): ``text``,
+human-readable lines; ``json``, one JSON object per line with ``time`` (ISO 8601, UTC,
+milliseconds), ``level``, ``logger``, ``message``, any ``extra=`` fields of the record and,
+for an exception, ``exc_info`` (the traceback as text). :func:`format_handlers` gives
+handlers that format; :func:`setup_logging` installs one on stderr for the commands Faust does
+not set up. Either way every known secret value (pseudonym key, SASL password, welfare token)
+is replaced by ``<secret>`` in the formatted line, whatever logged it.
+
+Bounded: the same complaint at most once per window.
 
 With its broker gone, aiokafka and Faust log the same few errors dozens of times a
 second ("Unable connect to node ...", "Failed fetch messages ..."). :class:`RepeatFilter`
@@ -15,13 +25,25 @@ second handler's look at the same record as a repeat.
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Callable
 
-__all__ = ["RepeatFilter", "install_repeat_filter"]
+from pythonjsonlogger.json import JsonFormatter
+
+__all__ = ["RepeatFilter", "install_repeat_filter", "JsonLineFormatter", "RedactingFormatter", "LOG_FORMATS",
+           "format_handlers", "setup_logging", "secret_values"]
+
+LOG_FORMATS = ("text", "json")
+#: The text format of the commands glasscity sets up itself (the worker keeps Faust's).
+TEXT_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
+SECRET_SHOWN_AS = "<secret>"
 
 
 class RepeatFilter(logging.Filter):
@@ -69,3 +91,78 @@ def install_repeat_filter(logger: logging.Logger | None = None, window_s: float 
         filters.append(RepeatFilter(window_s))
         handler.addFilter(filters[-1])
     return filters
+
+
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object per record: time (UTC, ISO 8601 with milliseconds), level, logger, message, extras."""
+
+    def __init__(self) -> None:
+        super().__init__("{asctime}{levelname}{name}{message}", style="{",
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, tz=timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats with ``inner``, then replaces each secret value (and its JSON-escaped form) by <secret>."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.inner = inner
+        forms = set()
+        for secret in secrets:
+            if secret:
+                forms.add(secret)
+                forms.add(json.dumps(secret)[1:-1])   # as it appears inside a JSON string
+        # longest first: a secret containing another is replaced whole
+        self.secrets = sorted(forms, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, SECRET_SHOWN_AS)
+        return text
+
+
+def secret_values(settings) -> list[str]:
+    """The secret values a process holds (settings marked secret, and the files' contents)."""
+    import dataclasses
+
+    values = [getattr(settings, f.name) for f in dataclasses.fields(settings) if f.metadata.get("secret")]
+    for path in (settings.pseudonym_key_file, settings.sasl_password_file):
+        if path:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    values.append(file.read().rstrip("\r\n"))
+            except OSError:
+                pass    # an unreadable file is reported where it is used; nothing of it can leak
+    return [v for v in values if v]
+
+
+def format_handlers(handlers: Iterable[logging.Handler], log_format: str, secrets: Iterable[str] = ()) -> None:
+    """Give each handler the chosen format (json, or text keeping its own), with secrets redacted."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    secrets = list(secrets)
+    for handler in handlers:
+        current = handler.formatter
+        if isinstance(current, RedactingFormatter):
+            current = current.inner
+        inner = JsonLineFormatter() if log_format == "json" else current or logging.Formatter(TEXT_FORMAT)
+        handler.setFormatter(RedactingFormatter(inner, secrets))
+
+
+def setup_logging(level: str = "warning", log_format: str = "text", secrets: Iterable[str] = ()) -> logging.Handler:
+    """One stderr handler on the root logger (replacing a previous one of ours); returns it."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_glasscity", False)]:
+        root.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._glasscity = True
+    format_handlers([handler], log_format, secrets)
+    handler.addFilter(RepeatFilter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from streams.progress import progress
 from streams.timeparse import InstantError, parse_instant
 
 __all__ = ["replay", "read_series", "ReplayError"]
@@ -46,7 +47,8 @@ def read_series(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(timestamp texts, epoch seconds, values) of a two-column CSV; an empty value is NaN."""
     texts, times, values = [], [], []
     with open(path, newline="", encoding="utf-8") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
+        rows = progress(csv.reader(handle), desc="reading", unit="rows")
+        for number, row in enumerate(rows, start=1):
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) < 2:
@@ -112,7 +114,7 @@ def _replay_series(cls, thresholds, input_path, output_path, out) -> dict:
     with open(output_path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["timestamp", "value", "anomaly_score"])
-        for text, value, score in zip(texts, values, scores):
+        for text, value, score in progress(zip(texts, values, scores), total=len(ts), desc="replay", unit="rows"):
             writer.writerow([text, "" if math.isnan(value) else repr(float(value)), f"{score:.6f}"])
     print(f"{len(ts)} rows scored -> {output_path}; {len(episodes)} anomalous episode(s)", file=out)
     return {"rows": len(ts), "alerts": len(episodes), "output": str(output_path)}
@@ -191,7 +193,7 @@ def _replay_readings(detector_name, thresholds, input_path, output_path, setting
     with open(output_path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["timestamp", "subject", column])
-        for t, subject in zip(batch.ts, subjects):
+        for t, subject in progress(zip(batch.ts, subjects), total=len(subjects), desc="replay", unit="readings"):
             inside = any(start <= t < end for start, end in open_at.get(subject, ()))
             writer.writerow([_iso(float(t)), subject, int(inside)])
     print(f"{len(subjects)} readings -> {output_path}; {len(mine)} alert event(s); "

@@ -40,7 +40,7 @@ from faust.worker import Worker
 
 from streams.config import Settings, SettingsError
 
-__all__ = ["run_worker", "GlasscityWorker", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "EXIT_OK",
+__all__ = ["run_worker", "GlasscityWorker", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "unreachable_bootstrap", "EXIT_OK",
            "EXIT_FAILED", "EXIT_BAD_SETTINGS", "EXIT_BROKER_UNREACHABLE", "EXIT_SHUTDOWN_CUT_SHORT", "EXIT_CODES"]
 
 log = logging.getLogger("glasscity.worker")
@@ -162,7 +162,7 @@ def _record_thresholds(settings, thresholds: dict) -> None:
                         "`glasscity audit sync`", settings.audit_log, error)
 
 
-def _unreachable(bootstrap: str, timeout_s: float) -> str | None:
+def unreachable_bootstrap(bootstrap: str, timeout_s: float) -> str | None:
     """The bootstrap list if none of its servers accepts a TCP connection within ``timeout_s``, else None."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -274,12 +274,15 @@ class GlasscityWorker(Worker):
     the interpreter's exit hangs after a clean stop, the deadline still holds.
     """
 
-    def __init__(self, app, *, watchdog: ShutdownWatchdog, **kwargs) -> None:
+    def __init__(self, app, *, watchdog: ShutdownWatchdog, log_format: str = "text", secrets: tuple = (),
+                 **kwargs) -> None:
         # Faust's stdout/stderr redirect logs every write() as its own record: a traceback
         # becomes a hundred one-word records that no repeat filter can recognise.
         kwargs.setdefault("redirect_stdouts", False)
         super().__init__(app, **kwargs)
         self.watchdog = watchdog
+        self.log_format = log_format
+        self.secrets = secrets
 
     def _on_sigterm(self) -> None:
         if self.watchdog.signal_received("SIGTERM"):
@@ -299,9 +302,10 @@ class GlasscityWorker(Worker):
         # and filtered by the handler -- a tenth of the event loop's time on single-reading messages.
         self.spinner = None
         super().on_setup_root_logger(logger, level)
-        from streams.logs import install_repeat_filter
+        from streams.logs import format_handlers, install_repeat_filter
 
         install_repeat_filter(logger, window_s=REPEAT_WINDOW_S)
+        format_handlers(logger.handlers, self.log_format, self.secrets)
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -349,7 +353,7 @@ def run_worker(settings: Settings) -> int:
     except SettingsError as error:
         print(f"glasscity worker: {error}", file=sys.stderr)
         return EXIT_BAD_SETTINGS
-    unreachable = _unreachable(settings.bootstrap, timeout_s=10.0)
+    unreachable = unreachable_bootstrap(settings.bootstrap, timeout_s=10.0)
     if unreachable:
         print(f"glasscity worker: no Kafka broker answers at {unreachable} (tried for 10 s); start one with "
               f"`glasscity broker` or set --bootstrap / GLASSCITY_BOOTSTRAP", file=sys.stderr)
@@ -388,7 +392,10 @@ def run_worker(settings: Settings) -> int:
         BrokerWatch(settings.bootstrap, limit, lambda silent_s: exit_now(
             EXIT_BROKER_UNREACHABLE, f"glasscity worker: no Kafka broker answered at {settings.bootstrap} for "
                                      f"{limit:g} s; exiting with code {EXIT_BROKER_UNREACHABLE}")).start()
-    worker = GlasscityWorker(app, watchdog=watchdog, loglevel=settings.log_level.upper(), quiet=True)
+    from streams.logs import secret_values
+
+    worker = GlasscityWorker(app, watchdog=watchdog, loglevel=settings.log_level.upper(), quiet=True,
+                             log_format=settings.log_format, secrets=tuple(secret_values(settings)))
     try:
         worker.execute_from_commandline()   # always raises SystemExit
     except SystemExit as stopped:

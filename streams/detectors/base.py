@@ -83,11 +83,24 @@ class Declaration:
             raise ValueError("enrolment, absence holds and objection apply to household (water_meter) detectors only")
 
 
-def threshold(default, unit: str, why: str, minimum: float | None = None, above: float | None = None):
-    """A threshold field: its default, its unit and why it has that value; ``minimum`` (the value may
-    equal it) and ``above`` (it must exceed it) bound what a thresholds file may set."""
+def threshold(default, unit: str, why: str, minimum: float | None = None, above: float | None = None,
+              maximum: float | None = None):
+    """A threshold field: its default, its unit and why it has that value. Its range bounds what a
+    thresholds file may set: ``minimum`` (the value may equal it) or ``above`` (it must exceed it), and
+    optionally ``maximum`` (inclusive). Every threshold declares a lower bound."""
+    if minimum is None and above is None:
+        raise TypeError("a threshold needs a lower bound: minimum= or above=")
     return dataclasses.field(default=default, metadata={"unit": unit, "why": why, "minimum": minimum,
-                                                        "above": above})
+                                                        "above": above, "maximum": maximum})
+
+
+def threshold_range(field: dataclasses.Field) -> str:
+    """The allowed range of a threshold field as text, e.g. ``> 0``, ``>= 0, <= 1``."""
+    minimum, above, maximum = (field.metadata.get(k) for k in ("minimum", "above", "maximum"))
+    parts = [f">= {minimum:g}" if minimum is not None else f"> {above:g}"]
+    if maximum is not None:
+        parts.append(f"<= {maximum:g}")
+    return ", ".join(parts)
 
 
 class Transition(NamedTuple):

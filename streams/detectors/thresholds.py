@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 
 from streams.config import SettingsError
+from streams.detectors.base import threshold_range
 
 __all__ = ["load_thresholds", "thresholds_document", "thresholds_table"]
 
@@ -48,15 +49,12 @@ def load_thresholds(path: str | None, registry: dict) -> dict:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise SettingsError(f"thresholds file {path}: {name}.{key} must be a number, got {value!r}")
             converted[key] = kind(value)
-            minimum, above = fields[key].metadata.get("minimum"), fields[key].metadata.get("above")
+            minimum, above, maximum = (fields[key].metadata.get(k) for k in ("minimum", "above", "maximum"))
             if not math.isfinite(value) or (minimum is not None and not value >= minimum) or \
-                    (above is not None and not value > above):
-                bound = (f">= {minimum:g}" if minimum is not None else f"> {above:g}" if above is not None
-                         else "a finite number")
-                if not math.isfinite(value) and bound != "a finite number":
-                    bound = f"a finite number {bound}"
-                raise SettingsError(f"thresholds file {path}: {name}.{key} must be {bound} "
-                                    f"({fields[key].metadata['unit']}), got {value!r}")
+                    (above is not None and not value > above) or (maximum is not None and not value <= maximum):
+                finite = "" if math.isfinite(value) else "a finite number "
+                raise SettingsError(f"thresholds file {path}: {name}.{key} must be {finite}"
+                                    f"{threshold_range(fields[key])} ({fields[key].metadata['unit']}), got {value!r}")
         result[name] = cls.Thresholds(**converted)
     return result
 
@@ -76,9 +74,10 @@ def thresholds_document(registry: dict) -> str:
 
 
 def thresholds_table(registry: dict) -> str:
-    """Every threshold of every detector as a Markdown table: name, default, unit, why."""
-    lines = ["| detector | threshold | default | unit | why |", "|---|---|---|---|---|"]
+    """Every threshold of every detector as a Markdown table: name, default, unit, allowed range, why."""
+    lines = ["| detector | threshold | default | unit | range | why |", "|---|---|---|---|---|---|"]
     for name in sorted(registry):
         for f in dataclasses.fields(registry[name].Thresholds):
-            lines.append(f"| `{name}` | `{f.name}` | {f.default:g} | {f.metadata['unit']} | {f.metadata['why']} |")
+            lines.append(f"| `{name}` | `{f.name}` | {f.default:g} | {f.metadata['unit']} | "
+                         f"{threshold_range(f)} | {f.metadata['why']} |")
     return "\n".join(lines)

@@ -42,7 +42,7 @@ def dormant_class(name: str = DORMANT, **changes) -> type:
 
         @dataclass(frozen=True)
         class Thresholds:
-            quiet_after_s: float = threshold(3600.0, "s", "A test threshold with its reason.")
+            quiet_after_s: float = threshold(3600.0, "s", "A test threshold with its reason.", above=0)
 
         columns = ("waterConsumption",)
         state_reads = ("last_seen", "gateway.outage_since")

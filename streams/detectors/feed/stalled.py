@@ -29,7 +29,7 @@ class FeedStalledThresholds:
     stalled_after_s: float = threshold(
         900.0, "s", "Wall-clock time without a single message on any partition of a domain. Hourly meters "
                     "report spread over the hour through many gateways, lamps every 15 min: a whole feed "
-                    "quiet for 15 min is an outage upstream, not a lull.")
+                    "quiet for 15 min is an outage upstream, not a lull.", above=0)
 
 
 def declaration_for(domain: str) -> Declaration:

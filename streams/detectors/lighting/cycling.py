@@ -38,17 +38,17 @@ class Cycling(Detector):
         horizon_deg: float = _sun.horizon()
         twilight_margin_s: float = threshold(
             1800.0, "s", "Switching this close to sunrise or sunset is the photocell's job and does not count "
-                         "(same tolerance as lighting.day_burner and lighting.lamp_failure).")
+                         "(same tolerance as lighting.day_burner and lighting.lamp_failure).", minimum=0)
         lit_above_w: float = threshold(
-            3.0, "W", "Burning: at or above this draw; readings without metered power fall back to powerState.")
+            3.0, "W", "Burning: at or above this draw; readings without metered power fall back to powerState.", above=0)
         window_s: float = threshold(
             7200.0, "s", "Transitions are counted within two hours of the first one: a steady lamp makes none "
-                         "there at all.")
+                         "there at all.", above=0)
         min_transitions: int = threshold(
-            4, "transitions", "Two off-on cycles within the window: one off and back on can be a supply dip.")
+            4, "transitions", "Two off-on cycles within the window: one off and back on can be a supply dip.", minimum=2)
         steady_for_s: float = threshold(
             86400.0, "s", "Cleared after a whole day without a transition, so a lamp that cycles every night "
-                          "stays one episode instead of one per night.")
+                          "stays one episode instead of one per night.", above=0)
 
     columns = ("kind", "powerConsumption", "powerState")
     reading_facts = ("new",)      # whether a lamp reading is newer than the lamp's last one: kept once by the tracker

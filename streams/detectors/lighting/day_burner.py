@@ -40,13 +40,13 @@ class DayBurner(Detector):
         day_margin_s: float = threshold(
             1800.0, "s", "Photocell tolerance: a lamp may still burn this long after sunrise and already burn "
                          "this long before sunset (photocells switch within about 10 min of the computed times; "
-                         "a 15-min reporting interval and slack are added; overcast evenings switch early).")
+                         "a 15-min reporting interval and slack are added; overcast evenings switch early).", minimum=0)
         lit_above_w: float = threshold(
             3.0, "W", "Burning: at or above this draw (above a driver's standby, below the smallest dimmed lamp); "
-                      "readings without metered power fall back to powerState.")
+                      "readings without metered power fall back to powerState.", above=0)
         confirm_s: float = threshold(
             900.0, "s", "Lit by day over two consecutive 15-min readings: a single lit reading can be a "
-                        "maintenance test.")
+                        "maintenance test.", above=0)
 
     columns = ("kind", "powerConsumption", "powerState")
     reading_facts = ("new",)      # whether a lamp reading is newer than the lamp's last one: kept once by the tracker

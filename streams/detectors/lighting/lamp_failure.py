@@ -39,17 +39,17 @@ class LampFailure(Detector):
         night_margin_s: float = threshold(
             1800.0, "s", "A lamp must burn from this long after sunset to this long before sunrise: photocells "
                          "switch within about 10 min of the computed times, and one 15-min reporting interval "
-                         "plus slack is added so a late-switching lamp is never taken for a dead one.")
+                         "plus slack is added so a late-switching lamp is never taken for a dead one.", minimum=0)
         dark_below_w: float = threshold(
             3.0, "W", "Dark: below the smallest burning lamp (a 30 W LED dimmed to 50% draws 15 W) and above a "
-                      "driver's standby draw (under 1 W).")
+                      "driver's standby draw (under 1 W).", above=0)
         confirm_s: float = threshold(
             900.0, "s", "Dark at night over two consecutive 15-min readings: one dark reading can be a driver "
-                        "restarting.")
+                        "restarting.", above=0)
         max_gap_s: float = threshold(
             1350.0, "s", "Dark readings are consecutive only when at most 1.5 reporting intervals (15 min) apart: "
                          "after a longer gap a report was missed, which may have been lit (a cycling lamp's "
-                         "on-reading), so the dark run starts again at the reading after the gap.")
+                         "on-reading), so the dark run starts again at the reading after the gap.", above=0)
 
     columns = ("kind", "powerConsumption")
     reading_facts = ("new", "prev_ts")      # the lamp's previous lamp reading, kept once by the tracker

@@ -34,16 +34,16 @@ class PowerOutOfRange(Detector):
     @dataclass(frozen=True)
     class Thresholds:
         lit_above_w: float = threshold(
-            3.0, "W", "Only burning lamps are judged (a dark lamp is lighting.lamp_failure's case).")
+            3.0, "W", "Only burning lamps are judged (a dark lamp is lighting.lamp_failure's case).", above=0)
         tolerance: float = threshold(
             0.25, "ratio", "Outside the band when |power / (rating x level) - 1| exceeds this: LED drivers draw "
-                           "within about 10% of nominal across dimming levels and mains voltage; 25% leaves room.")
+                           "within about 10% of nominal across dimming levels and mains voltage; 25% leaves room.", above=0)
         clear_tolerance: float = threshold(
             0.15, "ratio", "Back in range only within this narrower band (hysteresis), so a lamp near the edge "
-                           "cannot raise and clear at every reading.")
+                           "cannot raise and clear at every reading.", above=0)
         confirm_s: float = threshold(
             900.0, "s", "Outside over two consecutive 15-min readings: one reading can catch a lamp warming up "
-                        "or a dimming step.")
+                        "or a dimming step.", above=0)
 
     columns = ("illuminanceLevel", "kind", "powerConsumption", "powerRating")
     reading_facts = ("new",)      # whether a lamp reading is newer than the lamp's last one: kept once by the tracker

@@ -72,42 +72,42 @@ class TrafficAnomalyScore(Detector):
     class Thresholds:
         alert_score: float = threshold(
             0.5, "score 0-1", "A run of high scores starts at behaviour as unusual as one reading in a thousand "
-                              "under the series' own learnt distribution.")
+                              "under the series' own learnt distribution.", minimum=0, maximum=1)
         calm_score: float = threshold(
             0.4, "score 0-1", "A run ends, and calm starts, below this (one reading in 250): the gap to alert_score "
                               "is the hysteresis that keeps a borderline value from flapping, narrow enough that "
-                              "ordinary rush-hour variation hovering near the alert level does not hold a run open.")
+                              "ordinary rush-hour variation hovering near the alert level does not hold a run open.", minimum=0, maximum=1)
         min_duration_s: float = threshold(
             1800.0, "s", "Scores must stay high for 30 min (6 intervals): longer than the incident test needs "
                          "(15 min), so an incident is reported as an incident, and than stuck tests need (15-25 min). "
-                         "A series of another cadence needs the same number of its own intervals.")
+                         "A series of another cadence needs the same number of its own intervals.", above=0)
         calm_after_s: float = threshold(
-            900.0, "s", "Three calm intervals close an episode: one normal value in a long anomaly does not end it.")
+            900.0, "s", "Three calm intervals close an episode: one normal value in a long anomaly does not end it.", above=0)
         interval_s: float = threshold(
             300.0, "s", "Nominal reporting interval of a traffic detector: min_duration_s and calm_after_s count "
-                        "in these, so a plain series of another cadence (replay) needs as many of its own.")
+                        "in these, so a plain series of another cadence (replay) needs as many of its own.", above=0)
         intensity_floor: float = threshold(
             0.5, "sqrt(vehicles)", "Smallest noise scale of sqrt(count): the Poisson noise of a count, "
-                                   "whatever the flow.")
+                                   "whatever the flow.", above=0)
         occupancy_floor: float = threshold(
             0.12, "log ratio", "Smallest noise scale of log occupancy: about 12 % interval-to-interval "
-                               "variation at steady flow.")
+                               "variation at steady flow.", above=0)
         speed_floor: float = threshold(
             0.06, "log ratio", "Smallest noise scale of log speed: mean speeds vary about 6 % between "
-                               "5-minute intervals in free flow.")
+                               "5-minute intervals in free flow.", above=0)
         speed_min_vehicles: float = threshold(
             5.0, "vehicles per interval", "A mean speed over fewer vehicles is not scored: one or two cars at "
                  "night differ from each other by 20-40 %, so their mean says which cars passed, not how the road "
-                 "flows, and a bin learnt from a handful of such means looks far tighter than the next night is.")
+                 "flows, and a bin learnt from a handful of such means looks far tighter than the next night is.", minimum=0)
         bin_rate: float = threshold(
             0.3, "weight", "Weight per day of a seasonal bin's readings together: the bin follows the last day "
-                           "or two, so weekly drift is forgotten.")
+                           "or two, so weekly drift is forgotten.", above=0)
         clip: float = threshold(
             3.0, "noise scales", "Residuals are clipped here before they move a level (Huber-style), so a "
-                                 "single outlier moves it little.")
+                                 "single outlier moves it little.", above=0)
         baseline_age_s: float = threshold(
             43200.0, "s", "A seasonal bin is used only once first learnt at least 12 h before: on an earlier "
-                          "day, not minutes ago during the same morning ramp.")
+                          "day, not minutes ago during the same morning ramp.", above=0)
 
     columns = ("averageVehicleSpeed", "intensity", "occupancy")
     state_reads = ("segment",                                            # the tracker's

@@ -45,17 +45,17 @@ class TrafficIncident(Detector):
     class Thresholds:
         occupancy_difference: float = threshold(
             0.25, "fraction", "Upstream minus downstream occupancy: free-flowing urban lanes stay below 0.2 "
-                              "occupancy even at peak, so only a queue over the upstream detector reaches it.")
+                              "occupancy even at peak, so only a queue over the upstream detector reaches it.", minimum=0, maximum=1)
         relative_difference: float = threshold(
             0.5, "fraction", "The difference must also be half the upstream occupancy: dense but moving "
-                             "traffic over both detectors is congestion, not an incident between them.")
+                             "traffic over both detectors is congestion, not an incident between them.", minimum=0, maximum=1)
         persist_after_s: float = threshold(
             900.0, "s", "Congested for 15 min (three 5-minute intervals), the classic persistence check that "
-                        "keeps a platoon or a long red light from raising an incident.")
+                        "keeps a platoon or a long red light from raising an incident.", above=0)
         clear_after_s: float = threshold(
-            900.0, "s", "Not congested for 15 min: a discharging queue can look free for one interval.")
+            900.0, "s", "Not congested for 15 min: a discharging queue can look free for one interval.", above=0)
         fresh_within_s: float = threshold(
-            900.0, "s", "Both detectors must have reported within this time; a silent one is no evidence.")
+            900.0, "s", "Both detectors must have reported within this time; a silent one is no evidence.", above=0)
 
     state_reads = ("last_seen", "segment", "position", "occupancy",   # the tracker's
                    "stuck_since")                                    # traffic.stuck's

@@ -45,10 +45,10 @@ class TrafficStuck(Detector):
     class Thresholds:
         flat_after_s: float = threshold(
             1500.0, "s", "Six identical 5-minute readings in a row (25 min): live traffic with vehicles counted "
-                         "never repeats count, occupancy and speed exactly for that long.")
+                         "never repeats count, occupancy and speed exactly for that long.", above=0)
         impossible_after_s: float = threshold(
             900.0, "s", "Four readings (15 min) of a speed with no vehicle: one can be a counter glitch at an "
-                        "interval boundary, a quarter of an hour cannot.")
+                        "interval boundary, a quarter of an hour cannot.", above=0)
 
     columns = ("averageVehicleSpeed", "intensity", "occupancy")
     # the detector's previous reading (its time, its occupancy) is kept once, by the tracker

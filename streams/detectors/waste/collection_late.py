@@ -35,10 +35,10 @@ class CollectionLate(Detector):
     class Thresholds:
         full_level: float = threshold(
             0.75, "fraction of bin height", "The level at which a bin is due for collection; normal bins are "
-                                            "collected below 60%, so only a missed round leaves one here.")
+                                            "collected below 60%, so only a missed round leaves one here.", minimum=0, maximum=1)
         late_after_s: float = threshold(
             86400.0, "s", "One day (N = 1 day): daily rounds come back within a day, so a bin full for longer "
-                          "was skipped.")
+                          "was skipped.", above=0)
 
     columns = ("fillingLevel",)
     reading_facts = ("new", "prev_fill")      # the bin's previous reading (its fill level), kept once by the tracker

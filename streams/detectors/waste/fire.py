@@ -34,16 +34,16 @@ class Fire(Detector):
     @dataclass(frozen=True)
     class Thresholds:
         fire_c: float = threshold(
-            60.0, "degC", "Sun on a dark lid warms a bin to 45-50 degC at most; 60 degC inside is combustion.")
+            60.0, "degC", "Sun on a dark lid warms a bin to 45-50 degC at most; 60 degC inside is combustion.", above=0)
         jump_c: float = threshold(
             15.0, "degC", "Ambient temperature moves at most ~3 degC per hour; a 15 degC rise between two "
-                          "readings is a fire starting, even before it reaches fire_c.")
+                          "readings is a fire starting, even before it reaches fire_c.", above=0)
         jump_within_s: float = threshold(
             10800.0, "s", "A rise counts as sudden only against a previous reading at most 3 h old "
-                          "(hourly and two-hourly sensors; one lost reading allowed).")
+                          "(hourly and two-hourly sensors; one lost reading allowed).", above=0)
         clear_c: float = threshold(
             30.0, "degC", "Hysteresis: the fire is over when the bin is back to ambient, well below the "
-                          "raising levels, so a cooling bin does not flap.")
+                          "raising levels, so a cooling bin does not flap.", minimum=-273.15)
 
     columns = ("status", "temperature")
     reading_facts = ("new",)      # whether a reading is newer than the bin's last one: kept once by the tracker

@@ -35,16 +35,16 @@ class FullBeforeCollection(Detector):
     class Thresholds:
         full_level: float = threshold(
             0.9, "fraction of bin height", "Full means the overflow level (waste.overflow's raise_at): the "
-                                           "forecast warns before that alert would come.")
+                                           "forecast warns before that alert would come.", minimum=0, maximum=1)
         horizon_s: float = threshold(
             43200.0, "s", "A straight-line forecast is trusted 12 h ahead at most: fill rates follow the day, "
-                          "and a longer extrapolation of a daytime rate would over-predict.")
+                          "and a longer extrapolation of a daytime rate would over-predict.", above=0)
         min_rate_per_h: float = threshold(
             0.01, "fraction per hour", "Below 1%/h a bin cannot fill from below 90% within the horizon worth "
-                                       "alerting; slower slopes are sensor noise around a still bin.")
+                                       "alerting; slower slopes are sensor noise around a still bin.", above=0)
         min_readings: int = threshold(
             4, "readings", "At least four readings since the last emptying: a Theil-Sen slope of fewer points "
-                           "is one noisy pair away from a false forecast.")
+                           "is one noisy pair away from a false forecast.", minimum=2)
 
     columns = ("fillingLevel", "nextCollectionEpoch")
     reading_facts = ("new", "prev_fill")      # the bin's previous reading (its fill level), kept once by the tracker

@@ -31,10 +31,10 @@ class Overflow(Detector):
     class Thresholds:
         raise_at: float = threshold(
             0.9, "fraction of bin height", "Above 90% the next bag no longer fits; ultrasonic noise (+-2.5%) "
-                                           "cannot carry a bin that is normally collected below 60% up here.")
+                                           "cannot carry a bin that is normally collected below 60% up here.", minimum=0, maximum=1)
         clear_below: float = threshold(
             0.7, "fraction of bin height", "Hysteresis: the episode ends only when the level is clearly down "
-                                           "(an emptying), not when noise dips below 90%.")
+                                           "(an emptying), not when noise dips below 90%.", minimum=0, maximum=1)
 
     columns = ("fillingLevel",)
     reading_facts = ("new",)      # whether a reading is newer than the bin's last one: kept once by the tracker

@@ -32,7 +32,7 @@ class SensorFault(Detector):
     class Thresholds:
         stuck_readings: int = threshold(
             6, "readings", "Six identical readings in a row: two live readings repeat to the millimetre ~3% of "
-                           "the time, six in a row about once in 10^7 - never by accident in a city of bins.")
+                           "the time, six in a row about once in 10^7 - never by accident in a city of bins.", minimum=2)
 
     columns = ("fillingLevel",)
     reading_facts = ("new", "prev_fill")      # the bin's previous reading (its fill level), kept once by the tracker

@@ -39,11 +39,11 @@ class Backflow(Detector):
     class Thresholds:
         min_drop_m3: float = threshold(
             0.002, "m3", "Two litres: twice the 1 L resolution of household meters, so rounding never looks "
-                         "like water going back.")
+                         "like water going back.", above=0)
         replacement_drop_m3: float = threshold(
             5.0, "m3", "A fall this large in one interval is a replaced meter starting again from zero (a "
                        "household meter cannot run 5 m3 backwards in an hour), not backflow: only the baseline "
-                       "moves.")
+                       "moves.", above=0)
 
     columns = ("waterConsumption",)
     reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker

@@ -36,12 +36,12 @@ class Burst(Detector):
     class Thresholds:
         nominal_share: float = threshold(
             0.5, "ratio of nominal flow Q3", "Half of Q3 (1.25 m3/h on a 2.5 m3/h household meter): taps and "
-                                             "showers together stay below, a burst pipe does not.")
+                                             "showers together stay below, a burst pipe does not.", above=0)
         min_duration_s: float = threshold(
-            1800.0, "s", "Thirty minutes: a bath or a garden hose is high but short or low; a burst keeps going.")
+            1800.0, "s", "Thirty minutes: a bath or a garden hose is high but short or low; a burst keeps going.", above=0)
         max_interval_s: float = threshold(
             5400.0, "s", "Over a longer interval (missed reports) a day's normal use could add up to the burst "
-                         "volume, so such intervals are not judged.")
+                         "volume, so such intervals are not judged.", above=0)
 
     columns = ("maxFlowLastHour", "nominalFlow", "waterConsumption")
     reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker

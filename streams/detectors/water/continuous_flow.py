@@ -38,10 +38,10 @@ class ContinuousFlow(Detector):
     class Thresholds:
         continuous_after_s: float = threshold(
             86400.0, "s", "The meters' LEAK rule: a whole day without one still hour; households sleep, so "
-                          "normal use always leaves still hours in a day.")
+                          "normal use always leaves still hours in a day.", above=0)
         max_interval_s: float = threshold(
             5400.0, "s", "An interval between two readings longer than this (a missed hourly report) could "
-                         "hide a still hour, so it restarts the count instead of extending it.")
+                         "hide a still hour, so it restarts the count instead of extending it.", above=0)
 
     columns = ("waterConsumption",)
     reading_facts = ("new", "prev_ts", "prev_index")      # the meter's previous reading, kept once by the tracker

@@ -44,7 +44,7 @@ class DeviceAlarm(Detector):
     class Thresholds:
         clear_after_readings: float = threshold(
             2.0, "readings", "An alarm ends after two readings in a row without it: one report lost or glitched "
-                             "between two alarms does not close and reopen the episode.")
+                             "between two alarms does not close and reopen the episode.", minimum=1)
 
     columns = ("deviceAlarm",)
     reading_facts = ("new",)      # whether a reading is later than the meter's previous one (the tracker's)

@@ -53,21 +53,21 @@ class NightFlow(Detector):
     class Thresholds:
         night_start_s: float = threshold(
             7200.0, "s after midnight (city clock)", "02:00: the two quietest hours of household use begin; the "
-                                                     "window is two hourly bins long.")
+                                                     "window is two hourly bins long.", minimum=0, maximum=86399)
         close_after_s: float = threshold(
-            3600.0, "s", "A night is judged an hour after its window ends, when its last readings are in.")
+            3600.0, "s", "A night is judged an hour after its window ends, when its last readings are in.", above=0)
         min_meters: float = threshold(
             5.0, "readings per hourly bin", "Fewer reporting meters make a mean too noisy to judge: that night "
-                                            "is skipped.")
+                                            "is skipped.", minimum=1)
         min_nights: float = threshold(
-            2.0, "nights", "Warm-up: a level from fewer than two nights is one night's chance; up to 7 are used.")
+            2.0, "nights", "Warm-up: a level from fewer than two nights is one night's chance; up to 7 are used.", minimum=1)
         rise_ratio: float = threshold(
-            1.5, "ratio", "A night counts as risen at one and a half times the level ...")
+            1.5, "ratio", "A night counts as risen at one and a half times the level ...", minimum=1)
         rise_margin_m3h: float = threshold(
             0.003, "m3/h per meter", "... plus 3 L/h per meter: normal nights vary by about 2 L/h per meter "
-                                     "(DAIAD households), one leaking household adds far less.")
+                                     "(DAIAD households), one leaking household adds far less.", minimum=0)
         max_interval_s: float = threshold(
-            5400.0, "s", "Only intervals of about an hour tell which night hour their flow belongs to.")
+            5400.0, "s", "Only intervals of about an hour tell which night hour their flow belongs to.", above=0)
 
     columns = ("waterConsumption",)
     reading_groups = ("district",)

@@ -36,10 +36,10 @@ class NoUse24h(Detector):
 
     @dataclass(frozen=True)
     class Thresholds:
-        no_use_after_s: float = threshold(86400.0, "s", "The 24-hour welfare rule: a whole day without any use.")
+        no_use_after_s: float = threshold(86400.0, "s", "The 24-hour welfare rule: a whole day without any use.", above=0)
         reporting_within_s: float = threshold(
             10800.0, "s", "A meter counts as still reporting if its last reading is younger than this (the "
-                          "silent-meter floor): a silent meter is a device case, not a welfare case.")
+                          "silent-meter floor): a silent meter is a device case, not a welfare case.", above=0)
         reporting_missed_reports: float = threshold(
             3.0, "reports", "A meter also counts as still reporting while its last reading is younger than this "
                             "many of its learnt reporting intervals (water.meter_silent's rule): one that reports "

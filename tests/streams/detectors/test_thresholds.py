@@ -1,5 +1,6 @@
 """Thresholds: one documented place, overridable from a file, with clear errors."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -44,6 +45,11 @@ def test_overrides_apply_and_defaults_stay(tmp_path):
     ({"water.meter_silent": {"missed_reports": -1}}, r"water.meter_silent.missed_reports must be >= 0"),
     ({"water.burst": {"nominal_share": float("inf")}}, r"water.burst.nominal_share must be a finite number"),
     ({"lighting.silent": {"silent_after_s": float("inf")}}, r"silent_after_s must be a finite number > 0"),
+    ({"traffic.anomaly_score": {"alert_score": 1.5}}, r"alert_score must be >= 0, <= 1 \(score 0-1\), got 1.5"),
+    ({"waste.overflow": {"raise_at": -0.1}}, r"waste.overflow.raise_at must be >= 0, <= 1"),
+    ({"lighting.cycling": {"latitude_deg": 91}}, r"latitude_deg must be >= -90, <= 90 \(deg N\), got 91"),
+    ({"water.no_use_24h": {"no_use_after_s": -3600}}, r"no_use_after_s must be > 0 \(s\), got -3600"),
+    ({"water.night_flow": {"night_start_s": float("nan")}}, r"night_start_s must be a finite number >= 0, <= 86399"),
     ([1, 2], "must hold a JSON object"),
 ])
 def test_bad_files_are_clear_errors(tmp_path, content, message):
@@ -56,3 +62,20 @@ def test_bad_files_are_clear_errors(tmp_path, content, message):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(SettingsError, match="cannot read thresholds file"):
         load_thresholds(str(tmp_path / "none.json"), REGISTRY)
+
+
+def test_every_threshold_declares_a_lower_bound_and_its_default_is_in_range():
+    """A thresholds file is range-checked field by field, so every field must carry its range."""
+    for name, cls in REGISTRY.items():
+        for f in dataclasses.fields(cls.Thresholds):
+            minimum, above, maximum = (f.metadata.get(k) for k in ("minimum", "above", "maximum"))
+            assert minimum is not None or above is not None, f"{name}.{f.name} has no lower bound"
+            assert (minimum is None or f.default >= minimum) and (above is None or f.default > above) \
+                and (maximum is None or f.default <= maximum), f"{name}.{f.name} default outside its range"
+
+
+def test_a_threshold_without_a_lower_bound_is_refused_at_definition():
+    from streams.detectors.base import threshold
+
+    with pytest.raises(TypeError, match="needs a lower bound"):
+        threshold(1.0, "s", "no range given")
