@@ -25,6 +25,7 @@ SECURITY = ["security_protocol", "sasl_mechanism", "sasl_username", "sasl_passwo
 KAFKA = ["bootstrap", "topic_prefix", "partitions", "domains", "raw_retention_s", "log_format"] + SECURITY
 WORKER = KAFKA + ["app_id", "rebalance_timeout_s", "pseudonym_key", "pseudonym_key_file", "metrics_host", "metrics_port", "batch_size",
                   "batch_within_s", "log_level", "shutdown_timeout_s", "broker_unreachable_exit_s", "audit_log", "thresholds_file", "sweep_interval_s", "allowed_lateness_s", "idle_partition_after_s", "max_future_skew_s"]
+WORKER += ["page", "page_host", "page_port"]
 WORKER += ["replication_factor", "welfare_token"]   # its Faust app's topic_replication_factor
 WORKER += ["ngsi_token"]   # only `glasscity export --post` uses it; listed so the check below holds
 assert set(WORKER) == set(SETTING_FIELDS), "every setting must reach the worker's flags"

@@ -133,6 +133,14 @@ class Settings:
     metrics_host: str = _setting("0.0.0.0", "Address the worker's /metrics endpoint binds to.", group="worker")
     metrics_port: int = _setting(9464, "Port of the worker's /metrics endpoint (0 = any free port).",
                                  group="worker", check=_port)
+    page: bool = _setting(True, "Serve the control room's live alert page from the worker (1/0): the alert feed, "
+                          "open alerts by domain and age, per-domain rates, the KPIs and a plan of the city. It "
+                          "reads the alert topics itself, so every worker's page shows the whole city's alerts.",
+                          group="worker")
+    page_host: str = _setting("0.0.0.0", "Address the control room's page binds to.", group="worker")
+    page_port: int = _setting(9465, "Port of the control room's page (0 = any free port). If it is taken the worker "
+                              "logs a warning and runs without the page: alerts never wait for a dashboard.",
+                              group="worker", check=_port)
     batch_size: int = _setting(2000, "Most Kafka messages taken into one batch.", group="worker",
                                check=_positive)
     batch_within_s: float = _setting(0.2, "Longest wait to fill a batch before processing what arrived.",

@@ -103,7 +103,8 @@ def start_worker(settings, log_path: Path, extra_env: dict | None = None) -> sub
         "GLASSCITY_PSEUDONYM_KEY": settings.pseudonym_key, "GLASSCITY_METRICS_HOST": settings.metrics_host,
         "GLASSCITY_METRICS_PORT": str(settings.metrics_port), "GLASSCITY_LOG_LEVEL": settings.log_level,
         "GLASSCITY_LOG_FORMAT": settings.log_format, "GLASSCITY_DOMAINS": settings.domains,
-        "GLASSCITY_THRESHOLDS": settings.thresholds_file,
+        "GLASSCITY_THRESHOLDS": settings.thresholds_file, "GLASSCITY_PAGE": "1" if settings.page else "0",
+        "GLASSCITY_PAGE_HOST": settings.page_host, "GLASSCITY_PAGE_PORT": str(settings.page_port),
         **security_environment(settings),   # connects as this process does, whatever the caller's environment
     })
     env.update(extra_env or {})
@@ -242,6 +243,7 @@ def run_demo(args) -> int:
         plaintext = {name: SETTING_DEFAULTS[name] for name in SECURITY_SETTINGS}
         settings = settings_from(args, bootstrap=broker.bootstrap, pseudonym_key=key, topic_prefix="glasscity",
                                  metrics_host="127.0.0.1", metrics_port=free_port(), rebalance_timeout_s=4.0,
+                                 page=True, page_host="127.0.0.1", page_port=free_port(),
                                  log_level="warning", app_id="glasscity-demo", replication_factor=1, **plaintext)
         domains = select_domains(settings.domains)
         detectors = configured_detectors(settings)
@@ -256,7 +258,8 @@ def run_demo(args) -> int:
         truth = {s.domain: s.ground_truth() for s in simulations}
         (out / "ground-truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2))
         wait_for_worker_metrics(worker, settings.metrics_port, timeout_s=60)
-        print(f"  worker: pid {worker.pid}, metrics on http://127.0.0.1:{settings.metrics_port}/metrics", flush=True)
+        print(f"  worker: pid {worker.pid}, metrics on http://127.0.0.1:{settings.metrics_port}/metrics, "
+              f"control-room page on http://127.0.0.1:{settings.page_port}/", flush=True)
         reader = AlertReader(settings, on_alert=None if args.quiet_alerts else _print_alert)
         reader.start()
         print("  simulating; alerts as they arrive:", flush=True)

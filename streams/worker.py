@@ -40,7 +40,7 @@ from faust.worker import Worker
 
 from streams.config import Settings, SettingsError
 
-__all__ = ["run_worker", "GlasscityWorker", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "unreachable_bootstrap", "EXIT_OK",
+__all__ = ["run_worker", "GlasscityWorker", "ControlRoomPage", "ShutdownWatchdog", "BrokerWatch", "broker_answers", "unreachable_bootstrap", "EXIT_OK",
            "EXIT_FAILED", "EXIT_BAD_SETTINGS", "EXIT_BROKER_UNREACHABLE", "EXIT_SHUTDOWN_CUT_SHORT", "EXIT_CODES"]
 
 log = logging.getLogger("glasscity.worker")
@@ -274,13 +274,14 @@ class GlasscityWorker(Worker):
     the interpreter's exit hangs after a clean stop, the deadline still holds.
     """
 
-    def __init__(self, app, *, watchdog: ShutdownWatchdog, log_format: str = "text", secrets: tuple = (),
+    def __init__(self, app, *, watchdog: ShutdownWatchdog, log_format: str = "text", secrets: tuple = (), page=None,
                  **kwargs) -> None:
         # Faust's stdout/stderr redirect logs every write() as its own record: a traceback
         # becomes a hundred one-word records that no repeat filter can recognise.
         kwargs.setdefault("redirect_stdouts", False)
         super().__init__(app, **kwargs)
         self.watchdog = watchdog
+        self.page = page      # a ControlRoomPage, or None
         self.log_format = log_format
         self.secrets = secrets
 
@@ -310,6 +311,13 @@ class GlasscityWorker(Worker):
     async def on_first_start(self) -> None:
         await super().on_first_start()
         self._heartbeat = asyncio.ensure_future(self._beat())   # kept: the loop holds tasks weakly
+        if self.page is not None:
+            await self.page.start()
+
+    async def on_stop(self) -> None:
+        if self.page is not None:
+            await self.page.stop()
+        await super().on_stop()
 
     async def _beat(self) -> None:
         from streams.health import LIVENESS
@@ -317,6 +325,49 @@ class GlasscityWorker(Worker):
         while True:
             LIVENESS.beat()
             await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+class ControlRoomPage:
+    """The control room's page in the worker's event loop (:mod:`streams.control.page`): a
+    :class:`~streams.control.room.ControlRoom` following the alert topics, with the plan's positions from
+    this worker's pipelines. A port that cannot be bound costs the page, never the worker: one warning."""
+
+    def __init__(self, settings: Settings, pipelines) -> None:
+        from streams.control.room import ControlRoom
+
+        self.settings = settings
+        self.pipelines = pipelines
+        self.room = ControlRoom(settings, [p.domain.name for p in pipelines], positions=self.positions)
+        self._runner = None
+        self._task: asyncio.Future | None = None
+
+    def positions(self) -> dict:
+        return {p.domain.name: p.subject_positions() for p in self.pipelines}
+
+    async def start(self) -> None:
+        from streams.control.page import serve_page
+
+        settings = self.settings
+        try:
+            self._runner, port = await serve_page(self.room, settings.page_host, settings.page_port)
+        except OSError as error:
+            log.warning("control-room page not served: cannot bind %s:%s (%s); the worker runs on without it",
+                        settings.page_host, settings.page_port, error.strerror or error)
+            return
+        self._task = asyncio.ensure_future(self.room.run())
+        host = "127.0.0.1" if settings.page_host in ("0.0.0.0", "::", "") else settings.page_host
+        print(f"glasscity worker: control-room page on http://{host}:{port}/"
+              + (f" (welfare view: http://{host}:{port}/welfare)" if self.room.welfare_enabled else ""), flush=True)
+
+    async def stop(self) -> None:
+        self.room.stop()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, 2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError, Exception):   # noqa: BLE001 - stopping anyway
+                pass
+        if self._runner is not None:
+            await self._runner.cleanup()
 
 
 def _thread_excepthook(watchdog: ShutdownWatchdog, default=threading.excepthook):
@@ -394,7 +445,8 @@ def run_worker(settings: Settings) -> int:
                                      f"{limit:g} s; exiting with code {EXIT_BROKER_UNREACHABLE}")).start()
     from streams.logs import secret_values
 
-    worker = GlasscityWorker(app, watchdog=watchdog, loglevel=settings.log_level.upper(), quiet=True,
+    page = ControlRoomPage(settings, pipelines) if settings.page else None
+    worker = GlasscityWorker(app, watchdog=watchdog, page=page, loglevel=settings.log_level.upper(), quiet=True,
                              log_format=settings.log_format, secrets=tuple(secret_values(settings)))
     try:
         worker.execute_from_commandline()   # always raises SystemExit

@@ -20,11 +20,12 @@ def broker(tmp_path_factory):
 
 @pytest.fixture
 def broker_settings(broker):
-    """Settings for this test alone: its own topic prefix, consumer group and metrics port."""
+    """Settings for this test alone: its own topic prefix, consumer group and metrics port; no control-room
+    page (its own tests turn it on, on a free port), so workers of other tests do not read the alert feed."""
     unique = uuid.uuid4().hex[:10]
     settings = settings_from(environ={}, bootstrap=broker.bootstrap, topic_prefix=f"t{unique}",
                              app_id=f"test-{unique}", partitions=4, rebalance_timeout_s=4.0,
                              pseudonym_key=TEST_KEY, metrics_host="127.0.0.1", metrics_port=free_port(),
-                             log_level="info")
+                             page=False, log_level="info")
     create_topics(settings)
     return settings

@@ -307,7 +307,8 @@ def run_broker_stall(tmp_path: Path, stall_s: float = 30.0, seed: int = 25) -> F
         unique = uuid.uuid4().hex[:8]
         settings = settings_from(environ={}, bootstrap=broker.bootstrap, topic_prefix=f"s{unique}",
                                  app_id=f"stall-{unique}", partitions=4, rebalance_timeout_s=4.0,
-                                 pseudonym_key=TEST_KEY, metrics_host="127.0.0.1", metrics_port=free_port())
+                                 pseudonym_key=TEST_KEY, metrics_host="127.0.0.1", metrics_port=free_port(),
+                                 page=False)
         create_topics(settings)
         simulation = water_city(seed=seed)
         expected = episodes(reference_alerts(DOMAINS["water"], simulation, settings))
