@@ -59,6 +59,8 @@ log = logging.getLogger("glasscity.worker")
 EXIT_PUBLISH_FAILED = 4
 #: Exit code when processing a batch raised (a bug; nothing of the batch was acknowledged).
 EXIT_PROCESSING_FAILED = 5
+#: How often the consumer lag is measured against the end offsets the broker reports (s).
+LAG_EVERY_S = 5.0
 #: Key of the marker a worker writes to a changelog partition before restoring it (ignored on rebuild).
 MARKER_KEY = b"m"
 
@@ -98,6 +100,7 @@ class _Domain:
         self.owned: set[int] = set()
         self.kept: set[int] = set()                 # revoked, kept in memory until the assignment is known
         self.last_written: dict[int, int] = {}      # partition -> changelog offset of our last state record
+        self.positions: dict[int, int] = {}         # partition -> next readings offset to process (consumer lag)
         self.lock = asyncio.Lock()
         self.feed = FeedWatch(self.name, self.readings, feed_thresholds)
 
@@ -146,9 +149,15 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
             records.append(Outgoing(alert_topics[alert.topic], alert.key, orjson.dumps(alert.event), "alert"))
         return records
 
-    async def publish(d: _Domain, result) -> None:
-        """Steps 3 and 4 of the module docstring; raises PublishFailed."""
+    async def publish(d: _Domain, result, oldest_timestamp_ms: int | None = None) -> None:
+        """Steps 3 and 4 of the module docstring; raises PublishFailed. ``oldest_timestamp_ms``: the Kafka
+        timestamp of the batch's oldest record, for the produce-to-alert latency of its alerts."""
         await publisher.send_all(outputs(d, result), d.name)
+        if result.alerts and oldest_timestamp_ms is not None:
+            latency = metrics.PRODUCE_TO_ALERT.labels(d.name)
+            seconds = max(0.0, time.time() - oldest_timestamp_ms / 1000.0)   # a producer clock ahead is not < 0
+            for _alert in result.alerts:
+                latency.observe(seconds)
         changes = d.pipeline.changelog()
         rows = [Outgoing(d.state, key, value, "state", partition=p) for p, key, value in changes if key != CLOCK_KEY]
         clocks = [Outgoing(d.state, key, value, "state", partition=p) for p, key, value in changes if key == CLOCK_KEY]
@@ -164,6 +173,22 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         print(f"glasscity worker: the broker refused records after every retry ({error}); stopping without "
               f"acknowledging the input behind them, exit {EXIT_PUBLISH_FAILED}", file=sys.stderr, flush=True)
         os._exit(EXIT_PUBLISH_FAILED)   # state is durable for everything acknowledged: a hard stop is safe
+
+    def processing_failed(d: _Domain, stage: str, what: str) -> None:
+        """Count, log (with the traceback) and stop: an exception while processing is a bug (exit 5)."""
+        metrics.PROCESSING_ERRORS.labels(d.name, stage).inc()
+        log.exception("%s of %s failed", what, d.name)
+        print(f"glasscity worker: {what} of {d.name} failed (see the log); exit {EXIT_PROCESSING_FAILED}",
+              file=sys.stderr, flush=True)
+        os._exit(EXIT_PROCESSING_FAILED)
+
+    def measure_lag(d: _Domain, next_offsets: dict, owned: set[int]) -> None:
+        """Consumer lag of the partitions a batch came from, against the end offset of the latest fetch
+        response (known to the consumer already: no request)."""
+        for tp, position in next_offsets.items():
+            if tp.partition in owned:
+                d.positions[tp.partition] = position
+                metrics.consumer_lag(d.name, tp.partition, app.consumer.highwater(tp), position)
 
     def add_agent(d: _Domain) -> None:
         readings = app.topic(d.readings, **raw)
@@ -194,15 +219,13 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
                         except Exception:
                             # Bad input never raises (it is dead-lettered); this is a bug. Stop
                             # rather than stall with the batch unacknowledged.
-                            log.exception("processing a %s batch failed", d.name)
-                            print(f"glasscity worker: processing a {d.name} batch failed (see the log); "
-                                  f"exit {EXIT_PROCESSING_FAILED}", file=sys.stderr, flush=True)
-                            os._exit(EXIT_PROCESSING_FAILED)
+                            processing_failed(d, "batch", "processing a batch")
                         try:
-                            await publish(d, result)
+                            await publish(d, result, batch.oldest_timestamp_ms)
                         except PublishFailed as error:
                             fatal(error)
                 await batch.ack()
+                measure_lag(d, batch.next_offsets(), owned)
 
         consume.__name__ = consume.__qualname__ = d.name
         app.agent(readings, name=d.name)(consume)
@@ -239,11 +262,13 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         for d in domains.values():
             mine = {tp.partition for tp in assignment if tp.topic == d.readings}
             READINESS.assigned(d.name, mine)
-            metrics.PARTITIONS_ASSIGNED.labels(d.name).set(len(mine))
+            metrics.partitions_assigned(d.name, mine)
             async with d.lock:
                 for partition in set(d.pipeline.states) - mine:   # not ours (any more): forget it
                     d.pipeline.drop(partition)
                     d.last_written.pop(partition, None)
+                for partition in set(d.positions) - mine:
+                    del d.positions[partition]
                 had_none = not d.owned
                 await _restore(d, mine - d.owned)
                 d.kept.clear()
@@ -279,7 +304,10 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
         loop = asyncio.get_running_loop()
         for partition, records in sorted(found.items()):
             # CPU-bound for a big state: off the event loop, so heartbeats go on meanwhile
-            covers[partition] = await loop.run_in_executor(None, d.pipeline.restore, partition, records)
+            try:
+                covers[partition] = await loop.run_in_executor(None, d.pipeline.restore, partition, records)
+            except Exception:
+                processing_failed(d, "restore", f"restoring partition {partition}")
             restored += len(records)
         for partition in partitions:
             d.last_written[partition] = ends[partition]   # the marker is now the last record we know of
@@ -316,10 +344,35 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
                 if app.rebalancing or not d.owned:   # checked under the lock: a revoke takes it too
                     continue
                 await publish_feed(d, d.feed.check(time.time()))
-                result = d.pipeline.advance_idle(d.owned)
+                try:
+                    result = d.pipeline.advance_idle(d.owned)
+                except Exception:
+                    processing_failed(d, "idle_sweep", "moving idle partitions on")
                 try:
                     await publish(d, result)
                 except PublishFailed as error:
                     fatal(error)
+
+    @app.timer(interval=LAG_EVERY_S)
+    async def end_offsets():
+        """Consumer lag from the end offsets the broker reports now (one request per domain): the lag of a
+        partition that stopped being fetched (a stuck batch, back-pressure) keeps growing here."""
+        if app.rebalancing:
+            return
+        for d in domains.values():
+            known = {tp: d.positions[tp.partition] for tp in app.consumer.assignment()
+                     if tp.topic == d.readings and tp.partition in d.positions}
+            if not known:
+                continue
+            try:
+                ends = await app.consumer.highwaters(*known)
+            except Exception as error:     # the broker away or busy: the next tick asks again
+                log.debug("end offsets of %s not known now: %s: %s", d.readings, type(error).__name__, error)
+                continue
+            for tp, end in ends.items():
+                # the position read now: a batch processed while the broker answered has moved it on
+                position = d.positions.get(tp.partition)
+                if position is not None and tp.partition in d.owned:
+                    metrics.consumer_lag(d.name, tp.partition, end, position)
 
     return app

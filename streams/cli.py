@@ -98,12 +98,10 @@ def env_flag(parser, flag: str, env: str, help: str):
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from streams.metrics import installed_version
 
-    try:
-        return f"glasscity {version('glasscity')}"
-    except PackageNotFoundError:      # run from a source tree that was never installed
-        return "glasscity (not installed)"
+    found = installed_version("glasscity")
+    return "glasscity (not installed)" if found == "unknown" else f"glasscity {found}"
 
 
 def build_parser() -> argparse.ArgumentParser:

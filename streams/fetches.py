@@ -136,16 +136,24 @@ class Batch:
     ``records`` are aiokafka ``ConsumerRecord`` objects (``topic``, ``partition``, ``offset``,
     ``key``, ``value``, ...)."""
 
-    __slots__ = ("records", "_consumer", "_offsets", "_token")
+    __slots__ = ("records", "oldest_timestamp_ms", "_consumer", "_offsets", "_token")
 
-    def __init__(self, records: list, offsets: dict, consumer: "FetchConsumer", token: _InFlight) -> None:
+    def __init__(self, records: list, offsets: dict, consumer: "FetchConsumer", token: _InFlight,
+                 oldest_timestamp_ms: int | None = None) -> None:
         self.records = records
+        #: Kafka timestamp (ms since the epoch) of the oldest record: the earliest of each partition's first
+        #: record in the batch (a partition's records are in offset order); None when the broker gave none.
+        self.oldest_timestamp_ms = oldest_timestamp_ms
         self._offsets = offsets          # TP -> [offsets]
         self._consumer = consumer
         self._token = token
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def next_offsets(self) -> dict:
+        """TP -> the offset after the batch's last record of that partition (its position once processed)."""
+        return {tp: offsets[-1] + 1 for tp, offsets in self._offsets.items() if offsets}
 
     async def ack(self) -> int:
         """Mark every record of the batch acknowledged (once its effects are durable); commits when
@@ -232,6 +240,7 @@ class FetchBuffer:
                     break
         records: list = []
         offsets: dict = {}
+        oldest: int | None = None     # ms; one look per fetched chunk, not per record
         room = self.max_records
         while room and self._chunks:
             self._drop_stale()
@@ -245,6 +254,9 @@ class FetchBuffer:
                 part = chunk.records[:room]
                 self._chunks[0] = chunk._replace(records=chunk.records[room:])
             records.extend(part)
+            first = getattr(part[0], "timestamp", None)
+            if first is not None and first >= 0 and (oldest is None or first < oldest):
+                oldest = first
             offsets.setdefault(chunk.tp, []).extend([r.offset for r in part])
             self.pending -= len(part)
             room -= len(part)
@@ -257,7 +269,7 @@ class FetchBuffer:
             now = time.monotonic()
             for tp in offsets:
                 inbound[tp] = now
-        return Batch(records, offsets, consumer, token)
+        return Batch(records, offsets, consumer, token, oldest)
 
 
 class FetchConsumer(_driver.Consumer):

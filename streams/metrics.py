@@ -3,7 +3,13 @@ worker's small HTTP server: ``/metrics``, ``/healthz``, ``/readyz``.
 
 Conventions: ``glasscity_`` prefix, base units (seconds), ``_total`` counters
 (prometheus-client appends the suffix to a Counter's name), bounded labels only —
-domain, reason, detector, state, kernel, kind; never a meter, gateway or sensor id.
+domain, reason, detector, state, kernel, kind, stage, age, register, and partition (at most the
+readings topic's partition count, ``--partitions``); never a meter, gateway or sensor id.
+
+Every labelled series with a known set of label values is created at zero by
+:func:`init_series` (:func:`known_label_sets` says which), so ``rate()``, ``increase()`` and
+alerting rules see a series before its first event. Per-partition series are created when the
+partition is assigned and removed when it is revoked (:func:`partitions_assigned`).
 
 Endpoints (see :func:`serve`):
 
@@ -17,6 +23,7 @@ Endpoints (see :func:`serve`):
 
 from __future__ import annotations
 
+import platform
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +37,10 @@ from streams.health import LIVENESS, READINESS, Liveness, Readiness
 __all__ = ["READINGS", "MESSAGES", "INVALID", "ALERTS", "KERNEL_SECONDS", "WATERMARK_LAG", "SUBJECTS_TRACKED",
            "STATE_RESTORED_RECORDS", "STATE_RESTORE_SECONDS", "PARTITIONS_ASSIGNED", "REBALANCES",
            "PUBLISH_FAILURES", "PUBLISH_KINDS", "LATE_READINGS", "ALERTS_OPEN", "INTERVENTION_DELAY",
-           "LIGHTING_ENERGY", "LIGHTING_ENERGY_KINDS", "init_series", "serve"]
+           "LIGHTING_ENERGY", "LIGHTING_ENERGY_KINDS", "CONSUMER_LAG", "PARTITION_WATERMARK_LAG",
+           "PROCESSING_ERRORS", "PROCESSING_STAGES", "BATCH_SIZE", "PRODUCE_TO_ALERT", "BUILD_INFO",
+           "CONSENT_RECORDS", "CONSENT_MALFORMED", "HOUSEHOLDS_ENROLLED", "ALERT_STATES", "installed_version",
+           "known_label_sets", "init_series", "partitions_assigned", "consumer_lag", "serve"]
 
 READINGS = Counter("glasscity_readings_consumed", "Valid readings consumed.", ["domain"])
 MESSAGES = Counter("glasscity_messages_consumed", "Kafka messages consumed (single readings or envelopes).",
@@ -64,6 +74,32 @@ PUBLISH_FAILURES = Counter("glasscity_publish_failures",
 LATE_READINGS = Counter("glasscity_late_readings",
                         "Valid readings older than their partition's event-time watermark.", ["domain"])
 
+# -- per partition and per batch (the partition label is bounded by the readings topic's partition count) --
+CONSUMER_LAG = Gauge("glasscity_consumer_lag_messages",
+                     "Records of an assigned readings partition not yet processed: the partition's end offset "
+                     "minus the next offset to process (messages; 0 when the broker reports an end offset behind "
+                     "the position). Partition label: 0 .. partitions-1 of the domain's readings topic.",
+                     ["domain", "partition"])
+PARTITION_WATERMARK_LAG = Gauge("glasscity_partition_watermark_lag_seconds",
+                                "Wall clock minus an assigned partition's event-time watermark (seconds). Partition "
+                                "label: 0 .. partitions-1 of the domain's readings topic.", ["domain", "partition"])
+#: Where the worker catches an exception while processing (each stops the worker, exit 5, right after
+#: counting it): ``batch`` = folding a batch of readings in, ``idle_sweep`` = moving an idle partition's
+#: watermark on the timer, ``restore`` = rebuilding a partition's state from its changelog.
+PROCESSING_STAGES = ("batch", "idle_sweep", "restore")
+PROCESSING_ERRORS = Counter("glasscity_processing_errors",
+                            "Exceptions caught while processing, by stage (batch, idle_sweep, restore).",
+                            ["domain", "stage"])
+BATCH_SIZE = Histogram("glasscity_batch_size_readings", "Valid readings per processed batch (readings).", ["domain"],
+                       buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 50_000))
+PRODUCE_TO_ALERT = Histogram("glasscity_produce_to_alert_seconds",
+                             "Kafka record timestamp of the oldest record of the batch that raised or cleared an "
+                             "alert, to the wall time the alert's publication was confirmed (seconds; one "
+                             "observation per alert).", ["domain"],
+                             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0))
+#: Alert states a detector's transition has (``streams.detectors.base.Transition.state``).
+ALERT_STATES = ("raised", "cleared")
+
 
 # -- consent registers (no domain: one register serves every domain) ----------------------------
 CONSENT_RECORDS = Counter("glasscity_consent_records", "Consent-register records folded in, by register "
@@ -90,23 +126,103 @@ LIGHTING_ENERGY = Counter("glasscity_lighting_energy_joules", "Street-lighting e
 
 
 def init_series(domains) -> None:
-    """Create the per-domain series at zero, so rate() and alerting rules see them before the
-    first event (a series that appears only on its first increment hides that increment)."""
-    for domain in domains:
-        STATE_RESTORED_RECORDS.labels(domain)
-        STATE_RESTORE_SECONDS.labels(domain)
-        PARTITIONS_ASSIGNED.labels(domain)
-        LATE_READINGS.labels(domain)
-        for kind in PUBLISH_KINDS:
-            PUBLISH_FAILURES.labels(domain, kind)
-    from streams.consent import REGISTER_TOPICS
+    """Create every labelled series of :func:`known_label_sets` at zero, so rate() and alerting rules
+    see them before the first event (a series that appears only on its first increment hides that
+    increment)."""
+    for metric, label_sets in known_label_sets(domains).items():
+        for labels in label_sets:
+            metric.labels(*labels)
 
-    for register in REGISTER_TOPICS:
-        CONSENT_RECORDS.labels(register)
-        CONSENT_MALFORMED.labels(register)
-    if "lighting" in domains:
-        for kind in LIGHTING_ENERGY_KINDS:
-            LIGHTING_ENERGY.labels(kind)
+
+def _detector_names(domain) -> list[str]:
+    """Names of the detectors that may alert in ``domain``: its own (active or dormant) and the feed watch."""
+    from streams.detectors.feed.stalled import declaration_for
+
+    return [cls.declaration.name for cls in domain.detectors] + [declaration_for(domain.name).name]
+
+
+def _kernel_names(domain) -> list[str]:
+    """The ``kernel`` label values of ``domain`` (as :class:`streams.pipeline.DomainPipeline` times them)."""
+    names = [cls.declaration.name for cls in domain.detectors]
+    if domain.tracker is not None:
+        names.append(f"{domain.name}.tracker")
+    if domain.kpi is not None:
+        names.append(f"{domain.name}.kpi")
+    return names
+
+
+def known_label_sets(domains) -> dict:
+    """Metric -> the label-value tuples (in the metric's label order) known before any event, for a worker
+    serving ``domains`` (names). Per-partition metrics are not here: their partitions are known on
+    assignment (:func:`partitions_assigned`)."""
+    from streams.consent import REGISTER_TOPICS
+    from streams.control.book import AGE_BANDS
+    from streams.domains import DOMAINS
+    from streams.ingest.dead_letter import DEAD_LETTER_REASONS
+
+    served = [DOMAINS[name] for name in domains]
+    names = [d.name for d in served]
+    per_domain = [(name,) for name in names]
+    sets = {metric: per_domain for metric in (READINGS, MESSAGES, WATERMARK_LAG, SUBJECTS_TRACKED,
+                                              STATE_RESTORED_RECORDS, STATE_RESTORE_SECONDS, PARTITIONS_ASSIGNED,
+                                              LATE_READINGS, BATCH_SIZE, PRODUCE_TO_ALERT)}
+    sets[INVALID] = [(name, reason) for name in names for reason in DEAD_LETTER_REASONS]
+    sets[ALERTS] = [(d.name, detector, state) for d in served for detector in _detector_names(d)
+                    for state in ALERT_STATES]
+    sets[KERNEL_SECONDS] = [(kernel,) for d in served for kernel in _kernel_names(d)]
+    sets[PUBLISH_FAILURES] = [(name, kind) for name in names for kind in PUBLISH_KINDS]
+    sets[PROCESSING_ERRORS] = [(name, stage) for name in names for stage in PROCESSING_STAGES]
+    sets[CONSENT_RECORDS] = sets[CONSENT_MALFORMED] = [(register,) for register in REGISTER_TOPICS]
+    sets[ALERTS_OPEN] = [(name, band) for name in names for _bound, band in AGE_BANDS]
+    sets[INTERVENTION_DELAY] = [(detector,) for detector in dict.fromkeys(
+        name for d in served for name in _detector_names(d))]
+    sets[LIGHTING_ENERGY] = [(kind,) for kind in LIGHTING_ENERGY_KINDS] if "lighting" in names else []
+    return sets
+
+
+_REPORTED_PARTITIONS: dict[str, set[int]] = {}    # domain -> partitions with per-partition series
+
+
+def partitions_assigned(domain: str, partitions) -> None:
+    """The per-partition series of ``domain`` follow its assignment: created (at zero) for the
+    ``partitions`` now assigned, removed for those assigned before and not any more (a revoked
+    partition's lags are its new owner's to report)."""
+    partitions = {int(p) for p in partitions}
+    for partition in _REPORTED_PARTITIONS.get(domain, set()) - partitions:
+        for metric in (CONSUMER_LAG, PARTITION_WATERMARK_LAG):
+            try:
+                metric.remove(domain, str(partition))
+            except KeyError:     # never created (the metric was cleared meanwhile)
+                pass
+    for partition in partitions:
+        CONSUMER_LAG.labels(domain, str(partition))
+        PARTITION_WATERMARK_LAG.labels(domain, str(partition))
+    _REPORTED_PARTITIONS[domain] = partitions
+    PARTITIONS_ASSIGNED.labels(domain).set(len(partitions))
+
+
+def consumer_lag(domain: str, partition: int, end_offset: int | None, position: int) -> None:
+    """Set a partition's consumer lag from the broker's end offset (the next offset it will assign) and
+    the position (the next offset to process); nothing when the end offset is unknown. A broker that
+    reports an end offset behind the position (Tansu does) gives 0, not a negative lag."""
+    if end_offset is not None and end_offset >= 0:
+        CONSUMER_LAG.labels(domain, str(partition)).set(max(0, end_offset - position))
+
+
+def installed_version(distribution: str) -> str:
+    """The installed version of a Python distribution, or ``unknown`` (e.g. a never-installed source tree)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# Always 1: its labels say what runs (join on it to compare releases across workers).
+BUILD_INFO = Gauge("glasscity_build_info", "The glasscity release, Python and Numba versions this process runs "
+                   "(value always 1).", ["version", "python", "numba"])
+BUILD_INFO.labels(installed_version("glasscity"), platform.python_version(), installed_version("numba")).set(1)
 
 
 def _handler(readiness: Readiness, liveness: Liveness) -> type[BaseHTTPRequestHandler]:

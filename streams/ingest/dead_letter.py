@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from streams.ingest.messages import RawMessage
 
-__all__ = ["DeadLetter", "REASONS", "STAGES", "stage_of", "MAX_DEAD_LETTER_RECORD_BYTES",
+__all__ = ["DeadLetter", "REASONS", "DEAD_LETTER_REASONS", "STAGES", "stage_of", "MAX_DEAD_LETTER_RECORD_BYTES",
            "MAX_DEAD_LETTER_KEY_BYTES", "MAX_DETAIL_BYTES", "TRUNCATED_HEADER"]
 
 #: Upper bound of one dead-letter record: key + value + every header name and value.
@@ -74,6 +74,10 @@ def stage_of(reason: str) -> str:
     if reason == "late":
         return "watermark"
     return "decode" if reason in _DECODE_REASONS else "validate"
+
+
+#: The reasons of items sent to the dead-letter topic (all but ``late``, whose readings go to the late topic).
+DEAD_LETTER_REASONS = tuple(reason for reason in REASONS if stage_of(reason) != "watermark")
 
 
 @dataclass(frozen=True)

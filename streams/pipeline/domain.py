@@ -543,8 +543,9 @@ class DomainPipeline:
         self._kernel_seconds[kernel] = self._kernel_seconds.get(kernel, 0.0) + time.perf_counter() - started
 
     def record(self, result: BatchResult):
-        """Count a published batch in the metrics (readings, messages, dead letters, alerts, and each kernel's
-        time over the batches since the last call: one observation per kernel, whatever the number of sweeps)."""
+        """Count a published batch in the metrics (readings, messages, dead letters, alerts, the batch's size,
+        each partition's watermark lag, and each kernel's time over the batches since the last call: one
+        observation per kernel, whatever the number of sweeps)."""
         for kernel, seconds in self._kernel_seconds.items():
             metrics.KERNEL_SECONDS.labels(kernel).observe(seconds)
         self._kernel_seconds.clear()
@@ -560,7 +561,14 @@ class DomainPipeline:
         for alert in result.alerts:
             data = alert.event["data"]
             metrics.ALERTS.labels(domain, data["detector"], data["state"]).inc()
-        watermarks = [s.watermark for s in self.states.values() if not math.isnan(s.watermark)]
-        if watermarks:
-            metrics.WATERMARK_LAG.labels(domain).set(self.clock() - max(watermarks))
+        if result.messages:
+            metrics.BATCH_SIZE.labels(domain).observe(result.readings)
+        now = self.clock()
+        newest = -math.inf
+        for partition, state in self.states.items():     # a few partitions: per batch, not per reading
+            if not math.isnan(state.watermark):
+                metrics.PARTITION_WATERMARK_LAG.labels(domain, str(partition)).set(now - state.watermark)
+                newest = max(newest, state.watermark)
+        if newest > -math.inf:
+            metrics.WATERMARK_LAG.labels(domain).set(now - newest)
         metrics.SUBJECTS_TRACKED.labels(domain).set(sum(len(s.subjects) for s in self.states.values()))
