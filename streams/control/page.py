@@ -112,7 +112,7 @@ async def _login(request: web.Request) -> web.Response:
         return web.Response(status=403, body=body, content_type="text/html", charset="utf-8", headers=_HEADERS)
     session = secrets.token_urlsafe(32)
     request.app[_SESSIONS][session] = time.monotonic() + SESSION_S
-    response = web.HTTPSeeOther("/welfare", headers=_HEADERS)
+    response = web.Response(status=303, headers={**_HEADERS, "Location": "/welfare"})
     response.set_cookie(SESSION_COOKIE, session, max_age=int(SESSION_S), httponly=True, samesite="Strict",
                         path="/", secure=request.secure)
     return response
@@ -120,7 +120,7 @@ async def _login(request: web.Request) -> web.Response:
 
 async def _logout(request: web.Request) -> web.Response:
     request.app[_SESSIONS].pop(request.cookies.get(SESSION_COOKIE, ""), None)
-    response = web.HTTPSeeOther("/", headers=_HEADERS)
+    response = web.Response(status=303, headers={**_HEADERS, "Location": "/"})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
