@@ -342,7 +342,11 @@ class ControlRoomPage:
         self._task: asyncio.Future | None = None
 
     def positions(self) -> dict:
-        return {p.domain.name: p.subject_positions() for p in self.pipelines}
+        from streams.control.room import GATEWAYS
+
+        found = {p.domain.name: p.subject_positions() for p in self.pipelines}
+        found[GATEWAYS] = {gateway: where for p in self.pipelines for gateway, where in p.gateway_positions().items()}
+        return found
 
     async def start(self) -> None:
         from streams.control.page import serve_page

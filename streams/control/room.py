@@ -40,7 +40,7 @@ from streams.control.book import AGE_BANDS, CLOCK_SKEW_S, AlertBook, MalformedAl
 from streams.control.feed import WELFARE_TOPIC, FeedItem, follow_alerts
 from streams.alerts import iso_time
 
-__all__ = ["ControlRoom", "Subscriber", "REFRESH_S", "FEED_LENGTH", "SUBSCRIBER_BACKLOG", "PERSONAL_DOMAINS"]
+__all__ = ["ControlRoom", "Subscriber", "GATEWAYS", "REFRESH_S", "FEED_LENGTH", "SUBSCRIBER_BACKLOG", "PERSONAL_DOMAINS"]
 
 log = logging.getLogger("glasscity.control")
 
@@ -59,7 +59,10 @@ RETRY_S = 5.0
 #: Domains whose subjects are households: on the general view, counts per cell instead of markers.
 PERSONAL_DOMAINS = frozenset({"water"})
 
-#: positions() -> {domain: {subject as alerts carry it: (longitude, latitude)}}, WGS 84 degrees
+#: The positions() key of gateways (network equipment, placed exactly: a gateway's alerts are about it).
+GATEWAYS = "gateways"
+#: positions() -> {domain: {subject as alerts carry it: (longitude, latitude)}, GATEWAYS: {gateway id: ...}},
+#: WGS 84 degrees
 Positions = Callable[[], dict[str, dict[str, tuple[float, float]]]]
 
 
@@ -317,11 +320,14 @@ class ControlRoom:
         markers, cell_alerts, unplaced = [], {}, 0
         for alert in open_alerts:
             where = positions.get(alert.domain, {}).get(alert.subject)
+            gateway = where is None and alert.subject in positions.get(GATEWAYS, {})
+            if gateway:
+                where = positions[GATEWAYS][alert.subject]
             if where is None:
                 unplaced += 1
                 continue
             lon, lat = where
-            if alert.domain in PERSONAL_DOMAINS and not welfare:
+            if alert.domain in PERSONAL_DOMAINS and not welfare and not gateway:
                 cell_alerts[(lon, lat)] = cell_alerts.get((lon, lat), 0) + 1
                 continue
             markers.append({"lon": round(lon, 6), "lat": round(lat, 6), "domain": alert.domain,

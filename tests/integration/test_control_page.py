@@ -79,7 +79,7 @@ def test_live_page_in_chromium(broker_settings, tmp_path, chromium):
             time.sleep(1.0)
             state = _state(port)
         assert state["open"]["total"] > 0, state
-        assert set(state["plan"]["sensors"]) == {"traffic", "waste", "lighting"} and state["plan"]["cells"]
+        assert set(state["plan"]["sensors"]) == {"traffic", "waste", "lighting", "gateways"} and state["plan"]["cells"]
         assert state["kpi"]["lighting"]["saving"] is not None and 0.0 < state["kpi"]["lighting"]["saving"] < 1.0
         assert "no_use_24h" not in orjson.dumps(state).decode()
 

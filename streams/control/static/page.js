@@ -2,7 +2,7 @@
 "use strict";
 
 const VIEW = document.body.dataset.view === "welfare" ? "welfare" : "general";
-const COLOURS = { water: "#22d3ee", traffic: "#60a5fa", waste: "#f59e0b", lighting: "#facc15" };
+const COLOURS = { water: "#22d3ee", traffic: "#60a5fa", waste: "#f59e0b", lighting: "#facc15", gateways: "#e2e8f0" };
 const SEVERITY = { critical: "#ef4444", warning: "#f97316", info: "#a78bfa" };
 const FEED_ROWS = 30;
 const CELL_DEG = 250 / 111320;        // a household cell's side in degrees of latitude (250 m)
@@ -161,7 +161,7 @@ function renderPlan(state) {
   const sensors = layer("sensors");
   for (const [domain, points] of Object.entries(plan.sensors)) {
     for (const [lon, lat] of points) {
-      sensors.append(svg("circle", { cx: x(lon), cy: y(lat), r: 1.8, fill: COLOURS[domain] || "#cbd5e1", "fill-opacity": 0.7,
+      sensors.append(svg("circle", { cx: x(lon), cy: y(lat), r: domain === "gateways" ? 3.5 : 1.8, fill: COLOURS[domain] || "#cbd5e1", "fill-opacity": 0.7,
                                      "data-domain": domain }));
     }
   }
@@ -187,7 +187,7 @@ function renderPlan(state) {
 function renderLegend() {
   const legend = document.getElementById("legend");
   const items = [["traffic", "traffic detectors"], ["waste", "waste bins"], ["lighting", "street lamps and cabinets"],
-                 ["water", "household meters, per 250 m cell"]];
+                 ["water", "household meters, per 250 m cell"], ["gateways", "gateways"]];
   legend.replaceChildren(...items.map(([d, label]) => { const s = el("span"); const i = el("i"); i.style.background = COLOURS[d]; s.append(i, label); return s; }),
     (() => { const s = el("span"); const i = el("i"); i.style.border = "2px solid #ef4444"; s.append(i, "open alert"); return s; })());
 }

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from streams import metrics
 from streams.alerts import alert_event
 from streams.control.feed import FeedItem
-from streams.control.room import PERSONAL_DOMAINS, SUBSCRIBER_BACKLOG, ControlRoom
+from streams.control.room import GATEWAYS, PERSONAL_DOMAINS, SUBSCRIBER_BACKLOG, ControlRoom
 from streams.detectors import REGISTRY as DETECTORS
 from streams.detectors.base import Transition
 
@@ -34,7 +34,8 @@ def _item(event: dict | None, topic: str = TOPIC, offset: int = 0, error: str | 
 @pytest.fixture
 def room(settings):
     positions = {"traffic": {"urn:ngsi-ld:TrafficFlowObserved:TD-1": (5.04, 47.32)},
-                 "water": {"wm-aaa": (5.041, 47.321), "wm-bbb": (5.041, 47.321), "wm-ccc": (5.05, 47.33)}}
+                 "water": {"wm-aaa": (5.041, 47.321), "wm-bbb": (5.041, 47.321), "wm-ccc": (5.05, 47.33)},
+                 GATEWAYS: {"gw-7": (5.045, 47.325)}}
     return ControlRoom(dataclasses.replace(settings, welfare_token="welfare-token-for-tests"), DOMAINS,
                        positions=lambda: positions, clock=lambda: T0 + 7200.0)
 
@@ -93,17 +94,19 @@ def test_plan_shows_households_as_cell_counts_and_public_equipment_exactly(room)
     room.ingest(_item(_event("traffic.stuck", "urn:ngsi-ld:TrafficFlowObserved:TD-1", "raised", T0 + 60)))
     room.ingest(_item(_event("waste.overflow", "urn:ngsi-ld:WasteContainer:NOWHERE", "raised", T0 + 60)))
     room.ingest(_item(_event("water.no_use_24h", "wm-ccc", "raised", T0 + 60), topic=WELFARE))
+    room.ingest(_item(_event("feed.gateway_outage", "gw-7", "raised", T0 + 60)))     # equipment: exact
     plan = room.view()["plan"]
     assert "water" in PERSONAL_DOMAINS and "water" not in plan["sensors"]
     assert sorted(plan["cells"]) == [[5.041, 47.321, 2], [5.05, 47.33, 1]]
     assert plan["cell_alerts"] == [[5.041, 47.321, 2]]                 # two household alerts, one cell
-    assert [(m["domain"], m["lon"], m["lat"]) for m in plan["markers"]] == [("traffic", 5.04, 47.32)]
+    assert sorted((m["subject"], m["lon"], m["lat"]) for m in plan["markers"]) == [
+        ("gw-7", 5.045, 47.325), ("urn:ngsi-ld:TrafficFlowObserved:TD-1", 5.04, 47.32)]
     assert "wm-" not in orjson.dumps(plan).decode()
     assert plan["unplaced"] == 1                                        # the bin no position is known for
     assert plan["bounds"] == [5.04, 47.32, 5.05, 47.33]
     welfare_plan = room.view(welfare=True)["plan"]
     assert {m["subject"] for m in welfare_plan["markers"]} == {"urn:ngsi-ld:TrafficFlowObserved:TD-1", "wm-aaa",
-                                                               "wm-bbb", "wm-ccc"}
+                                                               "wm-bbb", "wm-ccc", "gw-7"}
 
 
 def test_unreadable_records_are_counted_not_folded(room):
