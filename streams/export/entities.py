@@ -147,9 +147,22 @@ def observation_entity(domain: str, reading: dict, subject: str) -> dict | None:
             entity["nextActuationDeadline"] = _iso(reading["nextCollectionEpoch"])
     point = _point(reading.get("location"))
     if point is not None:
+        if _personal(domain):
+            # a household's exact position is its address: only its 250 m cell's centre leaves the pipeline
+            # (docs/privacy.md), the same snapping the control-room plan uses
+            from streams.pipeline.positions import snap_to_cell
+
+            lon, lat = snap_to_cell([point["coordinates"][0]], [point["coordinates"][1]])
+            point = {"type": "Point", "coordinates": [float(lon[0]), float(lat[0])]}
         entity["location"] = point
     entity["@context"] = _contexts(entity_type)
     return entity
+
+
+def _personal(domain: str) -> bool:
+    from streams.domains import DOMAINS
+
+    return DOMAINS[domain].subject_pseudonym is not None
 
 
 def _iso(epoch_s: float) -> str:
