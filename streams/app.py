@@ -103,6 +103,7 @@ class _Domain:
         self.positions: dict[int, int] = {}         # partition -> next readings offset to process (consumer lag)
         self.lock = asyncio.Lock()
         self.feed = FeedWatch(self.name, self.readings, feed_thresholds)
+        self.fetched = None     # the readings topic's FetchBuffer (set with the agent)
 
 
 def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresholds=None, consent=None) -> faust.App:
@@ -192,7 +193,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
 
     def add_agent(d: _Domain) -> None:
         readings = app.topic(d.readings, **raw)
-        feed = app.fetch_buffer(d.readings, settings.batch_size, settings.batch_within_s)
+        feed = d.fetched = app.fetch_buffer(d.readings, settings.batch_size, settings.batch_within_s)
 
         async def consume(stream):
             # Subscribe the topic as iterating the stream would (noack_take begins so); its records
@@ -345,7 +346,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
                     continue
                 await publish_feed(d, d.feed.check(time.time()))
                 try:
-                    result = d.pipeline.advance_idle(d.owned)
+                    result = d.pipeline.advance_idle(d.owned, waiting=d.fetched.behind() if d.fetched else ())
                 except Exception:
                     processing_failed(d, "idle_sweep", "moving idle partitions on")
                 try:
