@@ -54,7 +54,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections import Counter, deque
+from collections import deque
 from typing import Any, NamedTuple
 
 import faust
@@ -136,10 +136,10 @@ class Batch:
     ``records`` are aiokafka ``ConsumerRecord`` objects (``topic``, ``partition``, ``offset``,
     ``key``, ``value``, ...)."""
 
-    __slots__ = ("records", "oldest_timestamp_ms", "_consumer", "_offsets", "_token", "_on_acked")
+    __slots__ = ("records", "oldest_timestamp_ms", "_consumer", "_offsets", "_token")
 
     def __init__(self, records: list, offsets: dict, consumer: "FetchConsumer", token: _InFlight,
-                 oldest_timestamp_ms: int | None = None, on_acked=None) -> None:
+                 oldest_timestamp_ms: int | None = None) -> None:
         self.records = records
         #: Kafka timestamp (ms since the epoch) of the oldest record: the earliest of each partition's first
         #: record in the batch (a partition's records are in offset order); None when the broker gave none.
@@ -147,7 +147,6 @@ class Batch:
         self._offsets = offsets          # TP -> [offsets]
         self._consumer = consumer
         self._token = token
-        self._on_acked = on_acked        # called once with the offsets when the batch is acked
 
     def __len__(self) -> int:
         return len(self.records)
@@ -165,8 +164,6 @@ class Batch:
         n = consumer.ack_offsets(self._offsets)
         self._token.acked = True
         consumer._unacked_messages.discard(self._token)
-        if self._on_acked is not None:
-            self._on_acked(self._offsets)
         every = consumer._commit_every
         if every is not None and consumer._n_acked >= every:
             consumer._n_acked = 0
@@ -196,7 +193,6 @@ class FetchBuffer:
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self.dropped = 0      # records dropped unacknowledged (fetched before a rebalance)
-        self._unfinished: Counter = Counter()   # partition -> records put, neither acked nor dropped yet
 
     async def put(self, tp, records: list, generation: int, consumer: "FetchConsumer") -> None:
         """Called by the consumer's fetcher: wait while the buffer is full (backpressure), unless the flow
@@ -211,7 +207,6 @@ class FetchBuffer:
                 return
         self._chunks.append(_Chunk(tp, records, generation))
         self.pending += len(records)
-        self._unfinished[tp.partition] += len(records)
         self._arrived.set()
 
     def _fresh(self, chunk: _Chunk) -> bool:
@@ -222,7 +217,6 @@ class FetchBuffer:
             chunk = self._chunks.popleft()
             self.pending -= len(chunk.records)
             self.dropped += len(chunk.records)
-            self._unfinished[chunk.tp.partition] -= len(chunk.records)
             self._room.set()
 
     async def take(self) -> Batch:
@@ -275,25 +269,7 @@ class FetchBuffer:
             now = time.monotonic()
             for tp in offsets:
                 inbound[tp] = now
-        return Batch(records, offsets, consumer, token, oldest, self._finished)
-
-    def _finished(self, offsets: dict) -> None:
-        for tp, done in offsets.items():
-            self._unfinished[tp.partition] -= len(done)
-
-    def behind(self) -> set[int]:
-        """Partitions of the topic with records not processed yet: fetched and waiting here or in a
-        batch not acknowledged yet, or still on the broker (the consumer's last read offset below the
-        high watermark of its last fetch). Such a partition is behind, not idle."""
-        waiting = {partition for partition, n in self._unfinished.items() if n > 0}
-        consumer = self.app.consumer
-        for tp in consumer.assignment():
-            if tp.topic != self.topic or tp.partition in waiting:
-                continue
-            read, high = consumer._read_offset.get(tp), consumer.highwater(tp)
-            if read is not None and high is not None and read + 1 < high:
-                waiting.add(tp.partition)
-        return waiting
+        return Batch(records, offsets, consumer, token, oldest)
 
 
 class FetchConsumer(_driver.Consumer):

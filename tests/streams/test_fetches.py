@@ -34,14 +34,6 @@ class FakeConsumer:
         self.flow_active = True
         self.should_stop = False
         self.commits = 0
-        self._read_offset = defaultdict(lambda: None)
-        self.highwaters = {}      # TP -> high watermark of the last fetch (the next offset to be written)
-
-    def assignment(self):
-        return set(self.highwaters)
-
-    def highwater(self, tp):
-        return self.highwaters.get(tp)
 
     ack_offsets = FetchConsumer.ack_offsets
 
@@ -146,39 +138,5 @@ def test_a_full_buffer_holds_the_fetcher_back():
         await buffer.take()
         await asyncio.wait_for(blocked, 1.0)
         assert buffer.pending == 4
-
-    asyncio.run(main())
-
-
-def test_behind_names_partitions_with_records_unprocessed_here_or_on_the_broker():
-    async def main():
-        app = fake_app()
-        consumer = app.consumer
-        buffer = FetchBuffer(app, "t", max_records=2, within_s=0.0)
-        tp0, tp1, tp2, other = TP("t", 0), TP("t", 1), TP("t", 2), TP("u", 0)
-        consumer.highwaters = {tp0: 3, tp1: 10, tp2: 5, other: 9}
-        consumer._read_offset.update({tp0: 2, tp1: 7, tp2: 4, other: 0})
-        assert buffer.behind() == {1}                   # 3 records of partition 1 still on the broker
-        consumer._read_offset[tp1] = 9
-        assert buffer.behind() == set()                 # every partition read to its high watermark
-        await buffer.put(tp0, records("t", 0, range(3, 6)), 1, consumer)
-        consumer._read_offset[tp0], consumer.highwaters[tp0] = 5, 6
-        first = await buffer.take()                     # 2 of partition 0's 3 fetched records
-        assert buffer.behind() == {0}
-        second = await buffer.take()
-        await first.ack()
-        assert buffer.behind() == {0}                   # the second batch is not processed yet
-        await second.ack()
-        assert buffer.behind() == set()
-        app.consumer_generation_id = 2                  # a fetch from before a rebalance is dropped, not waiting
-        await buffer.put(tp2, records("t", 2, [5]), 1, consumer)
-        consumer._read_offset[tp2], consumer.highwaters[tp2] = 5, 6
-        assert buffer.behind() == {2}
-        await buffer.put(tp2, records("t", 2, [6]), 2, consumer)
-        consumer._read_offset[tp2], consumer.highwaters[tp2] = 6, 7
-        batch = await buffer.take()
-        assert [r.offset for r in batch.records] == [6] and buffer.behind() == {2}
-        await batch.ack()
-        assert buffer.behind() == set()
 
     asyncio.run(main())

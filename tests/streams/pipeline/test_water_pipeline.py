@@ -219,6 +219,16 @@ def test_a_partition_behind_is_not_moved_by_the_idle_timer(settings, simulation)
     assert moved != uninterrupted
 
 
+def test_the_worker_counts_a_partition_behind_by_its_end_offset_and_position():
+    from streams.app import partitions_behind
+
+    # 0: 3 records unprocessed; 1: caught up; 2: end unknown (no fetch yet); 3: no position yet;
+    # 4: Tansu reported an end offset below the position: not behind
+    positions = {0: 7, 1: 10, 2: 4, 4: 9}
+    assert partitions_behind(positions, {0: 10, 1: 10, 2: None, 3: 50, 4: 8}) == {0}
+    assert partitions_behind(positions, {0: 7}) == set()
+
+
 def test_when_every_partition_is_idle_nothing_moves(settings):
     wall = [1_800_000_000.0]
     pipeline = DomainPipeline(WATER, settings, Pseudonymizer(TEST_KEY.encode()), clock=lambda: wall[0])
