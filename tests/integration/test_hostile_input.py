@@ -88,31 +88,36 @@ def hostile_city(per_domain: int) -> HostileCity:
     return HostileCity(feeds, expected_dead, expected_valid, kinds_seen)
 
 
-def count_records(settings, short: str, expected: int, timeout_s: float = 120.0) -> tuple[int, Counter, int]:
-    """Records of a topic (consumed, not end offsets), their reasons, and the largest record (bytes)."""
+def count_records(settings, shorts: list[str], expected: int, timeout_s: float = 120.0) -> dict[str, tuple]:
+    """Per topic: its records (consumed, not end offsets), their reasons, and the largest record (bytes).
+    One consumer reads every topic; ``expected`` records in all before it may stop."""
     consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest", consumer_timeout_ms=3000,
                              max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
-    partitions = [TopicPartition(settings.topic(short), p) for p in range(settings.partitions)]
+    topics = {settings.topic(short): short for short in shorts}
+    partitions = [TopicPartition(topic, p) for topic in topics for p in range(settings.partitions)]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    total, reasons, largest = 0, Counter(), 0
+    found = {short: [0, Counter(), 0] for short in shorts}
+    total = 0
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         batch = consumer.poll(timeout_ms=1000, max_records=20_000)
         if not batch and total >= expected:
             break
-        for records in batch.values():
+        for tp, records in batch.items():
+            counts = found[topics[tp.topic]]
             for record in records:
                 total += 1
+                counts[0] += 1
                 headers = dict(record.headers)
-                reasons[headers["reason"].decode()] += 1
+                counts[1][headers["reason"].decode()] += 1
                 assert PROVENANCE <= headers.keys()
                 size = len(record.value or b"") + len(record.key or b"") + sum(len(k) + len(v) for k, v in
                                                                                record.headers)
-                largest = max(largest, size)
+                counts[2] = max(counts[2], size)
     consumer.close()
-    return total, reasons, largest
+    return {short: tuple(counts) for short, counts in found.items()}
 
 
 @pytest.mark.slow
@@ -139,10 +144,11 @@ def test_5000_hostile_messages_through_a_worker_no_crash_every_one_dead_lettered
         assert worker.poll() is None, "the worker crashed on hostile input"
     finally:
         stop_process(worker)
+    dead_letters = count_records(settings, [f"{name}.dlq.v1" for name in DOMAINS], sum(city.expected_dead.values()))
     for name in DOMAINS:
         assert metric_sum(samples, "glasscity_invalid_total", domain=name) == city.expected_dead[name], name
         assert metric_sum(samples, "glasscity_readings_consumed_total", domain=name) == city.expected_valid[name], name
-        total, reasons, largest = count_records(settings, f"{name}.dlq.v1", city.expected_dead[name])
+        total, reasons, largest = dead_letters[f"{name}.dlq.v1"]
         assert total == city.expected_dead[name], name
         assert set(reasons) <= set(REASONS)
         assert largest <= MAX_DEAD_LETTER_RECORD_BYTES
