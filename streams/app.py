@@ -51,7 +51,7 @@ from streams.registers import RegisterError, RegisterFollower
 from streams.state.changelog import CLOCK_KEY
 from streams.topics import ALERT_TOPICS
 
-__all__ = ["create_app", "EXIT_PUBLISH_FAILED", "EXIT_PROCESSING_FAILED"]
+__all__ = ["create_app", "partitions_behind", "EXIT_PUBLISH_FAILED", "EXIT_PROCESSING_FAILED"]
 
 log = logging.getLogger("glasscity.worker")
 
@@ -103,6 +103,13 @@ class _Domain:
         self.positions: dict[int, int] = {}         # partition -> next readings offset to process (consumer lag)
         self.lock = asyncio.Lock()
         self.feed = FeedWatch(self.name, self.readings, feed_thresholds)
+
+
+def partitions_behind(positions: dict[int, int], ends: dict[int, int | None]) -> set[int]:
+    """Partitions whose end offset (``ends``: the next offset the broker will assign, as the latest fetch
+    response gave it; None = unknown) lies beyond ``positions`` (the next offset to process): records
+    wait there unprocessed, fetched or not. A partition without both is not counted."""
+    return {p for p, end in ends.items() if end is not None and p in positions and end > positions[p]}
 
 
 def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresholds=None, consent=None) -> faust.App:
@@ -189,6 +196,13 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
             if tp.partition in owned:
                 d.positions[tp.partition] = position
                 metrics.consumer_lag(d.name, tp.partition, app.consumer.highwater(tp), position)
+
+    def behind(d: _Domain) -> set[int]:
+        """Partitions of ``d`` with records not processed yet: the end offset of the latest fetch response
+        beyond the next offset to process. Not idle, however long since their last batch."""
+        ends = {tp.partition: app.consumer.highwater(tp) for tp in app.consumer.assignment()
+                if tp.topic == d.readings}
+        return partitions_behind(d.positions, ends)
 
     def add_agent(d: _Domain) -> None:
         readings = app.topic(d.readings, **raw)
@@ -309,6 +323,8 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
             except Exception:
                 processing_failed(d, "restore", f"restoring partition {partition}")
             restored += len(records)
+            if isinstance(covers[partition], int):    # the next offset to process, until a batch says more
+                d.positions[partition] = covers[partition] + 1
         for partition in partitions:
             d.last_written[partition] = ends[partition]   # the marker is now the last record we know of
         log.info("restored %s state from %d changelog records in %.2f s; offset covered per partition: %s",
@@ -345,7 +361,7 @@ def create_app(settings: Settings, pipelines: list[DomainPipeline], feed_thresho
                     continue
                 await publish_feed(d, d.feed.check(time.time()))
                 try:
-                    result = d.pipeline.advance_idle(d.owned)
+                    result = d.pipeline.advance_idle(d.owned, waiting=behind(d))
                 except Exception:
                     processing_failed(d, "idle_sweep", "moving idle partitions on")
                 try:

@@ -397,24 +397,31 @@ class DomainPipeline:
         ticks = np.add.accumulate(np.concatenate([[next_sweep], np.full(count - 1, step)]))
         return ticks[:int(np.searchsorted(ticks, watermark, side="right"))]
 
-    def advance_idle(self, partitions=None) -> BatchResult:
+    def advance_idle(self, partitions=None, waiting=()) -> BatchResult:
         """Let partitions that received nothing for ``idle_partition_after_s`` (wall clock) follow the others.
 
         A partition whose only gateway went quiet would otherwise never see time pass,
         and its outage would be reported only when data resumes. An idle partition's
         watermark moves to the slowest *active* partition's watermark; when every
         partition is idle (the whole feed is quiet) nothing moves.
+
+        ``waiting``: partitions with records not yet processed (fetched, or still on the
+        broker). Such a partition is behind, not idle, however long since its last batch
+        (a busy worker): it is never moved, and counts as active. Moving it would sweep
+        before its readings are folded in, and its alerts would depend on the wall clock.
         """
         result = BatchResult()
         now = self.clock()
         idle_after = self.settings.idle_partition_after_s
         mine = set(self.states) if partitions is None else set(partitions) & set(self.states)
+        waiting = set(waiting)
         active = [self.states[p].watermark for p, seen in self._arrivals.items()
-                  if now - seen < idle_after and p in mine and not math.isnan(self.states[p].watermark)]
+                  if (now - seen < idle_after or p in waiting) and p in mine
+                  and not math.isnan(self.states[p].watermark)]
         if active:
             target = min(active)
             for partition, state in self.states.items():
-                if partition not in mine:
+                if partition not in mine or partition in waiting:
                     continue
                 idle = now - self._arrivals.get(partition, now) >= idle_after
                 if idle and not math.isnan(state.watermark) and state.watermark < target:

@@ -44,12 +44,17 @@ def reference_alerts(domain, simulation, settings, thresholds=None) -> list[dict
 
 
 def kafka_batches(steps, partitions: int):
-    """One batch of raw messages per step, partitioned and numbered as the broker would."""
+    """One batch of raw messages per step, partitioned and numbered as the broker would (messages
+    without a key in turn over the partitions, as the producer spreads them)."""
     offsets = [0] * partitions
+    unkeyed = 0
     for _when, step in steps:
         batch = []
         for key, value in step:
-            p = kafka_partition(key, partitions)
+            if key is None:
+                p, unkeyed = unkeyed % partitions, unkeyed + 1
+            else:
+                p = kafka_partition(key, partitions)
             batch.append(RawMessage(value, "x", p, offsets[p], key))
             offsets[p] += 1
         yield batch

@@ -48,6 +48,12 @@ def test_demo_fails_when_a_welfare_incident_is_missed(tmp_path):
     # a 5-day no-use threshold cannot fire in a 3-day city: the welfare incidents are missed
     thresholds = tmp_path / "thresholds.json"
     thresholds.write_text(json.dumps({"water.no_use_24h": {"no_use_after_s": 432000}}))
-    result = run_demo(tmp_path, "--domains", "water", GLASSCITY_THRESHOLDS=str(thresholds))
-    assert result.returncode == 1
+    # by flag: the demo and the worker it starts both follow --domains and --thresholds
+    result = run_demo(tmp_path, "--domains", "water", "--thresholds", str(thresholds))
+    assert result.returncode == 1, result.stdout + result.stderr
     assert "injected welfare incident(s) missed" in result.stderr
+    assert result.stdout.startswith("glasscity demo: water; ")
+    assert set(json.loads((tmp_path / "ground-truth.json").read_text())) == {"water"}
+    alerts = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert alerts and {a["data"]["domain"] for a in alerts} == {"water"}
+    assert not [a for a in alerts if a["data"]["detector"] == "water.no_use_24h"]

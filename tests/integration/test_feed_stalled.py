@@ -4,9 +4,15 @@ import json
 import time
 
 from streams.broker import stop_process
-from streams.demo import AlertReader, start_worker
+from streams.demo import AlertReader, start_worker, wait_until_consumed
+from streams.domains import DOMAINS
+from streams.ingest import RawMessage, decode
 from streams.simulate.produce import produce
 from tests.integration.faults import Steps, wait_ready, water_city
+
+
+def feed_raises(alerts) -> int:
+    return sum(1 for a in alerts if a["data"]["detector"] == "feed.stalled" and a["data"]["state"] == "raised")
 
 
 def test_a_quiet_feed_raises_feed_stalled_once_and_nothing_else(broker_settings, tmp_path):
@@ -22,9 +28,16 @@ def test_a_quiet_feed_raises_feed_stalled_once_and_nothing_else(broker_settings,
     try:
         wait_ready(worker, settings.metrics_port)
         produce(Steps(simulation, steps[:30]), settings)
-        time.sleep(3.0)
+        readings = sum(len(decode([RawMessage(v, "x", 0, 0) for _k, v in step], DOMAINS["water"],
+                                  now=time.time())) for _w, step in steps[:30])
+        wait_until_consumed(worker, settings.metrics_port, readings, 0, timeout_s=60)
+        time.sleep(1.0)                       # the reader catches up with the alerts of those readings
         before_quiet = len(reader.alerts)
-        time.sleep(14.0)                      # the head-end is down: nothing arrives at all
+        # the head-end is down: nothing arrives at all, until both feeds are reported stalled
+        deadline = time.monotonic() + 30
+        while feed_raises(reader.alerts[before_quiet:]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)                       # anything else the quiet brings would show up now
         during = reader.alerts[before_quiet:]
         produce(Steps(simulation, steps[30:32]), settings)
         deadline = time.monotonic() + 20

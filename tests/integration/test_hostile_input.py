@@ -1,8 +1,10 @@
-"""100,000 hostile messages of every kind, interleaved with a valid city feed, through a real worker.
+"""Hostile messages of every kind, interleaved with a valid city feed: no crash, exactly one dead
+letter per refused item (with its provenance headers, never over the producer limit), every valid
+reading processed, including the valid readings that shared an envelope with bad ones.
 
-No crash; exactly one dead letter per refused item (with its provenance headers, never
-over the producer limit); every valid reading processed, including the valid readings
-that shared an envelope with bad ones.
+Two runs of the same corpus recipe: 5,000 messages (every kind, the near-1 MB ones included)
+through a real worker and broker, and 100,000 through the same pipeline in-process (the decode,
+validation and dead-letter code the worker runs, without the broker's transport time).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -18,48 +21,32 @@ from streams.broker import stop_process
 from streams.demo import metric_sum, read_metrics, start_worker
 from streams.domains import DOMAINS
 from streams.ingest.dead_letter import MAX_DEAD_LETTER_RECORD_BYTES, REASONS
+from streams.pipeline import DomainPipeline
+from streams.pseudonym import Pseudonymizer
 from streams.simulate.hostile import KINDS, hostile_messages
 from streams.simulate.produce import produce
-from tests.integration.faults import START, Steps, log_tail, wait_ready, water_city
+from tests.conftest import TEST_KEY
+from tests.integration.faults import START, Steps, kafka_batches, log_tail, wait_ready, water_city
 
-PER_DOMAIN = 25_000          # 100,000 in all
 BULK_SIZE_LIMIT = 4_096      # the bulk's "huge" kinds sit just below 4 kB...
 #: ...and one of every huge kind per domain just below the 1 MB producer limit.
 #: Large kinds (deep nesting, huge strings) are capped per domain: every kind is there, but the
 #: broker is not made to store gigabytes (the corpus itself shares their bytes; a topic cannot).
 LARGE_BYTES, LARGE_PER_KIND = 2_048, 40
+PROVENANCE = {"source_topic", "source_partition", "source_offset", "stage", "reason"}
 
 
-def count_records(settings, short: str, expected: int, timeout_s: float = 120.0) -> tuple[int, Counter, int]:
-    """Records of a topic (consumed, not end offsets), their reasons, and the largest record (bytes)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=3000,
-                             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
-    partitions = [TopicPartition(settings.topic(short), p) for p in range(settings.partitions)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
-    total, reasons, largest = 0, Counter(), 0
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        batch = consumer.poll(timeout_ms=1000, max_records=20_000)
-        if not batch and total >= expected:
-            break
-        for records in batch.values():
-            for record in records:
-                total += 1
-                headers = dict(record.headers)
-                reasons[headers["reason"].decode()] += 1
-                assert {"source_topic", "source_partition", "source_offset", "stage", "reason"} <= headers.keys()
-                size = len(record.value or b"") + len(record.key or b"") + sum(len(k) + len(v) for k, v in
-                                                                               record.headers)
-                largest = max(largest, size)
-    consumer.close()
-    return total, reasons, largest
+@dataclass
+class HostileCity:
+    """The water city plus ``per_domain`` hostile messages per domain spread over its steps."""
+
+    feeds: list                   # producible per domain (Steps), water's with the valid city in it
+    expected_dead: dict           # domain -> dead letters due
+    expected_valid: dict          # domain -> valid readings due
+    kinds: set                    # hostile kinds in the corpus
 
 
-@pytest.mark.slow
-def test_100000_hostile_messages_no_crash_every_one_dead_lettered(broker_settings, tmp_path):
-    settings = broker_settings
+def hostile_city(per_domain: int) -> HostileCity:
     rng = random.Random(9)
     city = water_city(seed=31)
     steps = [(when, list(messages)) for when, messages in city.steps()]
@@ -70,7 +57,7 @@ def test_100000_hostile_messages_no_crash_every_one_dead_lettered(broker_setting
     hostile_steps = {name: [] for name in DOMAINS}
     kinds_seen = set()
     for name, domain in DOMAINS.items():
-        drawn = hostile_messages(domain, 2 * PER_DOMAIN, seed=rng.randrange(1 << 30), size_limit=BULK_SIZE_LIMIT,
+        drawn = hostile_messages(domain, 2 * per_domain, seed=rng.randrange(1 << 30), size_limit=BULK_SIZE_LIMIT,
                                  at=START + 36 * 3600)
         large = Counter()
         corpus = []
@@ -83,8 +70,8 @@ def test_100000_hostile_messages_no_crash_every_one_dead_lettered(broker_setting
         huge = list({m.kind: m for m in hostile_messages(domain, len(KINDS), seed=1, at=START + 36 * 3600)
                      if m.kind.startswith("huge")}.values())
         assert len(huge) >= 5 and max(len(m.value) + len(m.key or b"") for m in huge) > 900_000
-        corpus = corpus[:PER_DOMAIN - len(huge)] + huge
-        assert len(corpus) == PER_DOMAIN
+        corpus = corpus[:per_domain - len(huge)] + huge
+        assert len(corpus) == per_domain
         kinds_seen |= {m.kind for m in corpus}
         expected_dead[name] += sum(m.expected_dead_letters for m in corpus)
         expected_valid[name] += sum(m.expected_valid_readings for m in corpus)
@@ -92,28 +79,63 @@ def test_100000_hostile_messages_no_crash_every_one_dead_lettered(broker_setting
         chunk = len(corpus) // len(steps) + 1
         for i in range(len(steps)):
             hostile_steps[name].append([(m.key, m.value) for m in corpus[i * chunk:(i + 1) * chunk]])
-    assert len(kinds_seen) >= 20
-
-    class Hostile(Steps):
-        pass
 
     feeds = [Steps(city, [(when, messages + hostile_steps["water"][i]) for i, (when, messages) in enumerate(steps)])]
     for name in ("traffic", "waste", "lighting"):
-        sim = Hostile(city, [(when, hostile_steps[name][i]) for i, (when, _m) in enumerate(steps)])
+        sim = Steps(city, [(when, hostile_steps[name][i]) for i, (when, _m) in enumerate(steps)])
         sim.domain = name
         feeds.append(sim)
+    return HostileCity(feeds, expected_dead, expected_valid, kinds_seen)
 
+
+def count_records(settings, shorts: list[str], expected: int, timeout_s: float = 120.0) -> dict[str, tuple]:
+    """Per topic: its records (consumed, not end offsets), their reasons, and the largest record (bytes).
+    One consumer reads every topic; ``expected`` records in all before it may stop."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000,
+                             max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    topics = {settings.topic(short): short for short in shorts}
+    partitions = [TopicPartition(topic, p) for topic in topics for p in range(settings.partitions)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    found = {short: [0, Counter(), 0] for short in shorts}
+    total = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batch = consumer.poll(timeout_ms=1000, max_records=20_000)
+        if not batch and total >= expected:
+            break
+        for tp, records in batch.items():
+            counts = found[topics[tp.topic]]
+            for record in records:
+                total += 1
+                counts[0] += 1
+                headers = dict(record.headers)
+                counts[1][headers["reason"].decode()] += 1
+                assert PROVENANCE <= headers.keys()
+                size = len(record.value or b"") + len(record.key or b"") + sum(len(k) + len(v) for k, v in
+                                                                               record.headers)
+                counts[2] = max(counts[2], size)
+    consumer.close()
+    return {short: tuple(counts) for short, counts in found.items()}
+
+
+@pytest.mark.slow
+def test_5000_hostile_messages_through_a_worker_no_crash_every_one_dead_lettered(broker_settings, tmp_path):
+    settings = broker_settings
+    city = hostile_city(per_domain=1_250)       # 5,000 in all
+    assert city.kinds == set(KINDS)
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
         wait_ready(worker, settings.metrics_port)
-        produce(feeds, settings)
+        produce(city.feeds, settings)
         deadline = time.monotonic() + 300
         samples = {}
         while time.monotonic() < deadline:
             assert worker.poll() is None, log_tail(tmp_path / "worker.log")
             samples = read_metrics(settings.metrics_port)
-            if all(metric_sum(samples, "glasscity_invalid_total", domain=n) >= expected_dead[n]
-                   and metric_sum(samples, "glasscity_readings_consumed_total", domain=n) >= expected_valid[n]
+            if all(metric_sum(samples, "glasscity_invalid_total", domain=n) >= city.expected_dead[n]
+                   and metric_sum(samples, "glasscity_readings_consumed_total", domain=n) >= city.expected_valid[n]
                    for n in DOMAINS):
                 break
             time.sleep(0.5)
@@ -122,10 +144,32 @@ def test_100000_hostile_messages_no_crash_every_one_dead_lettered(broker_setting
         assert worker.poll() is None, "the worker crashed on hostile input"
     finally:
         stop_process(worker)
+    dead_letters = count_records(settings, [f"{name}.dlq.v1" for name in DOMAINS], sum(city.expected_dead.values()))
     for name in DOMAINS:
-        assert metric_sum(samples, "glasscity_invalid_total", domain=name) == expected_dead[name], name
-        assert metric_sum(samples, "glasscity_readings_consumed_total", domain=name) == expected_valid[name], name
-        total, reasons, largest = count_records(settings, f"{name}.dlq.v1", expected_dead[name])
-        assert total == expected_dead[name], name
+        assert metric_sum(samples, "glasscity_invalid_total", domain=name) == city.expected_dead[name], name
+        assert metric_sum(samples, "glasscity_readings_consumed_total", domain=name) == city.expected_valid[name], name
+        total, reasons, largest = dead_letters[f"{name}.dlq.v1"]
+        assert total == city.expected_dead[name], name
+        assert set(reasons) <= set(REASONS)
+        assert largest <= MAX_DEAD_LETTER_RECORD_BYTES
+
+
+def test_100000_hostile_messages_through_the_pipeline_every_one_dead_lettered(settings):
+    city = hostile_city(per_domain=25_000)      # 100,000 in all
+    assert len(city.kinds) >= 20
+    for feed in city.feeds:
+        pipeline = DomainPipeline(DOMAINS[feed.domain], settings, Pseudonymizer(TEST_KEY.encode()), clock=time.time)
+        dead, readings, reasons, largest = 0, 0, Counter(), 0
+        for batch in kafka_batches(feed.steps(), settings.partitions):
+            result = pipeline.process(batch)
+            readings += result.readings
+            for letter in result.dead_letters:
+                key, value, headers = letter.kafka_record()    # the record the worker sends
+                dead += 1
+                reasons[letter.reason] += 1
+                assert PROVENANCE <= {name for name, _v in headers}
+                largest = max(largest, len(key or b"") + len(value) + sum(len(n) + len(v) for n, v in headers))
+        assert dead == city.expected_dead[feed.domain], feed.domain
+        assert readings == city.expected_valid[feed.domain], feed.domain
         assert set(reasons) <= set(REASONS)
         assert largest <= MAX_DEAD_LETTER_RECORD_BYTES
