@@ -12,6 +12,7 @@ Checks, in this order (later ones need the earlier ones' answers):
    doctor never creates a topic);
 5. **pseudonym key**: set, at least 16 bytes, not a placeholder, its file not readable by others;
 6. **metrics port**: free to bind, or already serving glasscity's ``/metrics`` (a running worker).
+7. **page port**: the same for the control room's page, a warning only (the worker runs on without it).
 
 Each check prints one line, ``ok``, ``warn`` or ``FAIL``, then what was found and, unless ok,
 what to do. :func:`run_doctor` returns 0 when nothing failed (warnings are advice), else 1.
@@ -273,6 +274,36 @@ def check_metrics_port(settings: Settings, timeout_s: float) -> list[Finding]:
                         "holds it")]
 
 
+def _serves_glasscity_page(host: str, port: int, timeout_s: float) -> bool:
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/api/state"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return b'"view"' in response.read(16_000_000)
+    except (OSError, ValueError):
+        return False
+
+
+def check_page_port(settings: Settings, timeout_s: float) -> list[Finding]:
+    """The control room's page port: a taken one is a warning (the worker then runs without its page)."""
+    host, port = settings.page_host, settings.page_port
+    if not settings.page:
+        return [Finding(OK, "page port", "the control-room page is off (--page 0)")]
+    if port == 0:
+        return [Finding(OK, "page port", "0: the worker takes any free port and prints it")]
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as aiohttp binds it
+            probe.bind((host, port))
+        return [Finding(OK, "page port", f"{host}:{port} is free")]
+    except OSError as error:
+        if _serves_glasscity_page(host, port, timeout_s):
+            return [Finding(OK, "page port", f"{host}:{port} already serves the control-room page (a worker runs "
+                                             f"there)")]
+        return [Finding(WARN, "page port", f"cannot bind {host}:{port}: {error.strerror or error}; a worker started "
+                                           f"now would run without its control-room page",
+                        "choose another --page-port / GLASSCITY_PAGE_PORT (0 = any free port) or stop what holds it")]
+
+
 def run_doctor(args, timeout_s: float = 5.0, out=None) -> int:
     """Run every check, print one line each as it completes; 0 if none failed, else 1."""
     out = out or sys.stdout
@@ -296,4 +327,5 @@ def run_doctor(args, timeout_s: float = 5.0, out=None) -> int:
         print(f"{WARN:4} topics: not checked without a Kafka broker", file=out)
     report(check_pseudonym_key(settings))
     report(check_metrics_port(settings, timeout_s))
+    report(check_page_port(settings, timeout_s))
     return 1 if failed else 0

@@ -37,13 +37,15 @@ def real_key():
 
 def test_all_ok_against_the_real_broker_with_its_topics(broker_settings, real_key):
     result, lines = doctor("--bootstrap", broker_settings.bootstrap, "--topic-prefix", broker_settings.topic_prefix,
-                           "--metrics-port", str(free_port()), "--metrics-host", "127.0.0.1", key=real_key)
+                           "--metrics-port", str(free_port()), "--metrics-host", "127.0.0.1",
+                           "--page-port", str(free_port()), "--page-host", "127.0.0.1", key=real_key)
     assert result.returncode == 0, result.stdout + result.stderr
-    for check in ("settings", "broker tcp", "broker kafka", "topics", "pseudonym key", "metrics port"):
+    for check in ("settings", "broker tcp", "broker kafka", "topics", "pseudonym key", "metrics port", "page port"):
         assert statuses(lines, check) == ["ok"], (check, result.stdout)
     assert "is a Kafka broker (ApiVersions" in result.stdout
     assert real_key not in result.stdout + result.stderr
-    assert list(lines) == ["settings", "broker tcp", "broker kafka", "topics", "pseudonym key", "metrics port"]
+    assert list(lines) == ["settings", "broker tcp", "broker kafka", "topics", "pseudonym key", "metrics port",
+                           "page port"]
 
 
 def test_missing_topics_and_a_wrong_partition_count_fail_with_the_fix(broker, real_key):
@@ -93,12 +95,14 @@ def web_server():
 
 def test_a_web_server_is_not_a_kafka_broker_and_its_port_not_ours(web_server, real_key):
     result, lines = doctor("--bootstrap", f"127.0.0.1:{web_server}", "--metrics-host", "127.0.0.1",
-                           "--metrics-port", str(web_server), key=real_key)
+                           "--metrics-port", str(web_server), "--page-host", "127.0.0.1", "--page-port", str(web_server),
+                           key=real_key)
     assert result.returncode == 1
     assert statuses(lines, "broker tcp") == ["ok"]
     assert statuses(lines, "broker kafka") == ["FAIL"]
     assert "is not a Kafka broker" in result.stdout
     assert statuses(lines, "metrics port") == ["FAIL"] and "does not serve glasscity /metrics" in result.stdout
+    assert statuses(lines, "page port") == ["warn"] and "would run without its control-room page" in result.stdout
     assert "Traceback" not in result.stderr
 
 
