@@ -76,17 +76,6 @@ def test_settings_repr_hides_the_secret():
     assert isinstance(settings, Settings)
 
 
-def test_worker_without_a_broker_says_so_and_exits():
-    from streams.broker import free_port
-
-    result = subprocess.run([sys.executable, "-m", "streams", "worker"], capture_output=True, text=True, timeout=60,
-                            env={"PATH": "/usr/bin:/bin", "GLASSCITY_PSEUDONYM_KEY": "0123456789abcdef-secret",
-                                 "GLASSCITY_BOOTSTRAP": f"127.0.0.1:{free_port()}"})
-    assert result.returncode == 1
-    assert "no Kafka broker answers at 127.0.0.1:" in result.stderr
-    assert "0123456789abcdef-secret" not in result.stderr + result.stdout
-
-
 def test_worker_help_names_the_shutdown_bounds_and_the_exit_codes():
     text = " ".join(help_text("worker").split())
     assert "--shutdown-timeout" in text and "Env: GLASSCITY_SHUTDOWN_TIMEOUT. Default: 10.0." in text

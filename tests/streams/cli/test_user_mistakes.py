@@ -92,3 +92,4 @@ def test_a_mistake_gives_one_clear_line(files, argv, environment, code, expected
     assert len(lines) == 1, result.stderr
     assert expected.replace("{tmp}", tmp) in lines[0]
     assert result.returncode == code, (result.returncode, result.stderr)
+    assert KEY not in result.stderr + result.stdout          # a secret is never echoed, whatever the mistake

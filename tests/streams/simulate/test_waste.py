@@ -52,6 +52,12 @@ def collect(sim):
     return valid, bad
 
 
+@pytest.fixture(scope="module")
+def collected(sim):
+    """collect(sim), once for the tests that only read it."""
+    return collect(sim)
+
+
 def test_default_scenario_has_every_incident_kind_several_times_and_is_small(sim):
     kinds = [i.kind for i in sim.incidents]
     assert set(kinds) == set(INCIDENT_KINDS) and all(kinds.count(k) >= 4 for k in INCIDENT_KINDS)
@@ -65,8 +71,8 @@ def test_default_scenario_has_every_incident_kind_several_times_and_is_small(sim
     json.dumps(sim.ground_truth())
 
 
-def test_messages_follow_the_schema_and_count_as_planned(sim):
-    valid, bad = collect(sim)
+def test_messages_follow_the_schema_and_count_as_planned(sim, collected):
+    valid, bad = collected
     assert len(valid) == sim.valid_readings
     assert bad == len(sim.malformed)
     levels = [r["fillingLevel"] for r in valid]
@@ -107,8 +113,8 @@ def test_waste_fields_follow_smart_data_models():
     assert {"fillingLevel", "temperature", "status", "dateLastEmptying"} <= ours & names
 
 
-def test_silent_bins_send_nothing_between_start_and_end(sim):
-    valid, _bad = collect(sim)
+def test_silent_bins_send_nothing_between_start_and_end(sim, collected):
+    valid, _bad = collected
     times: dict[str, list[float]] = {}
     for reading in valid:
         times.setdefault(reading["id"], []).append(datetime.fromisoformat(reading["dateObserved"]).timestamp())
