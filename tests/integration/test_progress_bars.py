@@ -75,3 +75,22 @@ def test_replay_draws_a_bar_only_for_a_terminal(tmp_path, terminal):
         assert "replay:" in stderr and "rows" in stderr, stderr
     else:
         assert "replay:" not in stderr and "\r" not in stderr
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_export_draws_a_bar_only_for_a_terminal(tmp_path, terminal, monkeypatch):
+    from tests.conftest import TEST_KEY
+    from tests.streams.export.test_entities import simulated
+
+    city = tmp_path / "traffic.jsonl"
+    city.write_bytes(b"\n".join(simulated("traffic")) + b"\n")
+    monkeypatch.setenv("GLASSCITY_PSEUDONYM_KEY", TEST_KEY)     # run() drops GLASSCITY_* from the environment
+    out = tmp_path / "entities.jsonl"
+    code, stdout, stderr = run(["export", "--format", "ngsi-ld", "--input", str(city), "--output", str(out)], terminal)
+    assert code == 0, stderr
+    assert out.stat().st_size > 0 and re.search(r"\b[1-9][0-9]* entities from", stdout)
+    assert "export:" not in stdout          # the bar never goes to stdout
+    if terminal:
+        assert "export:" in stderr and "entities" in stderr, stderr
+    else:
+        assert "export:" not in stderr and "\r" not in stderr
