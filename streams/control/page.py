@@ -111,7 +111,11 @@ async def _login(request: web.Request) -> web.Response:
                                                                  b"role's.</p>")
         return web.Response(status=403, body=body, content_type="text/html", charset="utf-8", headers=_HEADERS)
     session = secrets.token_urlsafe(32)
-    request.app[_SESSIONS][session] = time.monotonic() + SESSION_S
+    sessions: dict[str, float] = request.app[_SESSIONS]
+    now = time.monotonic()
+    for expired in [s for s, expiry in sessions.items() if expiry < now]:
+        del sessions[expired]
+    sessions[session] = now + SESSION_S
     response = web.Response(status=303, headers={**_HEADERS, "Location": "/welfare"})
     response.set_cookie(SESSION_COOKIE, session, max_age=int(SESSION_S), httponly=True, samesite="Strict",
                         path="/", secure=request.secure)

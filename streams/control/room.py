@@ -54,6 +54,8 @@ SUBSCRIBER_BACKLOG = 500
 DELAYS_KEPT = 1000
 #: Open alerts listed on the page (oldest first); the counts cover them all.
 OPEN_LISTED = 100
+#: Raises kept for the alerts-per-hour rate, behind the newest (s): a day, for a feed read out of order.
+RAISES_KEPT_S = 86400.0
 #: Wait before following the alert topics again after the feed failed (s).
 RETRY_S = 5.0
 #: Domains whose subjects are households: on the general view, counts per cell instead of markers.
@@ -118,9 +120,8 @@ class ControlRoom:
         ticker = asyncio.ensure_future(self._tick())
         try:
             while not self._stop.is_set():
-                self.books = {False: AlertBook(), True: AlertBook()}    # a re-read starts from the beginning
-                for feed in self.feeds.values():
-                    feed.clear()
+                # after a failure the feed is read again from the beginning: folding is idempotent, so what
+                # was already folded comes back as duplicates and changes nothing (no delay counted twice)
                 try:
                     async for item in follow_alerts(self.settings, welfare=self.welfare_enabled,
                                                     from_beginning=True, stop=self._stop):
@@ -164,7 +165,10 @@ class ControlRoom:
             metrics.INTERVENTION_DELAY.labels(data["detector"]).observe(folded.delay_s)
             self.delays[welfare].setdefault(data["detector"], deque(maxlen=DELAYS_KEPT)).append(folded.delay_s)
         if folded.state == "raised" and folded.alert is not None:
-            self.raises[welfare].append((folded.alert.raised_s, folded.alert.domain))
+            raises = self.raises[welfare]
+            raises.append((folded.alert.raised_s, folded.alert.domain))
+            while raises and raises[0][0] < folded.alert.raised_s - RAISES_KEPT_S:   # bounded memory
+                raises.popleft()
         row = self._row(item.event, welfare)
         self.feeds[welfare].appendleft(row)
         self._publish("alert", row, welfare_only=welfare)
@@ -268,10 +272,7 @@ class ControlRoom:
         hour_ago = now - 3600.0
         alerts_per_h = {d: 0 for d in self.domains}
         for w in ([False, True] if welfare else [False]):
-            raises = self.raises[w]
-            while raises and raises[0][0] < hour_ago - 86400.0:    # bounded: a day of history kept
-                raises.popleft()
-            for at, domain in raises:
+            for at, domain in self.raises[w]:
                 if hour_ago <= at <= now:
                     alerts_per_h[domain] = alerts_per_h.get(domain, 0) + 1
         return {

@@ -159,3 +159,17 @@ def test_lighting_saving_comes_from_the_energy_counters(room):
     lighting = room.view()["kpi"]["lighting"]
     assert lighting["used_j"] == used + 300.0 and lighting["full_power_night_j"] == full + 1000.0
     assert lighting["saving"] == pytest.approx(1.0 - (used + 300.0) / (full + 1000.0))
+
+
+def test_a_re_read_feed_changes_nothing(room):
+    """After a feed failure the room reads the topics again from the beginning: nothing is counted twice."""
+    history = [_item(_event("traffic.stuck", "urn:ngsi-ld:TrafficFlowObserved:TD-1", "raised", T0 + 6000)),
+               _item(_event("traffic.stuck", "urn:ngsi-ld:TrafficFlowObserved:TD-1", "cleared", T0 + 6600)),
+               _item(_event("waste.overflow", "urn:ngsi-ld:WasteContainer:B1", "raised", T0 + 6100))]   # last hour
+    before = _delay_count("traffic.stuck")
+    for item in history + history:
+        room.ingest(item)
+    view = room.view()
+    assert _delay_count("traffic.stuck") == before + 1
+    assert len(view["feed"]) == 3 and view["open"]["total"] == 1
+    assert view["rates"]["traffic"]["alerts_per_h"] == 1 and view["rates"]["waste"]["alerts_per_h"] == 1
