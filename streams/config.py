@@ -126,7 +126,10 @@ class Settings:
                                        "keep it readable by the worker only). Use it or --pseudonym-key, not "
                                        "both.", group="worker", env="GLASSCITY_PSEUDONYM_KEY_FILE")
     welfare_token: str = _setting("", "Token of the welfare role: who presents it may see welfare alerts "
-                                  "(glasscity alerts --welfare). Empty = nobody may.", group="worker", secret=True)
+                                  "(glasscity alerts --welfare). Empty = nobody may.", group="worker", secret=True,
+                                  check=Check("empty or at least 16 characters", lambda v: v == "" or len(v) >= 16,
+                                              "must be empty (no welfare role) or at least 16 characters: it "
+                                              "guards the welfare alerts"))
     ngsi_token: str = _setting("", "Bearer token for the NGSI-LD broker that `glasscity export --post` sends to, when "
                                "it requires one (empty = no Authorization header). Prefer the environment: a flag "
                                "is visible in the process list.", group="export", secret=True)

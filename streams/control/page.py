@@ -148,6 +148,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
             try:
                 name, data = await asyncio.wait_for(subscriber.queue.get(), KEEPALIVE_S)
             except asyncio.TimeoutError:
+                name, data = None, None
+            if welfare and not _welfare_session(request):    # signed out or expired: not one more alert
+                break
+            if name is None:
                 await response.write(b": keep-alive\n\n")
                 continue
             await response.write(b"event: " + name.encode() + b"\ndata: " + _json(data) + b"\n\n")

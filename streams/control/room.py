@@ -11,9 +11,11 @@ Contract of :class:`ControlRoom`:
   keep it in the recent feed, and hand the event to every subscriber allowed to see it.
 * :meth:`ControlRoom.view` is the state the page draws, as JSON-ready dicts: the recent feed, open alerts
   by domain and age band, per-domain rates, the KPIs (intervention delay per detector, the street-lighting
-  energy saving) and the plan (sensor positions from the readings' ``location``, alert markers). The
-  general view never holds a welfare alert, and shows household (water) meters and their alerts only as
-  counts per 250 m cell (docs/privacy.md), never one marker per pseudonym.
+  energy saving) and the plan (sensor positions from the readings' ``location``, alert markers). Alerts,
+  open counts, alert rates and delays come from the alert topics (the whole city); readings per second,
+  the lighting saving and the plan's positions come from this worker (its partitions, since it started).
+  The general view never holds a welfare alert, shows household (water) meters and their alerts only as
+  counts per 250 m cell (docs/privacy.md), and never a household's pseudonym.
 * :meth:`ControlRoom.refresh` (every :data:`REFRESH_S`) sets ``glasscity_alerts_open{domain,age}`` and pushes
   the view to subscribers; a subscriber that falls :data:`SUBSCRIBER_BACKLOG` messages behind is dropped
   (its browser reconnects and starts again from a fresh view) so a stalled tab never holds memory.
@@ -28,7 +30,7 @@ import logging
 import math
 import statistics
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +40,7 @@ from streams import metrics
 from streams.config import Settings
 from streams.control.book import AGE_BANDS, CLOCK_SKEW_S, AlertBook, MalformedAlert
 from streams.control.feed import WELFARE_TOPIC, FeedItem, follow_alerts
+from streams.domains import DOMAINS
 from streams.alerts import iso_time
 
 __all__ = ["ControlRoom", "Subscriber", "GATEWAYS", "REFRESH_S", "FEED_LENGTH", "SUBSCRIBER_BACKLOG", "PERSONAL_DOMAINS"]
@@ -56,10 +59,17 @@ DELAYS_KEPT = 1000
 OPEN_LISTED = 100
 #: Raises kept for the alerts-per-hour rate, behind the newest (s): a day, for a feed read out of order.
 RAISES_KEPT_S = 86400.0
+#: Alert event ids remembered to drop copies (a re-read feed, a redelivered update).
+SEEN_KEPT = 200_000
+#: What the page shows instead of a household's pseudonym on a general alert.
+HIDDEN_SUBJECT = "household (pseudonym not shown)"
 #: Wait before following the alert topics again after the feed failed (s).
 RETRY_S = 5.0
-#: Domains whose subjects are households: on the general view, counts per cell instead of markers.
-PERSONAL_DOMAINS = frozenset({"water"})
+#: Domains whose subjects are households (pseudonymised: streams.domains), and their pseudonyms' prefixes:
+#: their general alerts are counts per cell on the plan, and the page never shows such a pseudonym but on a
+#: welfare alert in the welfare view.
+PERSONAL_DOMAINS = frozenset(d.name for d in DOMAINS.values() if d.subject_pseudonym)
+PERSONAL_SUBJECT_PREFIXES = tuple(f"{d.subject_pseudonym}-" for d in DOMAINS.values() if d.subject_pseudonym)
 
 #: The positions() key of gateways (network equipment, placed exactly: a gateway's alerts are about it).
 GATEWAYS = "gateways"
@@ -86,6 +96,10 @@ def _quantiles(delays) -> dict:
             "p90_s": ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]}
 
 
+def _is_welfare(alert) -> bool:
+    return alert.topic is not None and alert.topic.endswith(WELFARE_TOPIC)
+
+
 def _counter(name: str, labels: dict[str, str]) -> float:
     value = REGISTRY.get_sample_value(name, labels)
     return 0.0 if value is None else value
@@ -104,9 +118,11 @@ class ControlRoom:
         self.welfare_enabled = bool(settings.welfare_token)
         self.books = {False: AlertBook(), True: AlertBook()}          # welfare? -> book
         self.feeds = {False: deque(maxlen=FEED_LENGTH), True: deque(maxlen=FEED_LENGTH)}
-        self.raises = {False: deque(), True: deque()}                 # (event time, domain) of the last hour
+        self.raises = {False: deque(), True: deque()}                 # (event time, domain), a day's worth
         self.delays: dict[bool, dict[str, deque]] = {False: {}, True: {}}   # welfare? -> detector -> delays (s)
         self.subscribers: set[Subscriber] = set()
+        self._seen: OrderedDict[str, None] = OrderedDict()           # alert event ids folded (newest last)
+        self._gauged: set[tuple[str, str]] = set()                     # (domain, band) pairs the gauge has set
         self.unreadable = 0
         self.feed_error: str | None = None
         self._rates: dict[str, float] = {d: 0.0 for d in self.domains}
@@ -158,7 +174,7 @@ class ControlRoom:
             log.warning("control room: unreadable alert record %s[%d]@%d: %s", item.topic, item.partition,
                         item.offset, error)
             return
-        if folded.duplicate:
+        if folded.duplicate or self._seen_before(item.event):
             return
         data = item.event["data"]
         if folded.delay_s is not None:
@@ -173,11 +189,32 @@ class ControlRoom:
         self.feeds[welfare].appendleft(row)
         self._publish("alert", row, welfare_only=welfare)
 
+    def _seen_before(self, event: dict) -> bool:
+        """Whether this very event (its id) was folded already: a re-read feed or a redelivered ``updated``
+        (the book makes raises and clears idempotent; this also keeps the feed free of copies)."""
+        event_id = event.get("id")
+        if not isinstance(event_id, str):
+            return False
+        if event_id in self._seen:
+            return True
+        self._seen[event_id] = None
+        while len(self._seen) > SEEN_KEPT:
+            self._seen.popitem(last=False)
+        return False
+
     @staticmethod
-    def _row(event: dict, welfare: bool) -> dict:
+    def _shown_subject(domain: str, subject: str, welfare: bool) -> str:
+        """The subject as the page may show it: a household's pseudonym only on a welfare alert (welfare view
+        only); a general alert about a household says just that, so no pseudonym is tied to its cell."""
+        return HIDDEN_SUBJECT if domain in PERSONAL_DOMAINS and not welfare and subject.startswith(
+            PERSONAL_SUBJECT_PREFIXES) else subject
+
+    @classmethod
+    def _row(cls, event: dict, welfare: bool) -> dict:
         data = event["data"]
         return {"time": event.get("time"), "domain": data["domain"], "detector": data["detector"],
-                "state": data["state"], "severity": data["severity"], "subject": event["subject"],
+                "state": data["state"], "severity": data["severity"],
+                "subject": cls._shown_subject(data["domain"], event["subject"], welfare),
                 "description": data.get("description", ""), "welfare": welfare}
 
     # -- subscribers ---------------------------------------------------------------------------
@@ -218,8 +255,11 @@ class ControlRoom:
         counts = self.books[False].open_counts(now, self.domains)
         for (domain, band), n in self.books[True].open_counts(now, self.domains).items():
             counts[(domain, band)] = counts.get((domain, band), 0) + n
+        for pair in self._gauged - set(counts):     # a band of a domain no longer counted goes back to 0
+            counts[pair] = 0
         for (domain, band), n in counts.items():
             metrics.ALERTS_OPEN.labels(domain, band).set(n)
+        self._gauged |= set(counts)
         views = {}
         for subscriber in list(self.subscribers):
             if subscriber.welfare not in views:
@@ -281,8 +321,8 @@ class ControlRoom:
             "feed_error": self.feed_error, "unreadable": self.unreadable, "feed": feed,
             "open": {"total": len(open_alerts), "by_domain": by_domain,
                      "oldest": [{"domain": a.domain, "detector": a.detector, "severity": a.severity,
-                                 "subject": a.subject, "raised": iso_time(a.raised_s), "age_s": now - a.raised_s,
-                                 "welfare": a.topic is not None and a.topic.endswith(WELFARE_TOPIC)}
+                                 "subject": self._shown_subject(a.domain, a.subject, _is_welfare(a)),
+                                 "raised": iso_time(a.raised_s), "age_s": now - a.raised_s, "welfare": _is_welfare(a)}
                                 for a in open_alerts[:OPEN_LISTED]]},
             "rates": {d: {"readings_per_s": self._rates.get(d, 0.0), "alerts_per_h": alerts_per_h.get(d, 0)}
                       for d in self.domains},
@@ -328,7 +368,7 @@ class ControlRoom:
                 unplaced += 1
                 continue
             lon, lat = where
-            if alert.domain in PERSONAL_DOMAINS and not welfare and not gateway:
+            if alert.domain in PERSONAL_DOMAINS and not gateway and not _is_welfare(alert):
                 cell_alerts[(lon, lat)] = cell_alerts.get((lon, lat), 0) + 1
                 continue
             markers.append({"lon": round(lon, 6), "lat": round(lat, 6), "domain": alert.domain,

@@ -113,7 +113,7 @@ function renderKpis(state) {
   document.getElementById("kpi-saving").textContent = lighting.saving === null ? "–" : `${(100 * lighting.saving).toFixed(1)} %`;
   document.getElementById("kpi-saving-note").textContent = lighting.saving === null
     ? "no lamp with a rated power reported at night yet"
-    : `${(lighting.used_j / 3.6e6).toFixed(1)} kWh used of ${(lighting.full_power_night_j / 3.6e6).toFixed(1)} kWh at full power all night`;
+    : `${(lighting.used_j / 3.6e6).toFixed(1)} kWh used of ${(lighting.full_power_night_j / 3.6e6).toFixed(1)} kWh at full power all night (this worker's lamps)`;
 }
 
 function renderOldest(state) {

@@ -44,6 +44,8 @@ CASES = [
     ("worker page port out of range", ["worker", "--page-port", "99999"], {}, 2,
      "--page-port / GLASSCITY_PAGE_PORT: must be a TCP port"),
     ("worker page neither on nor off", ["worker"], {"GLASSCITY_PAGE": "maybe"}, 2, "GLASSCITY_PAGE"),
+    ("worker short welfare token", ["worker"], {"GLASSCITY_WELFARE_TOKEN": "1234"}, 2,
+     "--welfare-token / GLASSCITY_WELFARE_TOKEN: must be empty (no welfare role) or at least 16 characters"),
     ("worker text where a number goes", ["worker", "--batch-size", "many"], {}, 2,
      "argument --batch-size: invalid int value: 'many'"),
     ("negative threshold", ["thresholds", "--thresholds", "{tmp}/negative.json"], {}, 2,

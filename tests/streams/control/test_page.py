@@ -124,3 +124,23 @@ def test_serve_page_binds_a_free_port_and_refuses_a_taken_one(settings):
             await runner.cleanup()
 
     asyncio.run(go())
+
+
+def test_signing_out_ends_an_open_welfare_stream(settings):
+    room = _room(settings)
+
+    async def check(client):
+        assert (await client.post("/welfare", data={"token": TOKEN}, allow_redirects=False)).status == 303
+        stream = await client.get("/events?view=welfare")
+        assert stream.status == 200
+        async def until_state():
+            while not (await stream.content.readline()).startswith(b"event: state"):
+                pass
+
+        await asyncio.wait_for(until_state(), 5)
+        await client.post("/welfare/logout", allow_redirects=False)
+        room.ingest(_item(_event("water.no_use_24h", "wm-after-logout", "raised", T0 + 99), topic=WELFARE))
+        rest = await asyncio.wait_for(stream.content.read(), 5)     # the server ends the stream
+        assert b"wm-after-logout" not in rest
+
+    _run(room, check)

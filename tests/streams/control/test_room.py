@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from streams import metrics
 from streams.alerts import alert_event
 from streams.control.feed import FeedItem
-from streams.control.room import GATEWAYS, PERSONAL_DOMAINS, SUBSCRIBER_BACKLOG, ControlRoom
+from streams.control.room import GATEWAYS, HIDDEN_SUBJECT, PERSONAL_DOMAINS, SUBSCRIBER_BACKLOG, ControlRoom
 from streams.detectors import REGISTRY as DETECTORS
 from streams.detectors.base import Transition
 
@@ -51,12 +51,14 @@ def test_welfare_alerts_never_reach_the_general_view(room):
     room.ingest(_item(_event("water.no_use_24h", "wm-ccc", "cleared", T0 + 900), topic=WELFARE))
     general = room.view(welfare=False)
     text = orjson.dumps(general).decode()
-    assert "no_use_24h" not in text and "wm-bbb" not in text and "wm-ccc" not in text
+    assert "no_use_24h" not in text and "wm-" not in text       # no welfare alert, no household pseudonym
+    assert general["feed"][0]["subject"] == HIDDEN_SUBJECT and general["open"]["oldest"][0]["subject"] == HIDDEN_SUBJECT
     assert general["open"]["total"] == 1 and general["open"]["by_domain"]["water"]["1-6h"] == 1
     welfare = room.view(welfare=True)
     assert welfare["open"]["total"] == 2
     assert {r["detector"] for r in welfare["feed"]} == {"water.burst", "water.no_use_24h"}
     assert [r["welfare"] for r in welfare["feed"] if r["detector"] == "water.no_use_24h"] == [True, True, True]
+    assert {r["subject"] for r in welfare["feed"]} == {HIDDEN_SUBJECT, "wm-bbb", "wm-ccc"}
     assert welfare["kpi"]["intervention_delay"]["water.no_use_24h"]["count"] == 1
     assert "water.no_use_24h" not in general["kpi"]["intervention_delay"]
 
@@ -105,8 +107,10 @@ def test_plan_shows_households_as_cell_counts_and_public_equipment_exactly(room)
     assert plan["unplaced"] == 1                                        # the bin no position is known for
     assert plan["bounds"] == [5.04, 47.32, 5.05, 47.33]
     welfare_plan = room.view(welfare=True)["plan"]
-    assert {m["subject"] for m in welfare_plan["markers"]} == {"urn:ngsi-ld:TrafficFlowObserved:TD-1", "wm-aaa",
-                                                               "wm-bbb", "wm-ccc", "gw-7"}
+    # the welfare role sees its own alert at its cell; general household alerts stay counts per cell
+    assert {m["subject"] for m in welfare_plan["markers"]} == {"urn:ngsi-ld:TrafficFlowObserved:TD-1", "wm-ccc",
+                                                               "gw-7"}
+    assert welfare_plan["cell_alerts"] == [[5.041, 47.321, 2]]
 
 
 def test_unreadable_records_are_counted_not_folded(room):
@@ -173,3 +177,14 @@ def test_a_re_read_feed_changes_nothing(room):
     assert _delay_count("traffic.stuck") == before + 1
     assert len(view["feed"]) == 3 and view["open"]["total"] == 1
     assert view["rates"]["traffic"]["alerts_per_h"] == 1 and view["rates"]["waste"]["alerts_per_h"] == 1
+
+
+def test_the_gauge_goes_back_to_zero_for_a_domain_this_worker_does_not_run(settings):
+    room = ControlRoom(settings, ["water"], clock=lambda: T0 + 600)     # a water-only worker sees every alert
+    subject = "urn:ngsi-ld:TrafficFlowObserved:TD-77"
+    room.ingest(_item(_event("traffic.stuck", subject, "raised", T0 + 300)))
+    room.refresh()
+    assert REGISTRY.get_sample_value("glasscity_alerts_open", {"domain": "traffic", "age": "0-1h"}) == 1
+    room.ingest(_item(_event("traffic.stuck", subject, "cleared", T0 + 500)))
+    room.refresh()
+    assert REGISTRY.get_sample_value("glasscity_alerts_open", {"domain": "traffic", "age": "0-1h"}) == 0
