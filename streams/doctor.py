@@ -27,6 +27,7 @@ import socket
 import stat
 import sys
 import urllib.request
+from typing import Callable
 from typing import NamedTuple
 
 from streams.config import Settings, SettingsError, settings_from
@@ -245,42 +246,49 @@ def check_pseudonym_key(settings: Settings) -> list[Finding]:
     return findings
 
 
-def _serves_glasscity_metrics(host: str, port: int, timeout_s: float) -> bool:
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/metrics"
+def _serves(host: str, port: int, path: str, marker: bytes, timeout_s: float) -> bool:
+    """Whether http://host:port/path answers with ``marker`` in its body (a glasscity worker serves it)."""
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return b"glasscity_" in response.read(4_000_000)
+            return marker in response.read(16_000_000)
     except (OSError, ValueError):
         return False
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why ``host``:``port`` cannot be bound, or None. SO_REUSEADDR as both of the worker's servers bind
+    (http.server and aiohttp set it): old connections in TIME_WAIT do not block it."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        return None
+    except OSError as error:
+        return error
+
+
+def _check_port(name: str, host: str, port: int, ours: Callable[[], bool], served: str,
+                taken: Callable[[OSError], Finding]) -> list[Finding]:
+    if port == 0:
+        return [Finding(OK, name, "0: the worker takes any free port and prints it")]
+    error = _bind_error(host, port)
+    if error is None:
+        return [Finding(OK, name, f"{host}:{port} is free")]
+    if ours():
+        return [Finding(OK, name, f"{host}:{port} already serves {served} (a worker runs there)")]
+    return [taken(error)]
 
 
 def check_metrics_port(settings: Settings, timeout_s: float) -> list[Finding]:
     host, port = settings.metrics_host, settings.metrics_port
-    if port == 0:
-        return [Finding(OK, "metrics port", "0: the worker takes any free port and prints it")]
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            # as the metrics server binds (http.server sets SO_REUSEADDR): old connections do not block it
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-        return [Finding(OK, "metrics port", f"{host}:{port} is free")]
-    except OSError as error:
-        if _serves_glasscity_metrics(host, port, timeout_s):
-            return [Finding(OK, "metrics port", f"{host}:{port} already serves glasscity /metrics (a worker runs "
-                                                f"there)")]
-        return [Finding(FAIL, "metrics port", f"cannot bind {host}:{port}: {error.strerror or error}, and it does "
-                                              f"not serve glasscity /metrics",
-                        "choose another --metrics-port / GLASSCITY_METRICS_PORT (0 = any free port) or stop what "
-                        "holds it")]
-
-
-def _serves_glasscity_page(host: str, port: int, timeout_s: float) -> bool:
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/api/state"
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return b'"view"' in response.read(16_000_000)
-    except (OSError, ValueError):
-        return False
+    return _check_port(
+        "metrics port", host, port, lambda: _serves(host, port, "/metrics", b"glasscity_", timeout_s),
+        "glasscity /metrics",
+        lambda error: Finding(FAIL, "metrics port", f"cannot bind {host}:{port}: {error.strerror or error}, and it "
+                                                    f"does not serve glasscity /metrics",
+                              "choose another --metrics-port / GLASSCITY_METRICS_PORT (0 = any free port) or stop "
+                              "what holds it"))
 
 
 def check_page_port(settings: Settings, timeout_s: float) -> list[Finding]:
@@ -288,20 +296,13 @@ def check_page_port(settings: Settings, timeout_s: float) -> list[Finding]:
     host, port = settings.page_host, settings.page_port
     if not settings.page:
         return [Finding(OK, "page port", "the control-room page is off (--page 0)")]
-    if port == 0:
-        return [Finding(OK, "page port", "0: the worker takes any free port and prints it")]
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as aiohttp binds it
-            probe.bind((host, port))
-        return [Finding(OK, "page port", f"{host}:{port} is free")]
-    except OSError as error:
-        if _serves_glasscity_page(host, port, timeout_s):
-            return [Finding(OK, "page port", f"{host}:{port} already serves the control-room page (a worker runs "
-                                             f"there)")]
-        return [Finding(WARN, "page port", f"cannot bind {host}:{port}: {error.strerror or error}; a worker started "
-                                           f"now would run without its control-room page",
-                        "choose another --page-port / GLASSCITY_PAGE_PORT (0 = any free port) or stop what holds it")]
+    return _check_port(
+        "page port", host, port, lambda: _serves(host, port, "/api/state", b'"view"', timeout_s),
+        "the control-room page",
+        lambda error: Finding(WARN, "page port", f"cannot bind {host}:{port}: {error.strerror or error}; a worker "
+                                                 f"started now would run without its control-room page",
+                              "choose another --page-port / GLASSCITY_PAGE_PORT (0 = any free port) or stop what "
+                              "holds it"))
 
 
 def run_doctor(args, timeout_s: float = 5.0, out=None) -> int:

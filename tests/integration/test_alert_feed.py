@@ -8,26 +8,18 @@ import dataclasses
 
 import orjson
 import pytest
-from kafka import KafkaProducer
 
 from streams.alerts import alert_event
 from streams.control.feed import AlertTopicsMissing, follow_alerts
 from streams.detectors import REGISTRY
 from streams.detectors.base import Transition
+from tests.support.records import produce_records
 
 T0 = 1_780_000_000.0
 
 
 def _event(detector: str, subject: str, state: str = "raised") -> dict:
     return alert_event(Transition(detector, subject, state, T0, T0 + 60), REGISTRY[detector].declaration)
-
-
-def _produce(settings, records: list[tuple[str, bytes]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
-    for short, value in records:
-        producer.send(settings.topic(short), value=value, key=b"k")
-    producer.flush(10)
-    producer.close()
 
 
 async def _collect(settings, **options) -> list:
@@ -37,7 +29,7 @@ async def _collect(settings, **options) -> list:
 def test_history_to_the_end_with_welfare_only_when_asked(broker_settings):
     general = [_event("water.burst", f"wm-{i}") for i in range(5)]
     welfare = _event("water.no_use_24h", "wm-old")
-    _produce(broker_settings, [("alerts.v1", orjson.dumps(e)) for e in general]
+    produce_records(broker_settings, [("alerts.v1", orjson.dumps(e)) for e in general]
              + [("alerts.v1", b"{not json"), ("alerts.welfare.v1", orjson.dumps(welfare))])
     items = asyncio.run(asyncio.wait_for(_collect(broker_settings), 60))
     readable = [i.event["id"] for i in items if i.event]
@@ -51,7 +43,7 @@ def test_history_to_the_end_with_welfare_only_when_asked(broker_settings):
 
 
 def test_live_follow_sees_only_what_arrives_after_it_starts(broker_settings):
-    _produce(broker_settings, [("alerts.v1", orjson.dumps(_event("water.burst", "wm-before")))])
+    produce_records(broker_settings, [("alerts.v1", orjson.dumps(_event("water.burst", "wm-before")))])
 
     async def run() -> list:
         stop = asyncio.Event()
@@ -64,7 +56,7 @@ def test_live_follow_sees_only_what_arrives_after_it_starts(broker_settings):
 
         reader = asyncio.create_task(read())
         await asyncio.sleep(2.0)    # the consumer has started and sought to the end
-        await asyncio.to_thread(_produce, broker_settings,
+        await asyncio.to_thread(produce_records, broker_settings,
                                 [("alerts.v1", orjson.dumps(_event("traffic.stuck", "det-after")))])
         await asyncio.wait_for(reader, 30)
         return seen

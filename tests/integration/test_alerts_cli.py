@@ -13,11 +13,11 @@ import time
 
 import orjson
 import pytest
-from kafka import KafkaProducer
 
 from streams.alerts import alert_event
 from streams.detectors import REGISTRY
 from streams.detectors.base import Transition
+from tests.support.records import produce_records
 
 T0 = 1_780_000_000.0
 TOKEN = "welfare-role-token-for-tests-0123"
@@ -25,14 +25,6 @@ TOKEN = "welfare-role-token-for-tests-0123"
 
 def _event(detector: str, subject: str, state: str = "raised", at: float = T0 + 60) -> dict:
     return alert_event(Transition(detector, subject, state, T0, at), REGISTRY[detector].declaration)
-
-
-def _produce(settings, records) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
-    for short, value in records:
-        producer.send(settings.topic(short), value=value, key=b"k")
-    producer.flush(10)
-    producer.close()
 
 
 def _run(settings, *args, token: str = "") -> subprocess.CompletedProcess:
@@ -47,7 +39,7 @@ def city(broker_settings):
     events = [_event("water.burst", "wm-a"), _event("water.burst", "wm-a", "cleared", T0 + 3660),
               _event("traffic.stuck", "det-1"), _event("waste.overflow", "bin-7")]
     welfare = _event("water.no_use_24h", "wm-elderly")
-    _produce(broker_settings, [("alerts.v1", orjson.dumps(e)) for e in events]
+    produce_records(broker_settings, [("alerts.v1", orjson.dumps(e)) for e in events]
              + [("alerts.v1", b"\xff not an alert"), ("alerts.welfare.v1", orjson.dumps(welfare))])
     return broker_settings, events, welfare
 
@@ -99,7 +91,7 @@ def test_live_tail_sees_new_alerts_and_ends_cleanly_on_sigterm(broker_settings):
     try:
         time.sleep(6.0)              # started and at the end of the topics
         fresh = _event("lighting.day_burner", "lamp-3")
-        _produce(broker_settings, [("alerts.v1", orjson.dumps(fresh))])
+        produce_records(broker_settings, [("alerts.v1", orjson.dumps(fresh))])
         time.sleep(3.0)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)

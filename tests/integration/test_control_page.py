@@ -18,7 +18,6 @@ import urllib.request
 
 import orjson
 import pytest
-from kafka import KafkaProducer
 
 from streams.alerts import alert_event
 from streams.broker import free_port, stop_process
@@ -28,6 +27,7 @@ from streams.detectors.base import Transition
 from streams.domains import DOMAINS
 from streams.simulate.produce import produce
 from tests.support.apt import ensure_binary
+from tests.support.records import produce_records
 
 START = 1_790_000_000.0 - 1_790_000_000.0 % 86400
 TOKEN = "welfare-role-token-for-the-page-test"
@@ -43,10 +43,7 @@ def _state(port: int, cookie: str | None = None, view: str = "general") -> dict:
 
 
 def _publish(settings, topic: str, event: dict) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
-    producer.send(settings.topic(topic), value=orjson.dumps(event), key=event["subject"].encode())
-    producer.flush(10)
-    producer.close()
+    produce_records(settings, [(topic, orjson.dumps(event))], key=event["subject"].encode())
 
 
 def _fresh_alert(detector: str, subject: str) -> dict:

@@ -4,21 +4,13 @@ readings topics and every general alert become entities; welfare alerts stay out
 from __future__ import annotations
 
 import orjson
-from kafka import KafkaProducer
 
 from streams.cli import main
 from streams.export.sources import ExportError, topic_messages
 from streams.domains import DOMAINS
 from tests.streams.export import sdm
 from tests.streams.export.test_entities import pipeline_alerts, simulated
-
-
-def _produce(settings, records) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
-    for short, value in records:
-        producer.send(settings.topic(short), value=value, key=b"k")
-    producer.flush(10)
-    producer.close()
+from tests.support.records import produce_records
 
 
 def _flags(settings) -> list[str]:
@@ -31,7 +23,7 @@ def test_topics_to_the_end_become_entities(broker_settings, tmp_path, capsys):
     events = pipeline_alerts("water")
     general = [e for e in events if e["data"]["detector"] != "water.no_use_24h"]
     welfare = [e for e in events if e["data"]["detector"] == "water.no_use_24h"]
-    _produce(broker_settings, [("water.readings.v1", m) for m in water] + [("waste.readings.v1", m) for m in waste]
+    produce_records(broker_settings, [("water.readings.v1", m) for m in water] + [("waste.readings.v1", m) for m in waste]
              + [("alerts.v1", orjson.dumps(e)) for e in general]
              + [("alerts.welfare.v1", orjson.dumps(e)) for e in welfare])
     out = tmp_path / "entities.jsonl"

@@ -310,6 +310,9 @@ def test_night_seconds_over_a_whole_night_day_and_the_twilights():
     assert abs(got[2] - 1800.0) < 0.1            # half an hour either side of sunrise
     assert abs(got[3] - 3000.0) < 0.1            # sunset 10 min into the interval
     assert got[4] == 0.0                         # an empty interval
+    nan = np.nan                                 # no previous reading (NaN) or a reversed interval: nothing
+    assert kernels.night_seconds(np.array([nan, day, day + 60.0]), np.array([day, nan, day]), *DIJON).tolist() == [
+        0.0, 0.0, 0.0]
 
 
 @settings(max_examples=40, deadline=None)
